@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * symbolizer: turns raw stack addresses into interned, immutable frames.
+ *
+ * One `struct symbolizer` is shared by every shard worker. It owns the process
+ * table (each process's mappings from /proc/PID/maps), the module table (one
+ * entry per file identity: build id, or device+inode), loaded ELF symbol
+ * tables (shared by every process that maps the file, so libc is loaded once),
+ * and kernel symbols from /proc/kallsyms.
+ *
+ * Frames and modules are interned: the same (module, file offset) always
+ * gives the same `const struct sym_frame *`, so callers may hash and compare
+ * frames by pointer. Frames and modules stay valid and unchanged until
+ * symbolizer__free().
+ *
+ * Threads: each worker thread resolves through its own `struct sym_reader`
+ * (symbolizer__reader_new()), a private cache in front of the shared tables.
+ * A warm lookup takes no lock; a miss (new process, cold ELF load) takes the
+ * shared tables' writer lock. Knows nothing of rings, shards, formats or
+ * sockets.
+ */
+#ifndef PIPELINE_SYMBOLIZER_H
+#define PIPELINE_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum sym_frame_kind {
+	SYM_FRAME_USER = 0,
+	SYM_FRAME_KERNEL = 1,
+};
+
+/* One mapped file (or pseudo file: "[kernel.kallsyms]", "[vdso]", "[anon]"). */
+struct sym_module {
+	const char *path;     /* path as the process mapped it; never NULL */
+	const char *name;     /* basename of path; never NULL */
+	const char *build_id; /* lower-case hex of .note.gnu.build-id; "" if none */
+	bool is_kernel;
+};
+
+/* One resolved code address. Immutable, owned by the symbolizer. */
+struct sym_frame {
+	const struct sym_module *module; /* never NULL */
+	uint64_t address;  /* user: file offset (mapping-relative, pprof-normalized);
+			    * kernel: the kernel virtual address */
+	const char *function; /* symbol name, or NULL when none is known */
+	const char *file;     /* source file, or NULL */
+	uint32_t line;        /* source line, or 0 */
+	uint8_t kind;         /* enum sym_frame_kind */
+	uint64_t id;          /* unique, dense, nonzero: usable as a hash key */
+};
+
+struct symbolizer_opts {
+	size_t max_cache_bytes; /* bound on interned frames + symbol tables; 0 = default */
+	bool kernel;            /* load /proc/kallsyms for kernel frames */
+};
+
+struct symbolizer_stats {
+	uint64_t lookups;          /* addresses resolved */
+	uint64_t reader_hits;      /* served by a sym_reader's private cache */
+	uint64_t shared_hits;      /* served by the shared tables */
+	uint64_t misses;           /* needed a cold load or a new intern */
+	uint64_t unknown;          /* frames with no symbol (module-level name only) */
+	uint64_t processes;        /* processes whose mappings were read */
+	uint64_t maps_refreshes;   /* /proc/PID/maps re-reads after an address missed */
+	uint64_t modules;          /* distinct files */
+	uint64_t elf_load_errors;  /* files that could not be opened or parsed */
+	uint64_t cache_bytes;      /* memory held by the shared tables */
+	uint64_t cache_full;       /* frames degraded to module level because the bound was hit */
+};
+
+struct symbolizer;
+struct sym_reader;
+
+/* Returns a new symbolizer, or NULL with errno set. */
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
+/* Frees everything, including every frame and module handed out. Accepts NULL.
+ * Every sym_reader must have been freed first. */
+void symbolizer__free(struct symbolizer *sym);
+
+/* Returns a per-thread reader, or NULL with errno set. Not thread-safe itself:
+ * one reader belongs to one thread. */
+struct sym_reader *symbolizer__reader_new(struct symbolizer *sym);
+void sym_reader__free(struct sym_reader *rd);
+
+/*
+ * Resolves n user-space addresses of process tgid, leaf first as
+ * bpf_get_stack() returns them. addrs[0] is used as is; addrs[1..] are return
+ * addresses and are looked up at addr - 1 (the call instruction). out[i] is
+ * never NULL: an address with no symbol gets a module-level frame
+ * (function NULL, module set), and one outside every known mapping a frame of
+ * the "[unknown]" module. A process that has exited keeps the mappings seen
+ * while it lived. Returns 0, or -errno on allocation failure.
+ */
+int sym_reader__resolve_user(struct sym_reader *rd, uint32_t tgid, const uint64_t *addrs,
+			     size_t n, const struct sym_frame **out);
+
+/* Same for kernel addresses (leaf first, non-leaf looked up at addr - 1).
+ * With kptr_restrict hiding addresses, frames are "[kernel]". Returns 0 or -errno. */
+int sym_reader__resolve_kernel(struct sym_reader *rd, const uint64_t *addrs, size_t n,
+			       const struct sym_frame **out);
+
+/* Tells the symbolizer that process tgid exited or exec'd: its mappings are
+ * re-read on the next miss. Thread-safe. */
+void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid);
+
+/* Copies current counters into *st. Thread-safe. */
+void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st);
+
+#endif /* PIPELINE_SYMBOLIZER_H */
