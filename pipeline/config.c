@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Option table and parser. The table is the single description of every
+ * flag: getopt_long's long options, --help and range checks all come from
+ * it, so a new flag is one row here plus its field in struct pipeline_config.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum opt_kind {
+	OPT_UINT,   /* unsigned field, range-checked */
+	OPT_SHARDS, /* "auto" or 1..max */
+	OPT_STRING, /* const char * field */
+	OPT_PID,    /* repeatable pid */
+	OPT_TRUE,   /* sets a bool field to true */
+	OPT_FALSE,  /* sets a bool field to false */
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+struct opt_desc {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset; /* into struct pipeline_config */
+	unsigned long min, max;
+	const char *arg;  /* argument name for --help, NULL if none */
+	const char *help; /* default shown after it */
+};
+
+#define CFG(field) offsetof(struct pipeline_config, field)
+
+static const struct opt_desc opt_table[] = {
+	{"shards", OPT_SHARDS, CFG(shards), 1, 256, "auto|N",
+	 "worker shards (default auto: one shard per 20000 expected samples/s "
+	 "(frequency x CPUs), at least 1, at most CPUs/2 (min 1); each shard is one "
+	 "ring reader and one worker thread)"},
+	{"frequency", OPT_UINT, CFG(frequency), 1, 10000, "HZ",
+	 "samples per second on each CPU, 1-10000 (default 99)"},
+	{"duration", OPT_UINT, CFG(duration), 0, 31536000, "SEC",
+	 "stop after SEC seconds; 0 runs until SIGINT/SIGTERM (default 0)"},
+	{"interval", OPT_UINT, CFG(interval), 1, 3600, "SEC",
+	 "flush period: output files are rewritten every SEC seconds (default 10)"},
+	{"output", OPT_STRING, CFG(output), 0, 0, "DIR",
+	 "directory for cpu.pb.gz, cpu.folded and cpu.svg (default ./profile)"},
+	{"pid", OPT_PID, 0, 1, 4194304, "PID",
+	 "sample only this process (repeatable; filtered in the kernel)"},
+	{"kernel-stacks", OPT_TRUE, CFG(kernel_stacks), 0, 0, NULL,
+	 "capture kernel stacks (default)"},
+	{"no-kernel-stacks", OPT_FALSE, CFG(kernel_stacks), 0, 0, NULL, "capture user stacks only"},
+	{"idle", OPT_TRUE, CFG(idle), 0, 0, NULL,
+	 "include samples of the idle task, shown as [idle]"},
+	{"no-bpf-stats", OPT_FALSE, CFG(bpf_stats), 0, 0, NULL,
+	 "do not measure BPF run time (it adds a little to every program run)"},
+	{"ring-kib", OPT_UINT, CFG(ring_kib), 0, 262144, "KIB",
+	 "per-CPU BPF ring size in KiB, rounded up to a power of two; 0 sizes it to "
+	 "hold one second of samples (default 0)"},
+	{"queue-depth", OPT_UINT, CFG(queue_depth), 16, 1048576, "N",
+	 "records each shard queue holds, rounded up to a power of two (default 2048)"},
+	{"max-stacks", OPT_UINT, CFG(max_stacks), 16, 16777216, "N",
+	 "distinct stacks each shard keeps per interval; more are dropped and "
+	 "counted (default 65536)"},
+	{"poll-ms", OPT_UINT, CFG(poll_ms), 1, 10000, "MS",
+	 "ring reader poll period; rings also wake it when a quarter full (default 250)"},
+	{"quiet", OPT_TRUE, CFG(quiet), 0, 0, NULL, "do not print self-stats at exit"},
+	{"help", OPT_HELP, 0, 0, 0, NULL, "print this help and exit"},
+	{"version", OPT_VERSION, 0, 0, 0, NULL, "print the version and exit"},
+};
+
+#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+static void config__defaults(struct pipeline_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->shards = 0;
+	cfg->frequency = 99;
+	cfg->duration = 0;
+	cfg->interval = 10;
+	cfg->output = "profile";
+	cfg->kernel_stacks = true;
+	cfg->idle = false;
+	cfg->bpf_stats = true;
+	cfg->ring_kib = 0;
+	cfg->queue_depth = 2048;
+	cfg->max_stacks = 65536;
+	cfg->poll_ms = 250;
+}
+
+static void config__usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: pipeline [OPTION]...\n"
+		"Samples every CPU (or the given processes) with eBPF and writes symbolized,\n"
+		"aggregated CPU profiles: pprof (cpu.pb.gz), folded stacks (cpu.folded) and an\n"
+		"interactive SVG flame graph (cpu.svg). Needs root (CAP_BPF, CAP_PERFMON, or\n"
+		"CAP_SYS_ADMIN). SIGINT/SIGTERM end the run after a final flush; SIGUSR1 prints\n"
+		"self-stats.\n\nOptions:\n");
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt_desc *o = &opt_table[i];
+		char lhs[64];
+		snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %-24s %s\n", lhs, o->help);
+	}
+	fprintf(f, "\nExit status: 0 on success, 1 on a runtime error, 2 on a usage error.\n");
+}
+
+static int parse_ulong(const char *s, unsigned long *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int config__apply(struct pipeline_config *cfg, const struct opt_desc *o, const char *arg)
+{
+	char *base = (char *)cfg;
+	unsigned long v;
+
+	switch (o->kind) {
+	case OPT_SHARDS:
+		if (strcmp(arg, "auto") == 0) {
+			cfg->shards = 0;
+			return CONFIG_OK;
+		}
+		/* fallthrough */
+	case OPT_UINT:
+	case OPT_PID:
+		if (parse_ulong(arg, &v) || v < o->min || v > o->max) {
+			fprintf(stderr,
+				"pipeline: invalid value '%s' for --%s: expected %s%lu-%lu\n", arg,
+				o->name, o->kind == OPT_SHARDS ? "auto or " : "", o->min, o->max);
+			return CONFIG_EXIT_USAGE;
+		}
+		if (o->kind == OPT_PID) {
+			if (cfg->n_pids >= CONFIG_MAX_PIDS) {
+				fprintf(stderr, "pipeline: too many --pid (at most %d)\n",
+					CONFIG_MAX_PIDS);
+				return CONFIG_EXIT_USAGE;
+			}
+			cfg->pids[cfg->n_pids++] = (uint32_t)v;
+		} else {
+			*(unsigned *)(base + o->offset) = (unsigned)v;
+		}
+		return CONFIG_OK;
+	case OPT_STRING:
+		if (!*arg) {
+			fprintf(stderr, "pipeline: --%s needs a non-empty value\n", o->name);
+			return CONFIG_EXIT_USAGE;
+		}
+		*(const char **)(base + o->offset) = arg;
+		return CONFIG_OK;
+	case OPT_TRUE:
+		*(bool *)(base + o->offset) = true;
+		return CONFIG_OK;
+	case OPT_FALSE:
+		*(bool *)(base + o->offset) = false;
+		return CONFIG_OK;
+	case OPT_HELP:
+		config__usage(stdout);
+		return CONFIG_EXIT_OK;
+	case OPT_VERSION:
+		printf("pipeline %s\n", PIPELINE_VERSION);
+		return CONFIG_EXIT_OK;
+	}
+	return CONFIG_EXIT_USAGE;
+}
+
+int config__parse(struct pipeline_config *cfg, int argc, char **argv)
+{
+	struct option longopts[N_OPTS + 1];
+
+	config__defaults(cfg);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		longopts[i] = (struct option){
+			.name = opt_table[i].name,
+			.has_arg = opt_table[i].arg ? required_argument : no_argument,
+			.flag = NULL,
+			.val = 256 + (int)i,
+		};
+	}
+	memset(&longopts[N_OPTS], 0, sizeof(longopts[N_OPTS]));
+
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int idx = optind;
+		int c = getopt_long(argc, argv, "", longopts, NULL);
+		if (c == -1)
+			break;
+		if (c == '?' || c == ':') {
+			const char *bad = idx < argc ? argv[idx] : "?";
+			if (c == ':' || (optopt >= 256 && optopt < 256 + (int)N_OPTS))
+				fprintf(stderr, "pipeline: option '%s' needs a value\n", bad);
+			else
+				fprintf(stderr, "pipeline: unknown option '%s'\n", bad);
+			fprintf(stderr, "Try 'pipeline --help'.\n");
+			return CONFIG_EXIT_USAGE;
+		}
+		int rc = config__apply(cfg, &opt_table[c - 256], optarg);
+		if (rc != CONFIG_OK)
+			return rc;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pipeline: unexpected argument '%s'\nTry 'pipeline --help'.\n",
+			argv[optind]);
+		return CONFIG_EXIT_USAGE;
+	}
+	/* Power-of-two sizes let the queue index by mask. */
+	unsigned d = 16;
+	while (d < cfg->queue_depth)
+		d <<= 1;
+	cfg->queue_depth = d;
+	return CONFIG_OK;
+}
+
+unsigned config__auto_shards(unsigned n_cpus, unsigned frequency)
+{
+	/* One worker comfortably aggregates well over 20k samples/s; the agent is
+	 * a guest on the host, so it never takes more than half the CPUs. */
+	unsigned long rate = (unsigned long)n_cpus * frequency;
+	unsigned shards = (unsigned)((rate + 19999) / 20000);
+	unsigned cap = n_cpus / 2 ? n_cpus / 2 : 1;
+	if (shards < 1)
+		shards = 1;
+	if (shards > cap)
+		shards = cap;
+	return shards;
+}

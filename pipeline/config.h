@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Command-line configuration of the agent. One table in config.c describes
+ * every option (name, argument, default, range, help); --help is generated
+ * from it and every value is range-checked there, so the rest of the agent
+ * can trust struct pipeline_config.
+ */
+#ifndef PIPELINE_CONFIG_H
+#define PIPELINE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_PIDS 1024
+
+struct pipeline_config {
+	unsigned shards;    /* 0 = auto */
+	unsigned frequency; /* Hz, 1..10000 */
+	unsigned duration;  /* s, 0 = until SIGINT/SIGTERM */
+	unsigned interval;  /* s between flushes, 1..3600 */
+	const char *output; /* output directory */
+	uint32_t pids[CONFIG_MAX_PIDS];
+	unsigned n_pids;
+	bool kernel_stacks;
+	bool idle;
+	bool bpf_stats;	      /* measure BPF run time (bpf_enable_stats) */
+	unsigned ring_kib;    /* per-CPU ring size in KiB, 0 = sized from frequency */
+	unsigned queue_depth; /* records per shard queue (power of two) */
+	unsigned max_stacks;  /* distinct stacks per shard and interval */
+	unsigned poll_ms;     /* reader poll period */
+	bool quiet;	      /* no self-stats on stderr */
+};
+
+enum config_parse_result {
+	CONFIG_OK = 0,
+	CONFIG_EXIT_OK = 1,    /* --help or --version printed: exit 0 */
+	CONFIG_EXIT_USAGE = 2, /* bad flag or value, message printed: exit 2 */
+};
+
+/* Parses argv into *cfg (defaults first). Returns an enum config_parse_result. */
+int config__parse(struct pipeline_config *cfg, int argc, char **argv);
+
+/* Returns the shard count --shards auto picks for this host and rate. */
+unsigned config__auto_shards(unsigned n_cpus, unsigned frequency);
+
+#endif /* PIPELINE_CONFIG_H */

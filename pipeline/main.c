@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * pipeline: the agent's conductor.
+ *
+ * Order of a run: parse flags; check privileges, BTF, the output directory
+ * and the target pids before anything starts; create the shared symbolizer;
+ * load and attach the sampler; start the shards (a reader and a worker
+ * thread each); then the main thread alone waits for signals and the flush
+ * timer. At the end: stop sampling, let every reader drain its rings and
+ * every worker its queue, flush one last time (nothing collected is lost),
+ * print self-stats and tear down in reverse order.
+ *
+ * Signals are blocked in every thread and taken synchronously by the main
+ * thread with sigtimedwait(), so no work ever runs in a signal handler.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "config.h"
+#include "exporter.h"
+#include "flush.h"
+#include "sampler.h"
+#include "self_stats.h"
+#include "shard.h"
+#include "symbolizer.h"
+
+#define MAX_SHARDS 256
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static bool has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+/* Returns 0 if this process may load BPF and open perf events on every CPU. */
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2] = {0};
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	if (has_cap(data, CAP_SYS_ADMIN))
+		return 0;
+	if (has_cap(data, CAP_BPF) && has_cap(data, CAP_PERFMON))
+		return 0;
+	return -EPERM;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	fprintf(stderr, "libbpf: ");
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Warns about pids that do not exist; returns how many do. */
+static unsigned check_pids(const struct pipeline_config *cfg)
+{
+	unsigned alive = 0;
+	for (unsigned i = 0; i < cfg->n_pids; i++) {
+		if (kill((pid_t)cfg->pids[i], 0) == 0 || errno == EPERM)
+			alive++;
+		else
+			fprintf(stderr,
+				"pipeline: --pid %u: no such process; sampling goes on "
+				"for the others\n",
+				cfg->pids[i]);
+	}
+	return alive;
+}
+
+static bool any_pid_alive(const struct pipeline_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->n_pids; i++)
+		if (kill((pid_t)cfg->pids[i], 0) == 0 || errno == EPERM)
+			return true;
+	return false;
+}
+
+static void collect_drops(struct sampler *smp, struct shard *const *shards, unsigned n,
+			  struct profile_drops *d)
+{
+	struct cpu_sample_stats ks = {0};
+	memset(d, 0, sizeof(*d));
+	if (sampler__read_stats(smp, &ks) == 0) {
+		d->kernel_ring_full = ks.ring_full;
+		d->kernel_no_ring = ks.no_ring;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct shard_stats st;
+		shard__stats(shards[i], &st);
+		d->queue_full += st.queue_full;
+		d->aggregator_full += st.aggregator_full;
+		d->truncated_stacks += st.truncated;
+		d->stack_errors += st.stack_errors;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct pipeline_config cfg;
+	struct symbolizer *sym = NULL;
+	struct sampler *smp = NULL;
+	struct flusher *flusher = NULL;
+	struct shard *shards[MAX_SHARDS] = {0};
+	unsigned n_shards = 0;
+	int rc = 1, err;
+
+	switch (config__parse(&cfg, argc, argv)) {
+	case CONFIG_OK:
+		break;
+	case CONFIG_EXIT_OK:
+		return 0;
+	default:
+		return 2;
+	}
+
+	err = check_privileges();
+	if (err) {
+		fprintf(stderr, "pipeline: not enough privileges to load BPF programs and open "
+				"perf events: run as root, or grant CAP_BPF and CAP_PERFMON (or "
+				"CAP_SYS_ADMIN)\n");
+		return 1;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "pipeline: kernel BTF not found at /sys/kernel/btf/vmlinux: the "
+				"BPF programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
+		return 1;
+	}
+	err = file_sink__check_dir(cfg.output);
+	if (err) {
+		fprintf(stderr, "pipeline: output directory '%s' cannot be written: %s\n",
+			cfg.output, strerror(-err));
+		return 1;
+	}
+	if (cfg.n_pids && !check_pids(&cfg))
+		fprintf(stderr, "pipeline: none of the --pid processes exist; the profile will "
+				"be empty\n");
+
+	libbpf_set_print(libbpf_print);
+
+	/* Block the signals we handle in every thread; main takes them below. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	uint64_t start_mono = clock_ns(CLOCK_MONOTONIC);
+	uint64_t start_real = clock_ns(CLOCK_REALTIME);
+
+	struct symbolizer_opts sopts = {.max_cache_bytes = 0, .kernel = cfg.kernel_stacks};
+	sym = symbolizer__new(&sopts);
+	if (!sym) {
+		fprintf(stderr, "pipeline: cannot create the symbolizer: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	flusher = flusher__new(&cfg, start_real);
+	if (!flusher) {
+		fprintf(stderr, "pipeline: out of memory\n");
+		goto cleanup;
+	}
+	smp = sampler__new(&cfg);
+	if (!smp)
+		goto cleanup; /* sampler__new said what failed */
+
+	unsigned n_cpus = sampler__n_cpus(smp);
+	n_shards = cfg.shards ? cfg.shards : config__auto_shards(n_cpus, cfg.frequency);
+	if (n_shards > n_cpus)
+		n_shards = n_cpus;
+	unsigned cpus[CPU_SAMPLE_MAX_CPUS];
+	for (unsigned i = 0; i < n_shards; i++) {
+		/* Contiguous CPU ranges per shard keep a shard's rings close together. */
+		unsigned lo = i * n_cpus / n_shards, hi = (i + 1) * n_cpus / n_shards;
+		for (unsigned c = lo; c < hi; c++)
+			cpus[c - lo] = c;
+		struct shard_opts so = {
+			.id = i,
+			.cpus = cpus,
+			.n_cpus = hi - lo,
+			.queue_depth = cfg.queue_depth,
+			.max_stacks = cfg.max_stacks,
+			.poll_ms = cfg.poll_ms,
+			.mono_to_real_ns = start_real - start_mono,
+		};
+		shards[i] = shard__start(&so, smp, sym);
+		if (!shards[i]) {
+			fprintf(stderr, "pipeline: cannot start shard %u: %s\n", i,
+				strerror(errno));
+			n_shards = i;
+			goto cleanup;
+		}
+	}
+	if (!cfg.quiet)
+		fprintf(stderr,
+			"pipeline: sampling %u CPUs at %u Hz%s with %u shard%s, %llu KiB ring per "
+			"CPU; writing %s/cpu.{pb.gz,folded,svg} every %u s\n",
+			n_cpus, cfg.frequency, cfg.n_pids ? " (--pid filter)" : "", n_shards,
+			n_shards == 1 ? "" : "s",
+			(unsigned long long)(sampler__ring_bytes(smp) / 1024), cfg.output,
+			cfg.interval);
+
+	uint64_t end_mono = cfg.duration ? start_mono + cfg.duration * 1000000000ULL : 0;
+	uint64_t next_flush = start_mono + cfg.interval * 1000000000ULL;
+	struct profile_drops drops;
+	bool pids_gone = false;
+
+	for (;;) {
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		if (end_mono && now >= end_mono)
+			break;
+		if (now >= next_flush) {
+			collect_drops(smp, shards, n_shards, &drops);
+			flusher__flush(flusher, shards, n_shards, &drops);
+			next_flush += cfg.interval * 1000000000ULL;
+			continue;
+		}
+		if (cfg.n_pids && !any_pid_alive(&cfg)) {
+			pids_gone = true;
+			break;
+		}
+		/* Wake at least once a second to notice exited --pid targets. */
+		uint64_t wake = next_flush;
+		if (end_mono && end_mono < wake)
+			wake = end_mono;
+		if (wake > now + 1000000000ULL)
+			wake = now + 1000000000ULL;
+		uint64_t d = wake - now;
+		struct timespec ts = {.tv_sec = d / 1000000000ULL, .tv_nsec = d % 1000000000ULL};
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
+			break;
+		if (sig == SIGUSR1) {
+			collect_drops(smp, shards, n_shards, &drops);
+			self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym,
+					  clock_ns(CLOCK_MONOTONIC) - start_mono);
+		}
+	}
+	if (pids_gone && !cfg.quiet)
+		fprintf(stderr, "pipeline: every --pid process has exited; finishing\n");
+
+	/* Drain in data-path order so the final flush sees every sample. */
+	sampler__stop(smp);
+	for (unsigned i = 0; i < n_shards; i++)
+		shard__stop(shards[i]);
+	collect_drops(smp, shards, n_shards, &drops);
+	err = flusher__flush(flusher, shards, n_shards, &drops);
+	if (!cfg.quiet)
+		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym,
+				  clock_ns(CLOCK_MONOTONIC) - start_mono);
+	rc = err ? 1 : 0;
+
+cleanup:
+	for (unsigned i = 0; i < n_shards; i++)
+		shard__free(shards[i]);
+	sampler__free(smp);
+	flusher__free(flusher);
+	symbolizer__free(sym);
+	return rc;
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Loads bpf/cpu_sample.bpf.c and wires it to the hardware-independent
+ * software cpu-clock event (no PMU is assumed), in period mode so every
+ * sample stands for exactly 1e9/frequency ns of CPU.
+ *
+ * Ring sizing: by default each CPU's ring holds about one second of samples
+ * at the configured frequency (at least 256 KiB), and the BPF program wakes
+ * the reader only when a ring is a quarter full; the reader's own poll
+ * period (250 ms by default) picks up the rest. So the agent wakes a few
+ * times a second instead of once per sample, and a stalled reader has
+ * seconds, not milliseconds, before anything is dropped.
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cpu_sample.skel.h"
+#include "sampler.h"
+
+struct sampler {
+	struct cpu_sample_bpf *skel;
+	unsigned n_cpus; /* possible CPUs */
+	int *perf_fds;	 /* per CPU, -1 if offline */
+	struct bpf_link **links;
+	int *ring_fds; /* per CPU, -1 if offline */
+	int stats_fd;  /* bpf_enable_stats fd, -1 if off */
+	uint64_t ring_bytes;
+};
+
+static int perf_event_open_cpu_clock(int cpu, unsigned frequency)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.sample_period = 1000000000ULL / frequency,
+		.freq = 0,
+	};
+	return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static uint64_t ring_size_for(const struct pipeline_config *cfg)
+{
+	uint64_t want;
+	if (cfg->ring_kib)
+		want = (uint64_t)cfg->ring_kib * 1024;
+	else
+		want = (uint64_t)cfg->frequency * (sizeof(struct cpu_sample) + 8);
+	uint64_t size = 256 * 1024;
+	while (size < want)
+		size <<= 1;
+	return size;
+}
+
+/* Reads /sys/devices/system/cpu/online into a per-CPU flag array. */
+static int online_cpus(bool *online, unsigned n)
+{
+	bool *mask = NULL;
+	int n_mask = 0;
+	int err = parse_cpu_mask_file("/sys/devices/system/cpu/online", &mask, &n_mask);
+	if (err)
+		return err;
+	for (unsigned i = 0; i < n; i++)
+		online[i] = (int)i < n_mask && mask[i];
+	free(mask);
+	return 0;
+}
+
+struct sampler *sampler__new(const struct pipeline_config *cfg)
+{
+	struct sampler *s = calloc(1, sizeof(*s));
+	bool *online = NULL;
+	int err = 0;
+
+	if (!s)
+		return NULL;
+	s->stats_fd = -1;
+
+	int n = libbpf_num_possible_cpus();
+	if (n <= 0 || n > CPU_SAMPLE_MAX_CPUS) {
+		fprintf(stderr, "pipeline: cannot count CPUs (%d)\n", n);
+		err = n < 0 ? n : -EINVAL;
+		goto cleanup;
+	}
+	s->n_cpus = (unsigned)n;
+	s->perf_fds = malloc(n * sizeof(int));
+	s->ring_fds = malloc(n * sizeof(int));
+	s->links = calloc(n, sizeof(*s->links));
+	online = calloc(n, sizeof(bool));
+	if (!s->perf_fds || !s->ring_fds || !s->links || !online) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (int i = 0; i < n; i++)
+		s->perf_fds[i] = s->ring_fds[i] = -1;
+	err = online_cpus(online, s->n_cpus);
+	if (err) {
+		fprintf(stderr, "pipeline: cannot read online CPUs: %s\n", strerror(-err));
+		goto cleanup;
+	}
+
+	s->skel = cpu_sample_bpf__open();
+	if (!s->skel) {
+		err = -errno;
+		fprintf(stderr, "pipeline: cannot open BPF object: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	s->skel->rodata->filter_pids = cfg->n_pids > 0;
+	s->skel->rodata->include_idle = cfg->idle;
+	s->skel->rodata->kernel_stacks = cfg->kernel_stacks;
+	s->ring_bytes = ring_size_for(cfg);
+	s->skel->rodata->wakeup_bytes = s->ring_bytes / 4;
+	bpf_map__set_max_entries(s->skel->maps.rings, s->n_cpus);
+	struct bpf_map *inner = bpf_map__inner_map(s->skel->maps.rings);
+	if (!inner || bpf_map__set_max_entries(inner, (uint32_t)s->ring_bytes)) {
+		err = -EINVAL;
+		fprintf(stderr, "pipeline: cannot size the per-CPU rings\n");
+		goto cleanup;
+	}
+	err = cpu_sample_bpf__load(s->skel);
+	if (err) {
+		fprintf(stderr, "pipeline: cannot load the BPF program: %s\n", strerror(-err));
+		goto cleanup;
+	}
+
+	for (unsigned i = 0; i < cfg->n_pids; i++) {
+		uint8_t one = 1;
+		err = bpf_map__update_elem(s->skel->maps.target_pids, &cfg->pids[i],
+					   sizeof(cfg->pids[i]), &one, sizeof(one), BPF_ANY);
+		if (err) {
+			fprintf(stderr, "pipeline: cannot add pid %u to the filter: %s\n",
+				cfg->pids[i], strerror(-err));
+			goto cleanup;
+		}
+	}
+
+	if (cfg->bpf_stats) {
+		s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (s->stats_fd < 0)
+			fprintf(stderr,
+				"pipeline: BPF run time not measured: bpf_enable_stats: %s\n",
+				strerror(errno));
+	}
+
+	/* Rings first, then perf events: a sample never finds its CPU without one. */
+	int outer_fd = bpf_map__fd(s->skel->maps.rings);
+	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++) {
+		if (!online[cpu])
+			continue;
+		char name[16];
+		snprintf(name, sizeof(name), "ring_cpu%u", cpu);
+		s->ring_fds[cpu] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
+						  (uint32_t)s->ring_bytes, NULL);
+		if (s->ring_fds[cpu] < 0) {
+			err = -errno;
+			fprintf(stderr,
+				"pipeline: cannot create the ring of CPU %u (%llu bytes): %s\n",
+				cpu, (unsigned long long)s->ring_bytes, strerror(errno));
+			goto cleanup;
+		}
+		err = bpf_map_update_elem(outer_fd, &cpu, &s->ring_fds[cpu], BPF_ANY);
+		if (err) {
+			err = -errno;
+			fprintf(stderr, "pipeline: cannot register the ring of CPU %u: %s\n", cpu,
+				strerror(errno));
+			goto cleanup;
+		}
+	}
+	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++) {
+		if (!online[cpu])
+			continue;
+		s->perf_fds[cpu] = perf_event_open_cpu_clock((int)cpu, cfg->frequency);
+		if (s->perf_fds[cpu] < 0) {
+			err = -errno;
+			fprintf(stderr, "pipeline: cannot open the cpu-clock event on CPU %u: %s\n",
+				cpu, strerror(errno));
+			goto cleanup;
+		}
+		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.on_cpu_sample,
+							       s->perf_fds[cpu]);
+		if (!s->links[cpu]) {
+			err = -errno;
+			fprintf(stderr, "pipeline: cannot attach to CPU %u: %s\n", cpu,
+				strerror(errno));
+			goto cleanup;
+		}
+	}
+	free(online);
+	return s;
+
+cleanup:
+	free(online);
+	sampler__free(s);
+	errno = err < 0 ? -err : EINVAL;
+	return NULL;
+}
+
+void sampler__stop(struct sampler *s)
+{
+	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++)
+		if (s->perf_fds[cpu] >= 0)
+			ioctl(s->perf_fds[cpu], PERF_EVENT_IOC_DISABLE, 0);
+}
+
+void sampler__free(struct sampler *s)
+{
+	if (!s)
+		return;
+	for (unsigned cpu = 0; s->links && cpu < s->n_cpus; cpu++)
+		bpf_link__destroy(s->links[cpu]);
+	for (unsigned cpu = 0; s->perf_fds && cpu < s->n_cpus; cpu++)
+		if (s->perf_fds[cpu] >= 0)
+			close(s->perf_fds[cpu]);
+	for (unsigned cpu = 0; s->ring_fds && cpu < s->n_cpus; cpu++)
+		if (s->ring_fds[cpu] >= 0)
+			close(s->ring_fds[cpu]);
+	cpu_sample_bpf__destroy(s->skel);
+	if (s->stats_fd >= 0)
+		close(s->stats_fd);
+	free(s->links);
+	free(s->perf_fds);
+	free(s->ring_fds);
+	free(s);
+}
+
+unsigned sampler__n_cpus(const struct sampler *s)
+{
+	return s->n_cpus;
+}
+
+int sampler__ring_fd(const struct sampler *s, unsigned cpu)
+{
+	return cpu < s->n_cpus ? s->ring_fds[cpu] : -1;
+}
+
+uint64_t sampler__ring_bytes(const struct sampler *s)
+{
+	return s->ring_bytes;
+}
+
+int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
+{
+	struct cpu_sample_stats *per_cpu = calloc(s->n_cpus, sizeof(*per_cpu));
+	uint32_t zero = 0;
+	if (!per_cpu)
+		return -ENOMEM;
+	int err = bpf_map__lookup_elem(s->skel->maps.stats, &zero, sizeof(zero), per_cpu,
+				       s->n_cpus * sizeof(*per_cpu), 0);
+	if (err) {
+		free(per_cpu);
+		return err;
+	}
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < s->n_cpus; i++) {
+		out->seen += per_cpu[i].seen;
+		out->filtered += per_cpu[i].filtered;
+		out->ring_full += per_cpu[i].ring_full;
+		out->no_ring += per_cpu[i].no_ring;
+		out->user_failed += per_cpu[i].user_failed;
+		out->kernel_failed += per_cpu[i].kernel_failed;
+	}
+	free(per_cpu);
+	return 0;
+}
+
+int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out)
+{
+	struct bpf_prog_info info = {0};
+	uint32_t len = sizeof(info);
+	int err =
+		bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.on_cpu_sample), &info, &len);
+	if (err)
+		return -errno;
+	out->run_time_ns = info.run_time_ns;
+	out->run_cnt = info.run_cnt;
+	return 0;
+}

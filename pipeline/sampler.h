@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The kernel side of on-CPU sampling: owns the cpu_sample BPF skeleton, one
+ * cpu-clock perf event per online CPU with the program attached, and one
+ * ring buffer per CPU (inner maps of the `rings` ARRAY_OF_MAPS). Open,
+ * configure, load, attach happen in sampler__new(); sampler__free() tears
+ * everything down in reverse.
+ */
+#ifndef PIPELINE_SAMPLER_H
+#define PIPELINE_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "cpu_sample.h"
+
+struct sampler;
+
+struct sampler_bpf_stats {
+	uint64_t run_time_ns; /* total BPF program run time (0 without bpf_stats) */
+	uint64_t run_cnt;
+};
+
+/* Returns a loaded and attached sampler, or NULL with errno set after printing
+ * what failed. */
+struct sampler *sampler__new(const struct pipeline_config *cfg);
+/* Detaches, closes and frees everything. Accepts NULL. */
+void sampler__free(struct sampler *s);
+
+/* Stops sampling (disables every perf event); rings keep what they hold. */
+void sampler__stop(struct sampler *s);
+
+/* Returns the number of CPUs with a ring, and ring fds through ring_fd(). */
+unsigned sampler__n_cpus(const struct sampler *s);
+/* Returns the ring map fd of cpu, or -1 if that CPU is offline. */
+int sampler__ring_fd(const struct sampler *s, unsigned cpu);
+/* Returns the per-CPU ring size in bytes. */
+uint64_t sampler__ring_bytes(const struct sampler *s);
+
+/* Sums the per-CPU counters of the BPF program into *out. Returns 0 or -errno. */
+int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out);
+/* Reads the program's run time and count. Returns 0 or -errno. */
+int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out);
+
+#endif /* PIPELINE_SAMPLER_H */

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Self-stats report. The agent's cost has two parts that process accounting
+ * shows differently: its threads' CPU time (getrusage) and the BPF program's
+ * run time, which the kernel charges to whatever task was interrupted. Both
+ * are reported, and their sum as a share of one CPU and of wall x CPUs.
+ * The timer interrupt that carries each sample is a cost of the host's
+ * cpu-clock event, not of this agent; bench/ measures it.
+ */
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include "flush.h"
+#include "sampler.h"
+#include "self_stats.h"
+#include "shard.h"
+#include "symbolizer.h"
+
+static double tv_sec(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
+		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
+		       struct symbolizer *sym, uint64_t elapsed_ns)
+{
+	struct cpu_sample_stats ks = {0};
+	struct sampler_bpf_stats bs = {0};
+	struct shard_stats tot = {0};
+	struct flush_stats fs;
+	struct symbolizer_stats ss;
+	struct rusage ru;
+
+	sampler__read_stats(smp, &ks);
+	sampler__read_bpf_stats(smp, &bs);
+	for (unsigned i = 0; i < n_shards; i++) {
+		struct shard_stats st;
+		shard__stats(shards[i], &st);
+		tot.received += st.received;
+		tot.queue_full += st.queue_full;
+		tot.processed += st.processed;
+		tot.aggregator_full += st.aggregator_full;
+		tot.truncated += st.truncated;
+		tot.stack_errors += st.stack_errors;
+		tot.resolve_errors += st.resolve_errors;
+		tot.wakeups += st.wakeups;
+	}
+	flusher__stats(flusher, &fs);
+	symbolizer__stats(sym, &ss);
+	getrusage(RUSAGE_SELF, &ru);
+
+	double wall = (double)elapsed_ns / 1e9;
+	double cpu = tv_sec(ru.ru_utime) + tv_sec(ru.ru_stime);
+	double bpf = (double)bs.run_time_ns / 1e9;
+	unsigned n_cpus = sampler__n_cpus(smp);
+	double one_cpu = wall > 0 ? 100.0 * (cpu + bpf) / wall : 0;
+
+	fprintf(f, "pipeline: self-stats after %.1f s (%u CPUs, %u Hz, %u shard%s)\n", wall, n_cpus,
+		cfg->frequency, n_shards, n_shards == 1 ? "" : "s");
+	fprintf(f, "  samples taken in kernel    %llu (left out by filters: %llu)\n",
+		(unsigned long long)ks.seen, (unsigned long long)ks.filtered);
+	fprintf(f, "  samples received           %llu\n", (unsigned long long)tot.received);
+	fprintf(f, "  dropped in kernel          %llu (ring full %llu, no ring %llu)\n",
+		(unsigned long long)(ks.ring_full + ks.no_ring), (unsigned long long)ks.ring_full,
+		(unsigned long long)ks.no_ring);
+	fprintf(f, "  dropped in queues          %llu\n", (unsigned long long)tot.queue_full);
+	fprintf(f, "  dropped in aggregators     %llu (shards %llu, merge %llu)\n",
+		(unsigned long long)(tot.aggregator_full + fs.merge_dropped),
+		(unsigned long long)tot.aggregator_full, (unsigned long long)fs.merge_dropped);
+	fprintf(f, "  samples aggregated         %llu (in profile: %llu)\n",
+		(unsigned long long)tot.processed, (unsigned long long)fs.samples);
+	fprintf(f, "  stacks truncated           %llu\n", (unsigned long long)tot.truncated);
+	fprintf(f, "  stack capture errors       %llu (user %llu, kernel %llu)\n",
+		(unsigned long long)tot.stack_errors, (unsigned long long)ks.user_failed,
+		(unsigned long long)ks.kernel_failed);
+	fprintf(f, "  distinct stacks            %llu\n", (unsigned long long)fs.distinct_stacks);
+	fprintf(f, "  flushes                    %llu (write errors %llu, swap timeouts %llu)\n",
+		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors,
+		(unsigned long long)fs.swap_timeouts);
+	fprintf(f, "  worker wake-ups            %llu\n", (unsigned long long)tot.wakeups);
+	fprintf(f,
+		"  symbolizer                 %llu lookups, %llu reader hits, %llu shared hits, "
+		"%llu misses, %llu unknown, %llu processes, %llu modules, %llu ELF errors, "
+		"%.1f MiB\n",
+		(unsigned long long)ss.lookups, (unsigned long long)ss.reader_hits,
+		(unsigned long long)ss.shared_hits, (unsigned long long)ss.misses,
+		(unsigned long long)ss.unknown, (unsigned long long)ss.processes,
+		(unsigned long long)ss.modules, (unsigned long long)ss.elf_load_errors,
+		(double)ss.cache_bytes / (1024.0 * 1024.0));
+	fprintf(f, "  agent CPU time             %.3f s (user %.3f, sys %.3f)\n", cpu,
+		tv_sec(ru.ru_utime), tv_sec(ru.ru_stime));
+	if (cfg->bpf_stats)
+		fprintf(f, "  BPF run time               %.3f s over %llu runs (%.0f ns per run)\n",
+			bpf, (unsigned long long)bs.run_cnt,
+			bs.run_cnt ? (double)bs.run_time_ns / (double)bs.run_cnt : 0.0);
+	else
+		fprintf(f, "  BPF run time               not measured (--no-bpf-stats)\n");
+	fprintf(f, "  agent + BPF                %.3f %% of one CPU, %.4f %% of wall x %u CPUs\n",
+		one_cpu, n_cpus ? one_cpu / n_cpus : 0.0, n_cpus);
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Self-stats: what the agent received, dropped (by cause) and cost, printed
+ * at exit and on SIGUSR1.
+ */
+#ifndef PIPELINE_SELF_STATS_H
+#define PIPELINE_SELF_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+
+struct sampler;
+struct shard;
+struct flusher;
+struct symbolizer;
+
+/* Prints the agent's counters and costs over elapsed_ns of wall time to f. */
+void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
+		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
+		       struct symbolizer *sym, uint64_t elapsed_ns);
+
+#endif /* PIPELINE_SELF_STATS_H */

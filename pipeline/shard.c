@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Shard threads (see shard.h for the contract).
+ *
+ * Ownership: the shard owns its ring_buffer manager (not the ring fds, which
+ * belong to the sampler), its queue, both aggregators and its sym_reader.
+ * The worker is the only thread touching the active aggregator; the swap
+ * handshake (swap_req written by the flush thread, swap_ack by the worker,
+ * release/acquire) hands the retired one to the flush thread.
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu_sample.h"
+#include "sampler.h"
+#include "shard.h"
+#include "spsc_queue.h"
+#include "symbolizer.h"
+
+struct shard {
+	struct shard_opts opts;
+	struct ring_buffer *rb;
+	struct spsc_queue *queue;
+	struct stack_agg *aggs[2];
+	struct sym_reader *sym_rd;
+	pthread_t reader, worker;
+	bool reader_started, worker_started, joined;
+
+	atomic_bool stop;	       /* flush/main thread -> reader */
+	atomic_bool reader_done;       /* reader -> worker: no more records will come */
+	atomic_uint active;	       /* index into aggs; written by the worker */
+	atomic_uint_fast64_t swap_req; /* flush thread -> worker */
+	atomic_uint_fast64_t swap_ack; /* worker -> flush thread */
+	bool enqueued;		       /* reader-local: a commit since the last notify */
+
+	/* reader-written */
+	atomic_uint_fast64_t received, queue_full;
+	/* worker-written */
+	atomic_uint_fast64_t processed, aggregator_full, truncated, stack_errors, resolve_errors,
+		wakeups;
+};
+
+static void counter_add(atomic_uint_fast64_t *c, uint64_t v)
+{
+	/* Single writer: a relaxed load + store is enough and costs no lock prefix. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+/* Ring callback, on the reader thread: copy the record into a queue slot. */
+static int shard__on_record(void *ctx, void *data, size_t size)
+{
+	struct shard *sh = ctx;
+	const struct cpu_sample *rec = data;
+
+	counter_add(&sh->received, 1);
+	if (size < sizeof(*rec))
+		return 0; /* a layout mismatch cannot happen with our own program */
+	struct cpu_sample *slot = spsc_queue__reserve(sh->queue);
+	if (!slot) {
+		counter_add(&sh->queue_full, 1);
+		return 0;
+	}
+	uint32_t nk = rec->kernel_frames < CPU_SAMPLE_MAX_FRAMES ? rec->kernel_frames
+								 : CPU_SAMPLE_MAX_FRAMES;
+	uint32_t nu =
+		rec->user_frames < CPU_SAMPLE_MAX_FRAMES ? rec->user_frames : CPU_SAMPLE_MAX_FRAMES;
+	/* Copy the header and only the frames in use: most stacks are short. */
+	memcpy(slot, rec, offsetof(struct cpu_sample, kernel_stack));
+	slot->kernel_frames = nk;
+	slot->user_frames = nu;
+	memcpy(slot->kernel_stack, rec->kernel_stack, nk * sizeof(rec->kernel_stack[0]));
+	memcpy(slot->user_stack, rec->user_stack, nu * sizeof(rec->user_stack[0]));
+	spsc_queue__commit(sh->queue, slot);
+	sh->enqueued = true;
+	return 0;
+}
+
+static void *shard__reader_main(void *arg)
+{
+	struct shard *sh = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "pl-reader-%u", sh->opts.id);
+	pthread_setname_np(pthread_self(), name);
+
+	while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
+		int n = ring_buffer__poll(sh->rb, (int)sh->opts.poll_ms);
+		if (n < 0 && n != -EINTR) {
+			fprintf(stderr, "pipeline: shard %u: ring poll failed: %s\n", sh->opts.id,
+				strerror(-n));
+			break;
+		}
+		if (sh->enqueued) {
+			sh->enqueued = false;
+			spsc_queue__notify(sh->queue);
+		}
+	}
+	/* The sampler is stopped before us: what the rings hold now is the rest. */
+	ring_buffer__consume(sh->rb);
+	atomic_store_explicit(&sh->reader_done, true, memory_order_release);
+	spsc_queue__kick(sh->queue);
+	return NULL;
+}
+
+static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, struct stack_agg *agg)
+{
+	const struct sym_frame *frames[2 * CPU_SAMPLE_MAX_FRAMES];
+	struct profile_stack key = {
+		.tgid = rec->tgid,
+		.tid = rec->tid,
+		.idle = rec->flags & CPU_SAMPLE_IDLE,
+		.n_kernel = rec->kernel_frames,
+		.n_user = rec->user_frames,
+		.frames = frames,
+	};
+	memcpy(key.comm, rec->comm, PROFILE_COMM_LEN);
+	key.comm[PROFILE_COMM_LEN - 1] = 0;
+	if (key.idle)
+		strcpy(key.pcomm, "[idle]");
+	else
+		memcpy(key.pcomm, rec->pcomm, PROFILE_COMM_LEN);
+	key.pcomm[PROFILE_COMM_LEN - 1] = 0;
+
+	if (rec->flags & (CPU_SAMPLE_USER_TRUNCATED | CPU_SAMPLE_KERNEL_TRUNCATED))
+		counter_add(&sh->truncated, 1);
+	if (rec->flags & (CPU_SAMPLE_USER_FAILED | CPU_SAMPLE_KERNEL_FAILED))
+		counter_add(&sh->stack_errors, 1);
+
+	int err = 0;
+	if (key.n_kernel)
+		err = sym_reader__resolve_kernel(sh->sym_rd, rec->kernel_stack, key.n_kernel,
+						 frames);
+	if (!err && key.n_user)
+		err = sym_reader__resolve_user(sh->sym_rd, rec->tgid, rec->user_stack, key.n_user,
+					       frames + key.n_kernel);
+	if (err) {
+		/* Keep the sample, without frames, rather than lose it. */
+		counter_add(&sh->resolve_errors, 1);
+		key.n_kernel = key.n_user = 0;
+	}
+
+	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
+	err = stack_agg__add(agg, &key, 1, ts, ts);
+	if (err)
+		counter_add(&sh->aggregator_full, 1);
+}
+
+static void shard__serve_swap(struct shard *sh)
+{
+	uint64_t req = atomic_load_explicit(&sh->swap_req, memory_order_acquire);
+	if (req == atomic_load_explicit(&sh->swap_ack, memory_order_relaxed))
+		return;
+	unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
+	atomic_store_explicit(&sh->active, a ^ 1, memory_order_relaxed);
+	/* Pairs with the acquire in shard__swap(): every add to the retired
+	 * aggregator happens before the flush thread reads it. */
+	atomic_store_explicit(&sh->swap_ack, req, memory_order_release);
+}
+
+static void *shard__worker_main(void *arg)
+{
+	struct shard *sh = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "pl-worker-%u", sh->opts.id);
+	pthread_setname_np(pthread_self(), name);
+
+	for (;;) {
+		shard__serve_swap(sh);
+		/* Read reader_done before trying the queue: the reader sets it after
+		 * its last commit (release), so an empty queue seen after this
+		 * acquire means nothing more will come. */
+		bool last = atomic_load_explicit(&sh->reader_done, memory_order_acquire);
+		struct cpu_sample *rec = spsc_queue__dequeue(sh->queue);
+		if (rec) {
+			unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
+			shard__aggregate(sh, rec, sh->aggs[a]);
+			spsc_queue__release(sh->queue, rec);
+			counter_add(&sh->processed, 1);
+			continue;
+		}
+		if (last)
+			break;
+		spsc_queue__wait(sh->queue, 1000);
+		counter_add(&sh->wakeups, 1);
+	}
+	return NULL;
+}
+
+struct shard *shard__start(const struct shard_opts *opts, const struct sampler *smp,
+			   struct symbolizer *sym)
+{
+	struct shard *sh = calloc(1, sizeof(*sh));
+	int err = 0;
+	if (!sh)
+		return NULL;
+	sh->opts = *opts;
+
+	sh->queue = spsc_queue__new(opts->queue_depth, sizeof(struct cpu_sample));
+	sh->aggs[0] = stack_agg__new(opts->max_stacks);
+	sh->aggs[1] = stack_agg__new(opts->max_stacks);
+	sh->sym_rd = symbolizer__reader_new(sym);
+	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (unsigned i = 0; i < opts->n_cpus; i++) {
+		int fd = sampler__ring_fd(smp, opts->cpus[i]);
+		if (fd < 0)
+			continue;
+		if (!sh->rb) {
+			sh->rb = ring_buffer__new(fd, shard__on_record, sh, NULL);
+			err = sh->rb ? 0 : -errno;
+		} else {
+			err = ring_buffer__add(sh->rb, fd, shard__on_record, sh);
+		}
+		if (err) {
+			fprintf(stderr, "pipeline: shard %u: cannot map the ring of CPU %u: %s\n",
+				opts->id, opts->cpus[i], strerror(-err));
+			goto cleanup;
+		}
+	}
+	if (!sh->rb) {
+		err = -ENODEV;
+		fprintf(stderr, "pipeline: shard %u has no online CPU\n", opts->id);
+		goto cleanup;
+	}
+
+	err = -pthread_create(&sh->worker, NULL, shard__worker_main, sh);
+	if (err)
+		goto cleanup;
+	sh->worker_started = true;
+	err = -pthread_create(&sh->reader, NULL, shard__reader_main, sh);
+	if (err)
+		goto cleanup;
+	sh->reader_started = true;
+	return sh;
+
+cleanup:
+	if (sh->worker_started && !sh->reader_started) {
+		atomic_store(&sh->reader_done, true);
+		spsc_queue__kick(sh->queue);
+	}
+	shard__free(sh);
+	errno = -err;
+	return NULL;
+}
+
+void shard__stop(struct shard *sh)
+{
+	if (sh->joined)
+		return;
+	atomic_store_explicit(&sh->stop, true, memory_order_release);
+	if (sh->reader_started)
+		pthread_join(sh->reader, NULL);
+	if (sh->worker_started)
+		pthread_join(sh->worker, NULL);
+	sh->joined = true;
+}
+
+void shard__free(struct shard *sh)
+{
+	if (!sh)
+		return;
+	shard__stop(sh);
+	ring_buffer__free(sh->rb);
+	sym_reader__free(sh->sym_rd);
+	stack_agg__free(sh->aggs[0]);
+	stack_agg__free(sh->aggs[1]);
+	spsc_queue__free(sh->queue);
+	free(sh);
+}
+
+struct stack_agg *shard__swap(struct shard *sh, int timeout_ms)
+{
+	if (sh->joined) {
+		unsigned a = atomic_load(&sh->active);
+		atomic_store(&sh->active, a ^ 1);
+		return sh->aggs[a];
+	}
+	uint64_t req = atomic_fetch_add(&sh->swap_req, 1) + 1;
+	spsc_queue__kick(sh->queue);
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 200 * 1000};
+	for (long waited_us = 0; waited_us <= (long)timeout_ms * 1000; waited_us += 200) {
+		if (atomic_load_explicit(&sh->swap_ack, memory_order_acquire) == req) {
+			unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
+			return sh->aggs[a ^ 1];
+		}
+		nanosleep(&nap, NULL);
+	}
+	return NULL;
+}
+
+void shard__stats(const struct shard *sh, struct shard_stats *st)
+{
+	st->received = atomic_load_explicit(&sh->received, memory_order_relaxed);
+	st->queue_full = atomic_load_explicit(&sh->queue_full, memory_order_relaxed);
+	st->processed = atomic_load_explicit(&sh->processed, memory_order_relaxed);
+	st->aggregator_full = atomic_load_explicit(&sh->aggregator_full, memory_order_relaxed);
+	st->truncated = atomic_load_explicit(&sh->truncated, memory_order_relaxed);
+	st->stack_errors = atomic_load_explicit(&sh->stack_errors, memory_order_relaxed);
+	st->resolve_errors = atomic_load_explicit(&sh->resolve_errors, memory_order_relaxed);
+	st->wakeups = atomic_load_explicit(&sh->wakeups, memory_order_relaxed);
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A shard: one ring reader thread and one worker thread joined by an SPSC
+ * queue, serving a fixed set of CPUs.
+ *
+ *   reader: epoll on its CPUs' BPF rings; copies each record (only the frames
+ *           it holds) into a queue slot; never blocks on the worker, counts a
+ *           drop when the queue is full. Does no other work.
+ *   worker: resolves frames through its own sym_reader and adds the stack to
+ *           the active one of its two aggregators; sleeps when the queue is
+ *           empty.
+ *
+ * At a flush the flush thread calls shard__swap(): the worker switches to
+ * the other aggregator at its next loop turn and acknowledges, after which
+ * the flush thread alone reads and resets the retired one.
+ */
+#ifndef PIPELINE_SHARD_H
+#define PIPELINE_SHARD_H
+
+#include <stdint.h>
+
+#include "stack_agg.h"
+
+struct shard;
+struct sampler;
+struct symbolizer;
+
+struct shard_opts {
+	unsigned id;
+	const unsigned *cpus; /* CPUs whose rings this shard drains */
+	unsigned n_cpus;
+	unsigned queue_depth;
+	unsigned max_stacks;
+	unsigned poll_ms;
+	uint64_t mono_to_real_ns; /* added to BPF monotonic timestamps */
+};
+
+/* Counters, each written by one thread and read with relaxed loads. */
+struct shard_stats {
+	uint64_t received;	  /* records read from the rings */
+	uint64_t queue_full;	  /* records dropped: no free queue slot */
+	uint64_t processed;	  /* records aggregated */
+	uint64_t aggregator_full; /* samples dropped: aggregator at its bound */
+	uint64_t truncated;	  /* samples with a stack at the frame limit */
+	uint64_t stack_errors;	  /* samples whose stack capture failed */
+	uint64_t resolve_errors;  /* samples the symbolizer could not resolve (ENOMEM) */
+	uint64_t wakeups;	  /* worker wake-ups */
+};
+
+/* Returns a started shard (both threads running), or NULL with errno set. */
+struct shard *shard__start(const struct shard_opts *opts, const struct sampler *smp,
+			   struct symbolizer *sym);
+/* Tells the reader to drain its rings one last time and stop, the worker to
+ * drain the queue and stop, and joins both. Idempotent. */
+void shard__stop(struct shard *sh);
+/* Stops if needed, then frees. Accepts NULL. */
+void shard__free(struct shard *sh);
+
+/*
+ * Retires the worker's active aggregator and returns it: the caller may read
+ * and reset it until the next swap. A stopped shard's worker no longer runs,
+ * so the swap is done directly. Returns NULL if the worker did not answer
+ * within timeout_ms.
+ */
+struct stack_agg *shard__swap(struct shard *sh, int timeout_ms);
+
+/* Copies the shard's counters into *st. */
+void shard__stats(const struct shard *sh, struct shard_stats *st);
+
+#endif /* PIPELINE_SHARD_H */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Hashed stack aggregator: counts samples per distinct (tgid, tid, thread
+ * name, process name, kernel + user frames). Frames are interned symbolizer
+ * frames, so a stack is hashed and compared by frame pointer.
+ *
+ * Single-threaded: each shard worker owns two (double-buffered, swapped at a
+ * flush) and the flush thread owns the merged one. Entries live in an arena
+ * that reset() recycles; the table holds at most max_entries stacks, beyond
+ * which add() refuses and the caller counts the drop.
+ */
+#ifndef PIPELINE_STACK_AGG_H
+#define PIPELINE_STACK_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile.h"
+
+struct stack_agg;
+
+/* Returns an empty aggregator bounded at max_entries stacks, or NULL with errno. */
+struct stack_agg *stack_agg__new(size_t max_entries);
+/* Accepts NULL. */
+void stack_agg__free(struct stack_agg *agg);
+
+/*
+ * Adds count samples of the stack described by key (its frames are copied;
+ * key->count/first_ns/last_ns are ignored). Returns 0, -ENOSPC when the stack
+ * is new and the table is full, or -ENOMEM.
+ */
+int stack_agg__add(struct stack_agg *agg, const struct profile_stack *key, uint64_t count,
+		   uint64_t first_ns, uint64_t last_ns);
+
+/* Adds every stack of src into dst. Returns the number of samples that did
+ * not fit (dst full), or -ENOMEM. */
+int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src);
+
+/* Forgets every stack, keeping the memory for reuse. */
+void stack_agg__reset(struct stack_agg *agg);
+
+/* Returns the number of distinct stacks. */
+size_t stack_agg__size(const struct stack_agg *agg);
+/* Returns the sum of all counts. */
+uint64_t stack_agg__total(const struct stack_agg *agg);
+
+/*
+ * Returns a malloc'ed array of stack_agg__size() stacks (caller frees the
+ * array with free()); their frames and names are borrowed from agg and valid
+ * until its next add/reset/free. NULL with errno set on failure; an empty
+ * aggregator returns a valid pointer to zero elements.
+ */
+struct profile_stack *stack_agg__snapshot(const struct stack_agg *agg);
+
+#endif /* PIPELINE_STACK_AGG_H */
