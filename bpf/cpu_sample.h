@@ -7,6 +7,10 @@
 #ifndef PIPELINE_BPF_CPU_SAMPLE_H
 #define PIPELINE_BPF_CPU_SAMPLE_H
 
+#ifndef __VMLINUX_H__
+#include <linux/types.h> /* user space; BPF code gets the types from vmlinux.h */
+#endif
+
 #ifndef CPU_SAMPLE_MAX_FRAMES
 #define CPU_SAMPLE_MAX_FRAMES 127 /* bpf_get_stack's default perf_event_max_stack */
 #endif

@@ -60,17 +60,29 @@ static uint64_t ring_size_for(const struct pipeline_config *cfg)
 	return size;
 }
 
-/* Reads /sys/devices/system/cpu/online into a per-CPU flag array. */
+/* Reads /sys/devices/system/cpu/online ("0-3,5,7-8") into a per-CPU flag array. */
 static int online_cpus(bool *online, unsigned n)
 {
-	bool *mask = NULL;
-	int n_mask = 0;
-	int err = parse_cpu_mask_file("/sys/devices/system/cpu/online", &mask, &n_mask);
-	if (err)
-		return err;
-	for (unsigned i = 0; i < n; i++)
-		online[i] = (int)i < n_mask && mask[i];
-	free(mask);
+	char buf[4096];
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	memset(online, 0, n * sizeof(*online));
+	for (char *tok = strtok(buf, ",\n"); tok; tok = strtok(NULL, ",\n")) {
+		unsigned lo, hi;
+		int k = sscanf(tok, "%u-%u", &lo, &hi);
+		if (k < 1)
+			return -EINVAL;
+		if (k == 1)
+			hi = lo;
+		for (unsigned c = lo; c <= hi && c < n; c++)
+			online[c] = true;
+	}
 	return 0;
 }
 

@@ -136,10 +136,11 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 
 	int err = 0;
 	if (key.n_kernel)
-		err = sym_reader__resolve_kernel(sh->sym_rd, rec->kernel_stack, key.n_kernel,
-						 frames);
+		err = sym_reader__resolve_kernel(sh->sym_rd, (const uint64_t *)rec->kernel_stack,
+						 key.n_kernel, frames);
 	if (!err && key.n_user)
-		err = sym_reader__resolve_user(sh->sym_rd, rec->tgid, rec->user_stack, key.n_user,
+		err = sym_reader__resolve_user(sh->sym_rd, rec->tgid,
+					       (const uint64_t *)rec->user_stack, key.n_user,
 					       frames + key.n_kernel);
 	if (err) {
 		/* Keep the sample, without frames, rather than lose it. */

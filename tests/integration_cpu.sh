@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# BPF integration test (root): profile the workload with known CPU split
+# 50/30/20 and check every output against it.
+#   1. pipeline --pid WORKLOAD: work_alpha/beta/gamma within +-5 points of
+#      50/30/20 in cpu.folded, and the same in `go tool pprof -top`;
+#      cpu.svg names them; no leaks under AddressSanitizer (when built with it).
+#   2. --shards auto over the whole host at 1000 Hz with both CPUs busy:
+#      zero samples dropped, the workload is in the profile.
+#   3. a --pid that exits mid-run: the run ends on its own and keeps what it saw.
+# Under CI=true it must run (root is required), never skip.
+set -uo pipefail
+
+bin=${PIPELINE_BINARY_DIR:?}/bin
+src=${PIPELINE_SOURCE_DIR:?}
+if [ "$(id -u)" -ne 0 ]; then
+	if [ -n "${CI:-}" ]; then
+		echo "FAIL: BPF integration tests need root and CI is set" >&2
+		exit 1
+	fi
+	echo "SKIP: BPF integration tests need root"
+	exit 77
+fi
+
+tmp=$(mktemp -d /tmp/pipeline-it.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+
+# Percent of the workload's samples whose leaf-side frames include $1.
+share() {
+	awk -v f="$1" '
+		/^workload;/ { n = $NF; total += n; if (index($0, ";" f)) hit += n }
+		END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$2"
+}
+within() { # value expected tolerance
+	awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { exit !(v != "nan" && v >= e - t && v <= e + t) }'
+}
+
+echo "== 1. --pid workload, 99 Hz"
+"$bin/workload" --duration 30 >/dev/null &
+wl=$!
+pids+=("$wl")
+sleep 0.5
+"$bin/pipeline" --pid "$wl" --shards auto --frequency 99 --duration 8 --interval 3 \
+	--output "$tmp/out1" 2>"$tmp/err1"
+rc=$?
+cat "$tmp/err1"
+[ "$rc" -eq 0 ] || fail "pipeline exited $rc"
+grep -q "LeakSanitizer" "$tmp/err1" && fail "AddressSanitizer reported leaks"
+for f in cpu.pb.gz cpu.folded cpu.svg; do
+	[ -s "$tmp/out1/$f" ] || fail "$f missing or empty"
+done
+a=$(share work_alpha "$tmp/out1/cpu.folded")
+b=$(share work_beta "$tmp/out1/cpu.folded")
+c=$(share work_gamma "$tmp/out1/cpu.folded")
+total=$(awk '{ s += $NF } END { print s + 0 }' "$tmp/out1/cpu.folded")
+echo "folded: $total samples; work_alpha $a %, work_beta $b %, work_gamma $c % (want 50/30/20 +-5)"
+[ "$total" -ge 400 ] || fail "too few samples ($total) for 8 s at 99 Hz of one busy thread"
+within "$a" 50 5 || fail "work_alpha $a % not within 50 +- 5"
+within "$b" 30 5 || fail "work_beta $b % not within 30 +- 5"
+within "$c" 20 5 || fail "work_gamma $c % not within 20 +- 5"
+grep -q "workload;.*run_rounds;path_alpha;work_alpha " "$tmp/out1/cpu.folded" ||
+	fail "full call path main..path_alpha;work_alpha not in cpu.folded"
+grep -v '^workload;' "$tmp/out1/cpu.folded" | grep -q . &&
+	fail "samples of other processes despite --pid"
+
+if command -v go >/dev/null; then
+	export HOME=$tmp GOCACHE=$tmp/gocache GOFLAGS=
+	go tool pprof -top -symbolize=none "$tmp/out1/cpu.pb.gz" >"$tmp/top" 2>"$tmp/top.err" ||
+		{ cat "$tmp/top.err"; fail "go tool pprof cannot read cpu.pb.gz"; }
+	head -20 "$tmp/top"
+	# -top lists flat% per function: the leaves carry the split.
+	for fw in "work_alpha 50" "work_beta 30" "work_gamma 20"; do
+		set -- $fw
+		pct=$(awk -v f="$1" '$NF == f { gsub("%", "", $2); print $2 }' "$tmp/top")
+		within "${pct:-nan}" "$2" 5 || fail "pprof flat% of $1 is '${pct}', want $2 +- 5"
+	done
+elif [ -n "${CI:-}" ]; then
+	fail "go (golang-go) is missing"
+fi
+
+grep -q 'work_alpha' "$tmp/out1/cpu.svg" || fail "cpu.svg does not name work_alpha"
+
+if [ -n "${PIPELINE_BROWSER_TEST:-}" ]; then
+	node "$src/tests/browser/flamegraph.test.mjs" "$tmp/out1/cpu.svg" --zoom work_alpha \
+		--search work_beta --expect-percent "$b" --tolerance 0.2 ||
+		fail "browser test on the profiled cpu.svg"
+fi
+
+echo "== 2. whole host, --shards auto, 1000 Hz, both CPUs busy"
+"$bin/workload" --duration 30 --threads 2 >/dev/null &
+pids+=("$!")
+"$bin/pipeline" --shards auto --frequency 1000 --duration 6 --output "$tmp/out2" 2>"$tmp/err2"
+rc=$?
+cat "$tmp/err2"
+[ "$rc" -eq 0 ] || fail "pipeline exited $rc"
+grep -q "LeakSanitizer" "$tmp/err2" && fail "AddressSanitizer reported leaks"
+grep -Eq '^  dropped in kernel +0 ' "$tmp/err2" || fail "samples dropped in kernel at 1000 Hz"
+grep -Eq '^  dropped in queues +0$' "$tmp/err2" || fail "samples dropped in queues at 1000 Hz"
+grep -q '^workload;' "$tmp/out2/cpu.folded" || fail "workload missing from the host profile"
+
+echo "== 3. a --pid that exits during the run"
+"$bin/workload" --duration 3 >/dev/null &
+short=$!
+pids+=("$short")
+start=$(date +%s)
+"$bin/pipeline" --pid "$short" --duration 30 --interval 1 --output "$tmp/out3" 2>"$tmp/err3"
+rc=$?
+took=$(($(date +%s) - start))
+cat "$tmp/err3"
+[ "$rc" -eq 0 ] || fail "pipeline exited $rc"
+[ "$took" -lt 15 ] || fail "run did not end when its only --pid exited ($took s)"
+grep -q "has exited" "$tmp/err3" || fail "no message about the exited process"
+grep -q '^workload;.*work_alpha' "$tmp/out3/cpu.folded" ||
+	fail "samples of the exited process were lost"
+
+echo "PASS"

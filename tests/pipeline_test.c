@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Unit tests of pipeline/ without privileges: option parsing, the stack
+ * aggregator (add, bound, merge across shards, reset), and the --shards auto
+ * rule. The SPSC queue under two threads is in spsc_queue_test.c.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "stack_agg.h"
+#include "test_helpers.h"
+
+static int parse(struct pipeline_config *cfg, const char *const *args)
+{
+	char *argv[32];
+	int argc = 0;
+	argv[argc++] = "pipeline";
+	for (; *args; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	return config__parse(cfg, argc, argv);
+}
+
+static int test_config_defaults(void)
+{
+	struct pipeline_config cfg;
+	const char *args[] = {NULL};
+	CHECK(parse(&cfg, args) == CONFIG_OK);
+	CHECK_EQ_U64(cfg.frequency, 99);
+	CHECK_EQ_U64(cfg.interval, 10);
+	CHECK_EQ_U64(cfg.shards, 0);
+	CHECK(cfg.kernel_stacks);
+	CHECK(!cfg.idle);
+	CHECK_STR(cfg.output, "profile");
+	return 0;
+}
+
+static int test_config_values(void)
+{
+	struct pipeline_config cfg;
+	const char *args[] = {
+		"--shards", "3",	"--frequency", "1000",		"--duration",
+		"5",	    "--pid",	"12",	       "--pid=34",	"--no-kernel-stacks",
+		"--idle",   "--output", "/tmp/x",      "--queue-depth", "100",
+		NULL};
+	CHECK(parse(&cfg, args) == CONFIG_OK);
+	CHECK_EQ_U64(cfg.shards, 3);
+	CHECK_EQ_U64(cfg.frequency, 1000);
+	CHECK_EQ_U64(cfg.duration, 5);
+	CHECK_EQ_U64(cfg.n_pids, 2);
+	CHECK_EQ_U64(cfg.pids[0], 12);
+	CHECK_EQ_U64(cfg.pids[1], 34);
+	CHECK(!cfg.kernel_stacks);
+	CHECK(cfg.idle);
+	CHECK_STR(cfg.output, "/tmp/x");
+	CHECK_EQ_U64(cfg.queue_depth, 128); /* rounded up to a power of two */
+	const char *autos[] = {"--shards", "auto", NULL};
+	CHECK(parse(&cfg, autos) == CONFIG_OK);
+	CHECK_EQ_U64(cfg.shards, 0);
+	return 0;
+}
+
+static int test_config_rejects(void)
+{
+	struct pipeline_config cfg;
+	const char *unknown[] = {"--frobnicate", NULL};
+	const char *range_hi[] = {"--frequency", "10001", NULL};
+	const char *range_lo[] = {"--frequency", "0", NULL};
+	const char *not_num[] = {"--duration", "ten", NULL};
+	const char *negative[] = {"--interval", "-1", NULL};
+	const char *bad_shards[] = {"--shards", "many", NULL};
+	const char *missing[] = {"--output", NULL};
+	const char *stray[] = {"extra", NULL};
+	CHECK(parse(&cfg, unknown) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, range_hi) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, range_lo) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, not_num) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, negative) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, bad_shards) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, missing) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, stray) == CONFIG_EXIT_USAGE);
+	return 0;
+}
+
+static int test_auto_shards(void)
+{
+	CHECK_EQ_U64(config__auto_shards(2, 99), 1);
+	CHECK_EQ_U64(config__auto_shards(2, 10000), 1); /* never more than half the CPUs */
+	CHECK_EQ_U64(config__auto_shards(128, 99), 1);
+	CHECK_EQ_U64(config__auto_shards(128, 1000), 7);
+	CHECK_EQ_U64(config__auto_shards(1, 99), 1);
+	return 0;
+}
+
+/* Hand-made frames: the aggregator compares them by pointer only. */
+static struct sym_module mod = {.path = "/bin/x", .name = "x", .build_id = ""};
+static struct sym_frame frames[8];
+
+static void init_frames(void)
+{
+	for (int i = 0; i < 8; i++)
+		frames[i] = (struct sym_frame){.module = &mod, .address = 0x1000 + i, .id = i + 1};
+}
+
+static struct profile_stack make_stack(uint32_t tgid, uint32_t tid, const char *comm,
+				       const struct sym_frame **f, uint32_t nk, uint32_t nu)
+{
+	struct profile_stack s = {
+		.tgid = tgid, .tid = tid, .n_kernel = nk, .n_user = nu, .frames = f};
+	strncpy(s.comm, comm, PROFILE_COMM_LEN - 1);
+	strncpy(s.pcomm, comm, PROFILE_COMM_LEN - 1);
+	return s;
+}
+
+static int test_agg_add_and_bound(void)
+{
+	init_frames();
+	struct stack_agg *agg = stack_agg__new(3);
+	CHECK(agg);
+	const struct sym_frame *a[] = {&frames[0], &frames[1], &frames[2]};
+	const struct sym_frame *b[] = {&frames[0], &frames[1], &frames[3]};
+	struct profile_stack sa = make_stack(10, 11, "app", a, 1, 2);
+	struct profile_stack sb = make_stack(10, 11, "app", b, 1, 2);
+	struct profile_stack sc = make_stack(10, 12, "app", a, 1, 2); /* other tid */
+	struct profile_stack sd = make_stack(10, 11, "app", a, 0, 3); /* other split */
+	CHECK(stack_agg__add(agg, &sa, 1, 100, 100) == 0);
+	CHECK(stack_agg__add(agg, &sa, 2, 50, 200) == 0);
+	CHECK(stack_agg__add(agg, &sb, 1, 10, 10) == 0);
+	CHECK(stack_agg__add(agg, &sc, 1, 10, 10) == 0);
+	CHECK_EQ_U64(stack_agg__size(agg), 3);
+	CHECK(stack_agg__add(agg, &sd, 1, 10, 10) == -ENOSPC); /* bound hit */
+	CHECK(stack_agg__add(agg, &sa, 1, 300, 300) == 0);     /* known stacks still count */
+	CHECK_EQ_U64(stack_agg__total(agg), 6);
+
+	struct profile_stack *snap = stack_agg__snapshot(agg);
+	CHECK(snap);
+	int found = 0;
+	for (size_t i = 0; i < stack_agg__size(agg); i++) {
+		if (snap[i].tid == 11 && snap[i].frames[2] == &frames[2]) {
+			CHECK_EQ_U64(snap[i].count, 4);
+			CHECK_EQ_U64(snap[i].first_ns, 50);
+			CHECK_EQ_U64(snap[i].last_ns, 300);
+			CHECK(snap[i].frames != a); /* frames were copied */
+			found++;
+		}
+	}
+	free(snap);
+	CHECK(found == 1);
+	stack_agg__free(agg);
+	return 0;
+}
+
+static int test_agg_merge_across_shards(void)
+{
+	init_frames();
+	struct stack_agg *s1 = stack_agg__new(1000), *s2 = stack_agg__new(1000);
+	struct stack_agg *total = stack_agg__new(1000);
+	CHECK(s1 && s2 && total);
+	const struct sym_frame *a[] = {&frames[4], &frames[5]};
+	const struct sym_frame *b[] = {&frames[6], &frames[7]};
+	struct profile_stack sa = make_stack(7, 7, "svc", a, 0, 2);
+	struct profile_stack sb = make_stack(7, 8, "svc", b, 0, 2);
+	/* The same process's samples land in both shards (routing is by CPU). */
+	for (int i = 0; i < 100; i++)
+		CHECK(stack_agg__add(s1, &sa, 1, 1000 + i, 1000 + i) == 0);
+	for (int i = 0; i < 50; i++)
+		CHECK(stack_agg__add(s2, &sa, 1, 500 + i, 500 + i) == 0);
+	for (int i = 0; i < 30; i++)
+		CHECK(stack_agg__add(s2, &sb, 1, 2000, 2000) == 0);
+	CHECK(stack_agg__merge(total, s1) == 0);
+	CHECK(stack_agg__merge(total, s2) == 0);
+	CHECK_EQ_U64(stack_agg__size(total), 2);
+	CHECK_EQ_U64(stack_agg__total(total), 180);
+	struct profile_stack *snap = stack_agg__snapshot(total);
+	CHECK(snap);
+	for (size_t i = 0; i < 2; i++) {
+		if (snap[i].tid == 7) {
+			CHECK_EQ_U64(snap[i].count, 150);
+			CHECK_EQ_U64(snap[i].first_ns, 500);
+			CHECK_EQ_U64(snap[i].last_ns, 1099);
+		} else {
+			CHECK_EQ_U64(snap[i].count, 30);
+		}
+	}
+	free(snap);
+
+	/* Reset keeps nothing, and the table works again afterwards. */
+	stack_agg__reset(s1);
+	CHECK_EQ_U64(stack_agg__size(s1), 0);
+	CHECK_EQ_U64(stack_agg__total(s1), 0);
+	CHECK(stack_agg__add(s1, &sb, 5, 1, 1) == 0);
+	CHECK_EQ_U64(stack_agg__total(s1), 5);
+
+	/* A full destination reports what it could not take. */
+	struct stack_agg *tiny = stack_agg__new(1);
+	CHECK(tiny);
+	int64_t lost = stack_agg__merge(tiny, s2);
+	CHECK(lost == 30 || lost == 50);
+	CHECK_EQ_U64(stack_agg__total(tiny) + (uint64_t)lost, 80);
+	stack_agg__free(tiny);
+	stack_agg__free(s1);
+	stack_agg__free(s2);
+	stack_agg__free(total);
+	return 0;
+}
+
+static int test_agg_many_stacks(void)
+{
+	/* Growth and arena reuse over many distinct stacks and resets. */
+	enum { N = 20000 };
+	static struct sym_frame many[N];
+	struct stack_agg *agg = stack_agg__new(N);
+	CHECK(agg);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++) {
+			many[i] = (struct sym_frame){.module = &mod, .id = i + 1};
+			const struct sym_frame *f[] = {&many[i], &many[(i + 1) % N]};
+			struct profile_stack s = make_stack(1, 1, "m", f, 0, 2);
+			CHECK(stack_agg__add(agg, &s, 1, 0, 0) == 0);
+		}
+		CHECK_EQ_U64(stack_agg__size(agg), N);
+		CHECK_EQ_U64(stack_agg__total(agg), N);
+		stack_agg__reset(agg);
+	}
+	stack_agg__free(agg);
+	return 0;
+}
+
+static const struct test_case cases[] = {
+	{"config_defaults", test_config_defaults},
+	{"config_values", test_config_values},
+	{"config_rejects", test_config_rejects},
+	{"auto_shards", test_auto_shards},
+	{"agg_add_and_bound", test_agg_add_and_bound},
+	{"agg_merge_across_shards", test_agg_merge_across_shards},
+	{"agg_many_stacks", test_agg_many_stacks},
+};
+
+TEST_MAIN(cases)
