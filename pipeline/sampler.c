@@ -131,10 +131,31 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 	s->ring_bytes = ring_size_for(cfg);
 	s->skel->rodata->wakeup_bytes = s->ring_bytes / 4;
 	bpf_map__set_max_entries(s->skel->maps.rings, s->n_cpus);
-	struct bpf_map *inner = bpf_map__inner_map(s->skel->maps.rings);
-	if (!inner || bpf_map__set_max_entries(inner, (uint32_t)s->ring_bytes)) {
+	/* The rings exist before load: one of them is the inner-map template
+	 * (libbpf 1.1 cannot resize the declared template), and a sample never
+	 * finds its CPU without a ring once the perf events are attached. */
+	int template_fd = -1;
+	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++) {
+		if (!online[cpu])
+			continue;
+		char name[24]; /* kernel map names hold 15 characters */
+		snprintf(name, sizeof(name), "ring_cpu%u", cpu % 10000);
+		name[15] = 0;
+		s->ring_fds[cpu] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
+						  (uint32_t)s->ring_bytes, NULL);
+		if (s->ring_fds[cpu] < 0) {
+			err = -errno;
+			fprintf(stderr,
+				"pipeline: cannot create the ring of CPU %u (%llu bytes): %s\n",
+				cpu, (unsigned long long)s->ring_bytes, strerror(errno));
+			goto cleanup;
+		}
+		if (template_fd < 0)
+			template_fd = s->ring_fds[cpu];
+	}
+	if (template_fd < 0 || bpf_map__set_inner_map_fd(s->skel->maps.rings, template_fd)) {
 		err = -EINVAL;
-		fprintf(stderr, "pipeline: cannot size the per-CPU rings\n");
+		fprintf(stderr, "pipeline: cannot set up the per-CPU rings\n");
 		goto cleanup;
 	}
 	err = cpu_sample_bpf__load(s->skel);
@@ -162,22 +183,10 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 				strerror(errno));
 	}
 
-	/* Rings first, then perf events: a sample never finds its CPU without one. */
 	int outer_fd = bpf_map__fd(s->skel->maps.rings);
 	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++) {
-		if (!online[cpu])
+		if (s->ring_fds[cpu] < 0)
 			continue;
-		char name[16];
-		snprintf(name, sizeof(name), "ring_cpu%u", cpu);
-		s->ring_fds[cpu] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0,
-						  (uint32_t)s->ring_bytes, NULL);
-		if (s->ring_fds[cpu] < 0) {
-			err = -errno;
-			fprintf(stderr,
-				"pipeline: cannot create the ring of CPU %u (%llu bytes): %s\n",
-				cpu, (unsigned long long)s->ring_bytes, strerror(errno));
-			goto cleanup;
-		}
 		err = bpf_map_update_elem(outer_fd, &cpu, &s->ring_fds[cpu], BPF_ANY);
 		if (err) {
 			err = -errno;

@@ -45,8 +45,8 @@ within() { # value expected tolerance
 	awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { exit !(v != "nan" && v >= e - t && v <= e + t) }'
 }
 
-echo "== 1. --pid workload, 99 Hz"
-"$bin/workload" --duration 30 >/dev/null &
+echo "== 1. --pid workload (2 threads), 99 Hz"
+"$bin/workload" --duration 30 --threads 2 >/dev/null &
 wl=$!
 pids+=("$wl")
 sleep 0.5
@@ -64,7 +64,7 @@ b=$(share work_beta "$tmp/out1/cpu.folded")
 c=$(share work_gamma "$tmp/out1/cpu.folded")
 total=$(awk '{ s += $NF } END { print s + 0 }' "$tmp/out1/cpu.folded")
 echo "folded: $total samples; work_alpha $a %, work_beta $b %, work_gamma $c % (want 50/30/20 +-5)"
-[ "$total" -ge 400 ] || fail "too few samples ($total) for 8 s at 99 Hz of one busy thread"
+[ "$total" -ge 600 ] || fail "too few samples ($total) for 8 s at 99 Hz of two busy threads"
 within "$a" 50 5 || fail "work_alpha $a % not within 50 +- 5"
 within "$b" 30 5 || fail "work_beta $b % not within 30 +- 5"
 within "$c" 20 5 || fail "work_gamma $c % not within 20 +- 5"
