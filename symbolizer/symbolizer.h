@@ -43,7 +43,8 @@ struct sym_module {
 struct sym_frame {
 	const struct sym_module *module; /* never NULL */
 	uint64_t address;  /* user: file offset (mapping-relative, pprof-normalized);
-			    * kernel: the kernel virtual address */
+			    * kernel, "[unknown]", "[anon]": the virtual address;
+			    * non-leaf frames: that of addr - 1 */
 	const char *function; /* symbol name, or NULL when none is known */
 	const char *file;     /* source file, or NULL */
 	uint32_t line;        /* source line, or 0 */
@@ -97,7 +98,8 @@ int sym_reader__resolve_user(struct sym_reader *rd, uint32_t tgid, const uint64_
 			     size_t n, const struct sym_frame **out);
 
 /* Same for kernel addresses (leaf first, non-leaf looked up at addr - 1).
- * With kptr_restrict hiding addresses, frames are "[kernel]". Returns 0 or -errno. */
+ * With kptr_restrict hiding addresses (or opts.kernel unset), frames are
+ * module-level: module "[kernel.kallsyms]", function NULL. Returns 0 or -errno. */
 int sym_reader__resolve_kernel(struct sym_reader *rd, const uint64_t *addrs, size_t n,
 			       const struct sym_frame **out);
 

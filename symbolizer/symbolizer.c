@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * symbolizer: lifecycle, stats, invalidation, and the slow path that readers
+ * take on a cache miss.
+ *
+ * Threads: any number of workers, each with its own sym_reader (reader.c),
+ * whose warm lookups take no lock. A reader miss calls
+ * symbolizer__resolve_slow(), which takes sym->lock once for the batch of
+ * misses. Under the lock only table lookups and inserts run: reading
+ * /proc/PID/maps, loading an ELF file or /proc/kallsyms happens unlocked, by
+ * the thread that marked the object "loading" (process.loading,
+ * MOD_STATE_LOADING, KERN_LOADING); a thread needing the same object waits on
+ * sym->loaded and then retries from the top, since the tables may have
+ * changed meanwhile. Modules are never freed, and a process being read is
+ * never swept, so the loader's pointer stays valid while it is unlocked.
+ *
+ * Memory bound: opts.max_cache_bytes bounds what the shared tables hold
+ * (frames, modules, ELF images, kallsyms, process mappings), roughly: the
+ * check is made before adding, and one load may overshoot it. Past it, no new
+ * ELF file is loaded and new (module, address) keys get their module's coarse
+ * frame (function NULL, address 0), counted in stats.cache_full. This version
+ * does not evict frames or images (frames must stay valid until
+ * symbolizer__free()); only process mappings are reclaimed (process_table.c).
+ *
+ * Error reporting: a file that cannot be opened or parsed, or has no symbols,
+ * is counted in elf_load_errors and named once on stderr (each module is
+ * loaded at most once; SYM_MAX_WARNINGS caps the total).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "symbolizer_internal.h"
+
+#define KALLSYMS_PATH "/proc/kallsyms"
+
+/* State of one symbolizer__resolve_slow() call. */
+struct slow_ctx {
+	uint32_t tgid;
+	bool refreshed; /* at most one maps re-read per call */
+	int err;
+};
+
+static size_t cache_bytes(const struct symbolizer *sym)
+{
+	size_t b = sym->procs.bytes + sym->mods.bytes + sym->frames.bytes;
+
+	if (sym->ksyms)
+		b += sym->ksyms->bytes + sym->ksyms->n_mods * sizeof(*sym->ksym_mods);
+	return b;
+}
+
+static bool over_budget(const struct symbolizer *sym)
+{
+	return cache_bytes(sym) >= sym->max_bytes;
+}
+
+/* Returns mod's module-level frame, creating it; never NULL. */
+static const struct sym_frame *coarse_frame(struct symbolizer *sym, struct module *mod)
+{
+	if (!mod->coarse)
+		mod->coarse = frame_table__new_unindexed(&sym->frames, &mod->pub,
+							 mod->pub.is_kernel ? SYM_FRAME_KERNEL
+									    : SYM_FRAME_USER);
+	return mod->coarse ? mod->coarse : sym->unknown_mod->coarse;
+}
+
+static struct module *pseudo_module(struct symbolizer *sym, const char *path, enum module_kind kind)
+{
+	bool created;
+	struct module *m = module_table__findnew_pseudo(&sym->mods, path, kind, &created);
+
+	if (m && created)
+		coarse_frame(sym, m);
+	return m;
+}
+
+/* Returns the interned frame for (mod, address), interning it with function. */
+static const struct sym_frame *intern(struct symbolizer *sym, struct slow_ctx *cx,
+				      struct module *mod, uint64_t address, const char *function,
+				      bool *cold)
+{
+	const struct sym_frame *f = frame_table__find(&sym->frames, &mod->pub, address);
+
+	if (f)
+		return f;
+	*cold = true;
+	if (over_budget(sym)) {
+		sym->c.cache_full++;
+		return coarse_frame(sym, mod);
+	}
+	f = frame_table__add(&sym->frames, &mod->pub, address, function,
+			     mod->pub.is_kernel ? SYM_FRAME_KERNEL : SYM_FRAME_USER);
+	if (!f) {
+		cx->err = -ENOMEM;
+		return coarse_frame(sym, mod);
+	}
+	return f;
+}
+
+/* ---- process mappings ---- */
+
+static struct module *module_for_map(struct symbolizer *sym, const struct proc_maps *pm,
+				     const struct proc_map *m)
+{
+	const char *path = proc_maps__path(pm, m);
+	struct module *mod;
+	bool created;
+
+	if (!path[0])
+		return sym->anon_mod;
+	if (path[0] == '[')
+		mod = pseudo_module(sym, path, strcmp(path, "[vdso]") == 0 ? MOD_VDSO : MOD_PSEUDO);
+	else if (!m->inode)
+		mod = pseudo_module(sym, path, MOD_PSEUDO);
+	else {
+		mod = module_table__findnew_file(&sym->mods, m->dev, m->inode, path, &created);
+		if (mod && created)
+			coarse_frame(sym, mod);
+	}
+	return mod ? mod : sym->unknown_mod;
+}
+
+static int install_maps(struct symbolizer *sym, struct process *p, const struct proc_maps *pm)
+{
+	struct sym_mapping *maps = malloc(pm->n * sizeof(*maps));
+
+	if (!maps)
+		return -ENOMEM;
+	for (size_t i = 0; i < pm->n; i++) {
+		const struct proc_map *m = &pm->maps[i];
+
+		maps[i] = (struct sym_mapping){
+			.start = m->start,
+			.end = m->end,
+			.pgoff = m->pgoff,
+			.mod = module_for_map(sym, pm, m),
+		};
+	}
+	if (!p->maps)
+		sym->c.processes++;
+	process_table__set_maps(&sym->procs, p, maps, pm->n);
+	return 0;
+}
+
+/*
+ * Reads p's maps unlocked. Called and returns with sym->lock held. A read that
+ * finds nothing (the process exited, or is a zombie with empty maps) keeps the
+ * mappings seen before.
+ */
+static void read_maps(struct symbolizer *sym, struct slow_ctx *cx, struct process *p)
+{
+	struct proc_maps pm = {0};
+	uint32_t seq = p->inval_seq, tgid = p->tgid;
+	bool first = !p->read_once;
+	int err;
+
+	p->loading = true;
+	p->read_once = true;
+	p->read_seq = seq;
+	p->read_ns = sym_now_ns();
+	pthread_mutex_unlock(&sym->lock);
+	err = proc_maps__read(&pm, tgid, true);
+	pthread_mutex_lock(&sym->lock);
+	if (!first)
+		sym->c.maps_refreshes++;
+	if (!err && pm.n) {
+		err = install_maps(sym, p, &pm);
+		if (!err && p->inval_seq == seq)
+			p->stale = false;
+	}
+	if (err == -ENOMEM)
+		cx->err = err;
+	p->loading = false;
+	pthread_cond_broadcast(&sym->loaded);
+	proc_maps__deinit(&pm);
+}
+
+static bool need_read(const struct process *p, const struct slow_ctx *cx)
+{
+	if (!p->read_once)
+		return true;
+	/* First lookup after an invalidation: always re-read (exec). */
+	return p->stale && p->read_seq != p->inval_seq && !cx->refreshed;
+}
+
+/* ---- ELF loads ---- */
+
+/*
+ * Opens the file behind mod as process tgid maps it: through
+ * /proc/PID/map_files (the exact mapped file, even deleted; needs
+ * CAP_SYS_ADMIN), /proc/PID/root/<path> (the process's mount namespace), or
+ * the path itself. A candidate whose inode differs from the mapping's is
+ * skipped, except through /proc/PID/root (overlay file systems may report
+ * other inode numbers there). Returns an fd, or -errno with err set.
+ */
+static int module_open(const struct module *mod, uint32_t tgid, uint64_t start, uint64_t end,
+		       char *err, size_t errlen)
+{
+	enum { MAP_FILES, ROOT, PLAIN };
+	static const int order_deleted[] = {MAP_FILES, ROOT, PLAIN};
+	static const int order_normal[] = {ROOT, PLAIN, MAP_FILES};
+	const int *order = mod->deleted ? order_deleted : order_normal;
+	int plen = (int)(strlen(mod->path) - (mod->deleted ? SYM_DELETED_SUFFIX_LEN : 0));
+	int fallback = -1, first_err = 0;
+	char buf[PATH_MAX + 64];
+
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		int fd;
+
+		if (order[i] == MAP_FILES)
+			snprintf(buf, sizeof(buf), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, tgid,
+				 start, end);
+		else if (order[i] == ROOT)
+			snprintf(buf, sizeof(buf), "/proc/%u/root%.*s", tgid, plen, mod->path);
+		else
+			snprintf(buf, sizeof(buf), "%.*s", plen, mod->path);
+		fd = open(buf, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (!first_err)
+				first_err = errno;
+			continue;
+		}
+		if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == mod->inode) {
+			if (fallback >= 0)
+				close(fallback);
+			return fd;
+		}
+		if (order[i] == ROOT && fallback < 0) {
+			fallback = fd;
+			continue;
+		}
+		if (!first_err)
+			first_err = ESTALE;
+		close(fd);
+	}
+	if (fallback >= 0)
+		return fallback;
+	if (first_err == ESTALE)
+		snprintf(err, errlen, "file replaced on disk (inode changed)");
+	else
+		snprintf(err, errlen, "cannot open: %s", strerror(first_err));
+	return -first_err;
+}
+
+/* The agent's own vdso is the one every (same-ABI) process maps. */
+static int load_vdso(struct elf_image **img, char *err, size_t errlen)
+{
+	uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	struct proc_maps pm = {0};
+	size_t size = 0;
+	int ret;
+
+	if (!base) {
+		snprintf(err, errlen, "no vdso in the agent");
+		return -ENOENT;
+	}
+	ret = proc_maps__read(&pm, (uint32_t)getpid(), false);
+	if (ret) {
+		snprintf(err, errlen, "cannot read own maps: %s", strerror(-ret));
+		return ret;
+	}
+	for (size_t i = 0; i < pm.n; i++) {
+		if (pm.maps[i].start == base)
+			size = pm.maps[i].end - pm.maps[i].start;
+	}
+	proc_maps__deinit(&pm);
+	if (!size) {
+		snprintf(err, errlen, "vdso mapping not found");
+		return -ENOENT;
+	}
+	return elf_image__load_mem((const void *)base, size, img, err, errlen);
+}
+
+/*
+ * Loads mod's symbols unlocked. Called and returns with sym->lock held; mod
+ * must be MOD_STATE_NEW and ends MOD_STATE_DONE.
+ */
+static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgid,
+			const struct sym_mapping *m)
+{
+	uint64_t start = m->start, end = m->end;
+	struct elf_image *img = NULL;
+	char err[256] = "";
+	int ret;
+
+	if (over_budget(sym)) {
+		mod->state = MOD_STATE_DONE; /* module-level frames from now on */
+		return;
+	}
+	mod->state = MOD_STATE_LOADING;
+	pthread_mutex_unlock(&sym->lock);
+	if (mod->kind == MOD_VDSO) {
+		ret = load_vdso(&img, err, sizeof(err));
+	} else {
+		ret = module_open(mod, tgid, start, end, err, sizeof(err));
+		if (ret >= 0) {
+			int fd = ret;
+
+			ret = elf_image__load_fd(fd, &img, err, sizeof(err));
+			close(fd);
+		}
+	}
+	pthread_mutex_lock(&sym->lock);
+	if (img)
+		module_table__set_image(&sym->mods, mod, img);
+	if (ret || !mod->elf || !mod->elf->n_syms) {
+		sym->c.elf_load_errors++;
+		sym_warn(sym, "no symbols for %s: %s", mod->path, ret ? err : "no symbol table");
+	}
+	mod->state = MOD_STATE_DONE;
+	pthread_cond_broadcast(&sym->loaded);
+}
+
+/* ---- kernel ---- */
+
+/* Loads /proc/kallsyms unlocked. Called and returns with sym->lock held. */
+static void load_kallsyms(struct symbolizer *sym, struct slow_ctx *cx)
+{
+	struct kallsyms *ks = NULL;
+	int err;
+
+	sym->kern_state = KERN_LOADING;
+	pthread_mutex_unlock(&sym->lock);
+	err = kallsyms__load(KALLSYMS_PATH, &ks);
+	pthread_mutex_lock(&sym->lock);
+	if (!err) {
+		sym->ksym_mods = calloc(ks->n_mods ? ks->n_mods : 1, sizeof(*sym->ksym_mods));
+		if (!sym->ksym_mods) {
+			kallsyms__free(ks);
+			ks = NULL;
+			err = -ENOMEM;
+			cx->err = err;
+		}
+	}
+	if (ks) {
+		for (size_t i = 0; i < ks->n_mods; i++) {
+			struct module *m =
+				pseudo_module(sym, ks->names + ks->mod_names[i], MOD_KERNEL);
+
+			sym->ksym_mods[i] = m ? m : sym->kernel_mod;
+		}
+		sym->ksyms = ks;
+		if (ks->restricted)
+			sym_warn(sym, "kernel addresses hidden by kptr_restrict: kernel frames get "
+				      "module-level names");
+	} else {
+		sym_warn(sym, "cannot load %s: %s: kernel frames get module-level names",
+			 KALLSYMS_PATH, strerror(-err));
+	}
+	sym->kern_state = KERN_DONE;
+	pthread_cond_broadcast(&sym->loaded);
+}
+
+static const struct sym_frame *resolve_kernel_locked(struct symbolizer *sym, struct slow_ctx *cx,
+						     uint64_t addr, bool *cold)
+{
+	const struct ksym *k = NULL;
+	struct module *mod;
+
+	for (;;) {
+		if (sym->kernel && sym->kern_state == KERN_NEW) {
+			*cold = true;
+			load_kallsyms(sym, cx);
+		} else if (sym->kern_state == KERN_LOADING) {
+			pthread_cond_wait(&sym->loaded, &sym->lock);
+		} else {
+			break;
+		}
+	}
+	if (sym->ksyms && !sym->ksyms->restricted)
+		k = kallsyms__lookup(sym->ksyms, addr);
+	if (!k)
+		return intern(sym, cx, sym->kernel_mod, addr, NULL, cold);
+	mod = k->mod ? sym->ksym_mods[k->mod - 1] : sym->kernel_mod;
+	return intern(sym, cx, mod, addr, sym->ksyms->names + k->name, cold);
+}
+
+/* ---- user ---- */
+
+static const struct sym_frame *resolve_user_locked(struct symbolizer *sym, struct slow_ctx *cx,
+						   uint64_t addr, bool *cold)
+{
+	for (;;) {
+		struct process *p = process_table__find(&sym->procs, cx->tgid);
+		uint64_t now = sym_now_ns(), off;
+		const struct sym_mapping *m;
+		struct module *mod;
+
+		if (!p) {
+			p = process_table__add(&sym->procs, cx->tgid, now);
+			if (!p) {
+				cx->err = -ENOMEM;
+				return sym->unknown_mod->coarse;
+			}
+		}
+		if (p->loading) {
+			pthread_cond_wait(&sym->loaded, &sym->lock);
+			continue;
+		}
+		p->used_ns = now;
+		if (need_read(p, cx)) {
+			*cold = true;
+			if (p->read_once)
+				cx->refreshed = true;
+			read_maps(sym, cx, p);
+			continue;
+		}
+		m = process__find_map(p, addr);
+		if (!m && !cx->refreshed && now - p->read_ns >= SYM_MAPS_REFRESH_MIN_NS) {
+			/* New mapping (dlopen, JIT) since the last read? */
+			*cold = true;
+			cx->refreshed = true;
+			read_maps(sym, cx, p);
+			continue;
+		}
+		if (!m)
+			return intern(sym, cx, sym->unknown_mod, addr, NULL, cold);
+		mod = m->mod;
+		if (mod->state == MOD_STATE_NEW) {
+			*cold = true;
+			load_module(sym, mod, cx->tgid, m);
+			continue;
+		}
+		if (mod->state == MOD_STATE_LOADING) {
+			pthread_cond_wait(&sym->loaded, &sym->lock);
+			continue;
+		}
+		/* Files and the vdso: file offset. Anonymous and other pseudo
+		 * memory has no file: the virtual address (as JIT maps use). */
+		off = mod->kind == MOD_PSEUDO ? addr : addr - m->start + m->pgoff;
+		return intern(sym, cx, mod, off, mod->elf ? elf_image__lookup(mod->elf, off) : NULL,
+			      cold);
+	}
+}
+
+int symbolizer__resolve_slow(struct symbolizer *sym, bool kernel, uint32_t tgid,
+			     const uint64_t *addrs, size_t n, const struct sym_frame **out)
+{
+	struct slow_ctx cx = {.tgid = tgid};
+	uint64_t now;
+
+	pthread_mutex_lock(&sym->lock);
+	now = sym_now_ns();
+	if (now - sym->last_sweep_ns >= SYM_SWEEP_INTERVAL_NS) {
+		process_table__sweep(&sym->procs, now);
+		sym->last_sweep_ns = now;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool cold = false;
+
+		out[i] = kernel ? resolve_kernel_locked(sym, &cx, addrs[i], &cold)
+				: resolve_user_locked(sym, &cx, addrs[i], &cold);
+		if (cold)
+			sym->c.misses++;
+		else
+			sym->c.shared_hits++;
+	}
+	pthread_mutex_unlock(&sym->lock);
+	return cx.err;
+}
+
+/* ---- lifecycle ---- */
+
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
+{
+	struct symbolizer *sym = calloc(1, sizeof(*sym));
+	int err = -ENOMEM;
+
+	if (!sym)
+		return NULL;
+	sym->lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	sym->loaded = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	sym->max_bytes =
+		opts && opts->max_cache_bytes ? opts->max_cache_bytes : SYM_DEFAULT_MAX_CACHE_BYTES;
+	sym->kernel = opts && opts->kernel;
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		err = -EINVAL;
+		goto fail;
+	}
+	if (process_table__init(&sym->procs) || module_table__init(&sym->mods) ||
+	    frame_table__init(&sym->frames))
+		goto fail;
+	sym->unknown_mod = pseudo_module(sym, "[unknown]", MOD_UNKNOWN);
+	sym->anon_mod = pseudo_module(sym, "[anon]", MOD_PSEUDO);
+	sym->kernel_mod = pseudo_module(sym, "[kernel.kallsyms]", MOD_KERNEL);
+	/* The unknown module's coarse frame is the last resort: it must exist. */
+	if (!sym->unknown_mod || !sym->unknown_mod->coarse || !sym->anon_mod || !sym->kernel_mod)
+		goto fail;
+	return sym;
+fail:
+	symbolizer__free(sym);
+	errno = -err;
+	return NULL;
+}
+
+void symbolizer__free(struct symbolizer *sym)
+{
+	if (!sym)
+		return;
+	process_table__deinit(&sym->procs);
+	frame_table__deinit(&sym->frames);
+	module_table__deinit(&sym->mods);
+	kallsyms__free(sym->ksyms);
+	free(sym->ksym_mods);
+	pthread_cond_destroy(&sym->loaded);
+	pthread_mutex_destroy(&sym->lock);
+	free(sym);
+}
+
+void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid)
+{
+	struct process *p;
+
+	pthread_mutex_lock(&sym->lock);
+	p = process_table__find(&sym->procs, tgid);
+	if (p) {
+		p->stale = true;
+		p->stale_ns = sym_now_ns();
+		p->inval_seq++;
+	}
+	pthread_mutex_unlock(&sym->lock);
+	/* After the stale mark: pairs with the acquire load in reader.c resolve(). */
+	atomic_fetch_add_explicit(&sym->proc_gen[sym_gen_slot(tgid)], 1, memory_order_release);
+}
+
+void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st)
+{
+	const struct sym_reader *rd;
+	uint64_t lookups, hits, unknown;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&sym->lock);
+	lookups = sym->retired.lookups;
+	hits = sym->retired.hits;
+	unknown = sym->retired.unknown;
+	for (rd = sym->readers; rd; rd = rd->next) {
+		lookups += atomic_load_explicit(&rd->cnt.lookups, memory_order_relaxed);
+		hits += atomic_load_explicit(&rd->cnt.hits, memory_order_relaxed);
+		unknown += atomic_load_explicit(&rd->cnt.unknown, memory_order_relaxed);
+	}
+	st->lookups = lookups;
+	st->reader_hits = hits;
+	st->unknown = unknown;
+	st->shared_hits = sym->c.shared_hits;
+	st->misses = sym->c.misses;
+	st->processes = sym->c.processes;
+	st->maps_refreshes = sym->c.maps_refreshes;
+	st->modules = sym->mods.n_files;
+	st->elf_load_errors = sym->c.elf_load_errors;
+	st->cache_bytes = cache_bytes(sym);
+	st->cache_full = sym->c.cache_full;
+	pthread_mutex_unlock(&sym->lock);
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * symbolizer internals, shared by the files of symbolizer/ and by its unit
+ * tests. Nothing here is part of the public API (symbolizer.h).
+ *
+ * One idea per file:
+ *   util.c           whole-file reads, monotonic clock, hashes, rate-limited warnings
+ *   htab.c           intrusive chained hash table behind every shared table
+ *   proc_maps.c      parse /proc/PID/maps text into mappings
+ *   elf_symtab.c     one ELF file: PT_LOADs, build id, merged .symtab/.dynsym
+ *   kallsyms.c       /proc/kallsyms text symbols
+ *   module_table.c   one entry per file identity; ELF images shared by build id
+ *   process_table.c  per-tgid mapping snapshots, refresh and eviction rules
+ *   frame_table.c    interning: (module, address) -> frame with a dense id
+ *   reader.c         per-thread cache in front of the shared tables (hot path)
+ *   symbolizer.c     glue: the slow path under the shared lock, lifecycle, stats
+ *
+ * Threads and locking: every shared table below is guarded by
+ * symbolizer.lock. Nothing slow runs under it: reading /proc/PID/maps, loading
+ * an ELF file or /proc/kallsyms is done unlocked, by the one thread that marked
+ * the object "loading"; others that need the same object wait on
+ * symbolizer.loaded. Warm lookups never reach the lock: they are served by the
+ * caller's sym_reader, whose entries are validated against per-tgid
+ * invalidation generations read with one atomic load per call.
+ *
+ * Ownership: the symbolizer owns every module, ELF image, frame, process and
+ * the kallsyms table. Modules, images and frames live until symbolizer__free()
+ * (the public contract); process snapshots are replaced on refresh and freed
+ * under the lock, which is safe because nothing outside the lock keeps a
+ * pointer into them.
+ */
+#ifndef PIPELINE_SYMBOLIZER_INTERNAL_H
+#define PIPELINE_SYMBOLIZER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "symbolizer.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
+
+#define SYM_DEFAULT_MAX_CACHE_BYTES (64u << 20)
+/* A mapping miss re-reads /proc/PID/maps at most this often per process. */
+#define SYM_MAPS_REFRESH_MIN_NS (100ull * 1000 * 1000)
+/* An invalidated process whose maps cannot be re-read (it exited) keeps its
+ * old mappings this long, for samples still in flight, then is dropped. */
+#define SYM_PROCESS_GRACE_NS (10ull * 1000 * 1000 * 1000)
+/* A process not seen on the slow path for this long is dropped (its maps are
+ * simply re-read if it shows up again). Bounds the table without exit events. */
+#define SYM_PROCESS_IDLE_NS   (60ull * 1000 * 1000 * 1000)
+#define SYM_SWEEP_INTERVAL_NS (1000ull * 1000 * 1000)
+/* Invalidation generations: tgid hashes into one of these slots. */
+#define SYM_GEN_SLOTS 1024
+/* At most this many load warnings are printed over a symbolizer's life. */
+#define SYM_MAX_WARNINGS 64
+#define SYM_BUILD_ID_MAX 64 /* bytes */
+/* /proc/PID/maps marks a mapped file unlinked since with this suffix. */
+#define SYM_DELETED_SUFFIX     " (deleted)"
+#define SYM_DELETED_SUFFIX_LEN (sizeof(SYM_DELETED_SUFFIX) - 1)
+
+/* ---- util.c ---- */
+
+/* Reads a whole file (also /proc files whose size is 0) into a NUL-terminated
+ * malloc'd buffer owned by the caller. Returns 0 or -errno. */
+int sym_read_file(const char *path, char **buf, size_t *len);
+/* Returns CLOCK_MONOTONIC in nanoseconds. */
+uint64_t sym_now_ns(void);
+uint64_t sym_hash_u64(uint64_t x);
+uint64_t sym_hash_mem(const void *p, size_t n);
+/* Returns the last path component of path (a pointer into it). */
+const char *sym_basename(const char *path);
+/* Prints a warning to stderr with the "symbolizer: " prefix; at most
+ * SYM_MAX_WARNINGS per symbolizer. Call with sym->lock held. */
+void sym_warn(struct symbolizer *sym, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- htab.c: intrusive chained hash table ----
+ * Not thread-safe: callers hold the lock of the structure that embeds it. The
+ * table never owns nodes; it grows by itself and insertion never fails (if a
+ * grow cannot allocate, chains just get longer). */
+struct hnode {
+	struct hnode *next;
+	uint64_t hash;
+};
+
+struct htab {
+	struct hnode **buckets;
+	size_t mask; /* number of buckets - 1, a power of two minus one */
+	size_t count;
+};
+
+/* Returns 0 or -ENOMEM. */
+int htab__init(struct htab *t, size_t hint);
+/* Frees the bucket array only; nodes belong to the caller. Accepts zeroed t. */
+void htab__deinit(struct htab *t);
+void htab__add(struct htab *t, struct hnode *n, uint64_t hash);
+void htab__del(struct htab *t, struct hnode *n);
+/* Unlinks every node for which fn returns true; fn may free the node then. */
+void htab__filter(struct htab *t, bool (*fn)(struct hnode *n, void *arg), void *arg);
+size_t htab__bytes(const struct htab *t);
+
+static inline struct hnode *htab__first(const struct htab *t, uint64_t hash)
+{
+	struct hnode *n = t->buckets[hash & t->mask];
+	while (n && n->hash != hash)
+		n = n->next;
+	return n;
+}
+
+static inline struct hnode *htab__next(const struct hnode *n, uint64_t hash)
+{
+	struct hnode *p = n->next;
+	while (p && p->hash != hash)
+		p = p->next;
+	return p;
+}
+
+/* ---- proc_maps.c: /proc/PID/maps ---- */
+#define PROC_MAP_EXEC	 0x1u
+#define PROC_MAP_DELETED 0x2u /* path ends in " (deleted)" */
+
+struct proc_map {
+	uint64_t start, end, pgoff;
+	uint64_t dev; /* makedev(major, minor) */
+	uint64_t inode;
+	uint32_t path; /* offset in proc_maps.pool; "" for anonymous memory */
+	uint32_t flags;
+};
+
+/* Parsed mappings in file order (sorted by start). Caller-owned storage. */
+struct proc_maps {
+	struct proc_map *maps;
+	size_t n, cap;
+	char *pool; /* NUL-terminated paths, as shown (" (deleted)" kept) */
+	size_t pool_len, pool_cap;
+};
+
+/* Parses maps text (len bytes, need not be NUL-terminated), appending to pm;
+ * exec_only keeps executable mappings only; malformed lines are skipped.
+ * Returns 0 or -ENOMEM. */
+int proc_maps__parse(struct proc_maps *pm, const char *text, size_t len, bool exec_only);
+/* Reads /proc/<tgid>/maps. Returns 0 or -errno (-ENOENT/-ESRCH: no process). */
+int proc_maps__read(struct proc_maps *pm, uint32_t tgid, bool exec_only);
+void proc_maps__deinit(struct proc_maps *pm);
+
+static inline const char *proc_maps__path(const struct proc_maps *pm, const struct proc_map *m)
+{
+	return pm->pool + m->path;
+}
+
+/* ---- elf_symtab.c: one ELF file ---- */
+struct elf_load {
+	uint64_t offset, filesz, vaddr; /* one PT_LOAD */
+};
+
+struct elf_sym {
+	uint64_t start; /* ELF virtual address */
+	uint32_t len;	/* [start, start + len) */
+	uint32_t name;	/* offset in elf_image.names */
+};
+
+/* Immutable once loaded: safe to read from any thread that got it through the
+ * symbolizer's lock. Owned by the module table. */
+struct elf_image {
+	struct hnode node;			 /* module_table.images (by build id) */
+	struct elf_image *next;			 /* module_table.all_images */
+	char build_id[2 * SYM_BUILD_ID_MAX + 1]; /* lower-case hex, "" if none */
+	uint16_t e_type;
+	struct elf_load *loads;
+	size_t n_loads;
+	struct elf_sym *syms; /* sorted by start, disjoint */
+	size_t n_syms;
+	char *names;
+	size_t bytes; /* memory held, for the cache bound */
+};
+
+/* Parses an ELF file (PT_LOADs, build id, FUNC/IFUNC/NOTYPE symbols of
+ * executable sections from .symtab then .dynsym). A file with no symbols
+ * loads fine (n_syms == 0). Returns 0, or -errno with a reason in err. */
+int elf_image__load_fd(int fd, struct elf_image **out, char *err, size_t errlen);
+/* Same from memory (the bytes are read, not kept). */
+int elf_image__load_mem(const void *data, size_t size, struct elf_image **out, char *err,
+			size_t errlen);
+void elf_image__free(struct elf_image *img);
+/* Returns the symbol name covering a file offset, or NULL. */
+const char *elf_image__lookup(const struct elf_image *img, uint64_t file_offset);
+
+/* ---- kallsyms.c: kernel text symbols ---- */
+struct ksym {
+	uint64_t addr;
+	uint32_t len;  /* extends to the next symbol, capped */
+	uint32_t name; /* offset in kallsyms.names */
+	uint32_t mod;  /* 0: core kernel; i > 0: kallsyms.mod_names[i - 1] */
+};
+
+struct kallsyms {
+	struct ksym *syms; /* sorted by addr, disjoint */
+	size_t n_syms;
+	char *names;	     /* symbol names and module names ("[mod]") */
+	uint32_t *mod_names; /* offsets in names */
+	size_t n_mods;
+	bool restricted; /* every address read as 0 (kptr_restrict) */
+	size_t bytes;
+};
+
+/* Parses kallsyms text (t/T/w/W symbols). Returns 0 or -errno. */
+int kallsyms__parse(const char *text, size_t len, struct kallsyms **out);
+/* Reads and parses a kallsyms file. Returns 0 or -errno. */
+int kallsyms__load(const char *path, struct kallsyms **out);
+void kallsyms__free(struct kallsyms *ks);
+/* Returns the symbol covering addr, or NULL. */
+const struct ksym *kallsyms__lookup(const struct kallsyms *ks, uint64_t addr);
+
+/* ---- module_table.c: one entry per file identity ---- */
+enum module_kind {
+	MOD_FILE,    /* a mapped file, keyed by device + inode */
+	MOD_VDSO,    /* [vdso]: symbols from the agent's own vdso image */
+	MOD_PSEUDO,  /* [anon], [vsyscall], other bracketed names: no symbols */
+	MOD_KERNEL,  /* [kernel.kallsyms] and [modname]: symbols from kallsyms */
+	MOD_UNKNOWN, /* [unknown]: outside every mapping */
+};
+
+enum module_state {
+	MOD_STATE_NEW,	   /* symbols not loaded yet */
+	MOD_STATE_LOADING, /* a thread is loading them, unlocked; wait on sym->loaded */
+	MOD_STATE_DONE,	   /* loaded (elf set) or given up (elf NULL): final */
+};
+
+struct module {
+	struct sym_module pub; /* what frames point to */
+	struct hnode node;     /* by_devino or by_path */
+	struct module *next;   /* module_table.all */
+	uint64_t dev, inode;
+	char *path;			/* owned; pub.path */
+	char *name;			/* owned; pub.name */
+	struct elf_image *elf;		/* borrowed from the table; NULL: no symbols */
+	const struct sym_frame *coarse; /* module-level frame for a full cache */
+	uint8_t kind;			/* enum module_kind */
+	uint8_t state;			/* enum module_state */
+	bool deleted;			/* mapped path ended in " (deleted)" */
+};
+
+struct module_table {
+	struct htab by_devino, by_path, images;
+	struct module *all;
+	struct elf_image *all_images;
+	size_t n_files; /* MOD_FILE entries */
+	size_t bytes;
+};
+
+/* Returns 0 or -ENOMEM. */
+int module_table__init(struct module_table *mt);
+/* Frees every module and image. Accepts a zeroed table. */
+void module_table__deinit(struct module_table *mt);
+/* Returns the module of a mapped file, creating it (*created = true); NULL on ENOMEM. */
+struct module *module_table__findnew_file(struct module_table *mt, uint64_t dev, uint64_t inode,
+					  const char *path, bool *created);
+/* Returns the pseudo module named path (kind MOD_VDSO/PSEUDO/KERNEL/UNKNOWN),
+ * creating it; NULL on ENOMEM. */
+struct module *module_table__findnew_pseudo(struct module_table *mt, const char *path,
+					    enum module_kind kind, bool *created);
+/* Gives mod its loaded image (ownership passes to the table). An image with
+ * the same build id already loaded is shared instead and img is freed. */
+void module_table__set_image(struct module_table *mt, struct module *mod, struct elf_image *img);
+
+/* ---- frame_table.c: interning ---- */
+struct frame_chunk;
+
+struct frame_table {
+	struct htab ht; /* (module, address) -> frame */
+	struct frame_chunk *chunks;
+	size_t chunk_used;
+	uint64_t next_id;
+	size_t bytes;
+};
+
+/* Returns 0 or -ENOMEM. */
+int frame_table__init(struct frame_table *ft);
+/* Frees every frame. Accepts a zeroed table. */
+void frame_table__deinit(struct frame_table *ft);
+/* Returns the frame interned for (module, address), or NULL. */
+const struct sym_frame *frame_table__find(const struct frame_table *ft,
+					  const struct sym_module *module, uint64_t address);
+/* Interns a new frame (the key must not be present). function is borrowed and
+ * must outlive the table. Returns it, or NULL on ENOMEM. */
+const struct sym_frame *frame_table__add(struct frame_table *ft, const struct sym_module *module,
+					 uint64_t address, const char *function, uint8_t kind);
+/* Returns a new frame that is not indexed (a module's coarse frame), or NULL. */
+const struct sym_frame *frame_table__new_unindexed(struct frame_table *ft,
+						   const struct sym_module *module, uint8_t kind);
+
+/* ---- process_table.c: per-tgid mappings ---- */
+struct sym_mapping {
+	uint64_t start, end, pgoff;
+	struct module *mod;
+};
+
+struct process {
+	struct hnode node;
+	uint32_t tgid;
+	bool loading;		  /* a thread is reading the maps, unlocked */
+	bool stale;		  /* invalidated: re-read on the next miss */
+	bool read_once;		  /* a read has been attempted */
+	uint32_t inval_seq;	  /* bumped by each invalidation */
+	uint32_t read_seq;	  /* inval_seq when the last read started */
+	uint64_t read_ns;	  /* last read attempt */
+	uint64_t stale_ns;	  /* last invalidation */
+	uint64_t used_ns;	  /* last slow-path use */
+	struct sym_mapping *maps; /* sorted by start, disjoint; owned */
+	size_t n_maps;
+};
+
+struct process_table {
+	struct htab ht;
+	size_t bytes;
+};
+
+/* Returns 0 or -ENOMEM. */
+int process_table__init(struct process_table *pt);
+/* Frees every process. Accepts a zeroed table. */
+void process_table__deinit(struct process_table *pt);
+struct process *process_table__find(const struct process_table *pt, uint32_t tgid);
+/* Returns a new, never-read entry for tgid (must be absent), or NULL on ENOMEM. */
+struct process *process_table__add(struct process_table *pt, uint32_t tgid, uint64_t now);
+/* Replaces p's mappings (takes ownership of maps, frees the old ones). */
+void process_table__set_maps(struct process_table *pt, struct process *p, struct sym_mapping *maps,
+			     size_t n);
+/* Drops processes past their grace or idle time. Returns how many. */
+size_t process_table__sweep(struct process_table *pt, uint64_t now);
+/* Returns the mapping containing addr, or NULL. */
+const struct sym_mapping *process__find_map(const struct process *p, uint64_t addr);
+
+/* ---- reader.c / symbolizer.c ---- */
+
+/* Reader cache key of kernel addresses (no user tgid is this large). */
+#define SYM_KERNEL_TGID UINT32_MAX
+/* Reader cache geometry: RCACHE_SETS sets of RCACHE_WAYS entries (24 bytes
+ * each): 32768 entries, 768 KiB per reader. */
+#define RCACHE_WAYS 4
+#define RCACHE_SETS 8192
+
+struct rcache_entry {
+	uint64_t addr;		       /* adjusted address */
+	uint32_t tgid;		       /* SYM_KERNEL_TGID for kernel addresses */
+	uint32_t gen;		       /* invalidation generation of tgid's slot when cached */
+	const struct sym_frame *frame; /* NULL: empty */
+};
+
+struct rcache_set {
+	struct rcache_entry e[RCACHE_WAYS];
+};
+
+/* Counters owned by one reader: written by its thread only (relaxed stores),
+ * read by symbolizer__stats() (relaxed loads). */
+struct reader_counters {
+	_Atomic uint64_t lookups, hits, unknown;
+};
+
+/* One worker thread's private cache. Everything but 'next' (linked under
+ * sym->lock) and the counters (atomics) is touched by the owner thread only. */
+struct sym_reader {
+	struct symbolizer *sym;
+	struct sym_reader *next; /* sym->readers */
+	struct reader_counters cnt;
+	const struct sym_module *unknown; /* frames of [unknown] are never cached */
+	struct rcache_set *sets;
+	unsigned victim;
+};
+
+enum kern_state {
+	KERN_NEW,
+	KERN_LOADING,
+	KERN_DONE,
+};
+
+struct symbolizer {
+	pthread_mutex_t lock;  /* guards every field up to 'proc_gen' */
+	pthread_cond_t loaded; /* broadcast when a maps read or a load finishes */
+	struct process_table procs;
+	struct module_table mods;
+	struct frame_table frames;
+	struct module *unknown_mod, *anon_mod, *kernel_mod;
+	struct kallsyms *ksyms;	   /* NULL until loaded, or if loading failed */
+	struct module **ksym_mods; /* ksyms->n_mods modules "[modname]" */
+	uint8_t kern_state;	   /* enum kern_state */
+	bool kernel;		   /* opts.kernel */
+	size_t max_bytes;
+	uint64_t last_sweep_ns;
+	unsigned warnings;
+	struct {
+		uint64_t shared_hits, misses, processes, maps_refreshes, elf_load_errors,
+			cache_full;
+	} c;
+	struct sym_reader *readers; /* live readers, for stats */
+	struct {
+		uint64_t lookups, hits, unknown;
+	} retired; /* counters of freed readers */
+
+	/* Lock-free: bumped (release) by symbolizer__invalidate_process() after it
+	 * marked the process stale under the lock; loaded (acquire) once per
+	 * sym_reader__resolve_user() call to validate cached entries. */
+	_Atomic uint32_t proc_gen[SYM_GEN_SLOTS];
+};
+
+static inline uint32_t sym_gen_slot(uint32_t tgid)
+{
+	return (uint32_t)(sym_hash_u64(tgid) & (SYM_GEN_SLOTS - 1));
+}
+
+/* The slow path, called by a reader on cache misses: resolves n addresses
+ * (already adjusted: non-leaf ones minus 1) of process tgid, or kernel
+ * addresses when kernel is set, taking the shared lock once. Fills every
+ * out[i]. Returns 0 or -ENOMEM (then out[i] may be a coarse frame). */
+int symbolizer__resolve_slow(struct symbolizer *sym, bool kernel, uint32_t tgid,
+			     const uint64_t *addrs, size_t n, const struct sym_frame **out);
+
+#endif /* PIPELINE_SYMBOLIZER_INTERNAL_H */

@@ -1,0 +1,36 @@
+# Symbolizer tests (included by tests/CMakeLists.txt).
+#
+# Test ELF files built from tests/data/symtest.c: a PIE executable, a non-PIE
+# (ET_EXEC) executable, a shared library, and a stripped copy of the PIE.
+add_executable(symtest_pie data/symtest.c)
+target_compile_options(symtest_pie PRIVATE -fPIE -O1)
+target_link_options(symtest_pie PRIVATE -pie)
+
+add_executable(symtest_nopie data/symtest.c)
+target_compile_options(symtest_nopie PRIVATE -fno-pie -O1)
+target_link_options(symtest_nopie PRIVATE -no-pie)
+
+add_library(symtest SHARED data/symtest.c)
+target_compile_definitions(symtest PRIVATE SYMTEST_LIB)
+target_compile_options(symtest PRIVATE -O1)
+
+set(SYMTEST_STRIPPED ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/symtest_pie.stripped)
+add_custom_command(OUTPUT ${SYMTEST_STRIPPED}
+	COMMAND ${CMAKE_OBJCOPY} --strip-all $<TARGET_FILE:symtest_pie> ${SYMTEST_STRIPPED}
+	DEPENDS symtest_pie
+	COMMENT "Stripping symtest_pie")
+add_custom_target(symtest_stripped DEPENDS ${SYMTEST_STRIPPED})
+
+pipeline_add_test(symbolizer_test SOURCES symbolizer_test.c
+	LIBS pl_symbolizer ${CMAKE_DL_LIBS} LABEL unit)
+add_dependencies(symbolizer_test symtest_pie symtest_nopie symtest symtest_stripped)
+target_compile_definitions(symbolizer_test PRIVATE
+	SYMTEST_PIE="$<TARGET_FILE:symtest_pie>"
+	SYMTEST_NOPIE="$<TARGET_FILE:symtest_nopie>"
+	SYMTEST_SO="$<TARGET_FILE:symtest>"
+	SYMTEST_STRIPPED="${SYMTEST_STRIPPED}"
+	SYMTEST_SCRATCH="${CMAKE_CURRENT_BINARY_DIR}")
+
+# Validator: threads x iterations, each thread with its own reader.
+pipeline_add_test(symbolizer_concurrency_test SOURCES symbolizer_concurrency_test.c
+	LIBS pl_symbolizer LABEL concurrency ARGS 4 2000)

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Concurrency validator for the symbolizer (label concurrency; run it under
+ * ThreadSanitizer too: -DPIPELINE_TSAN=ON).
+ *
+ * Usage: symbolizer_concurrency_test [threads [iterations]]
+ *
+ * T threads, each with its own sym_reader, start together on a cold
+ * symbolizer (so they race on the first maps read, ELF loads, kallsyms load
+ * and interning) and resolve the same user and kernel addresses I times,
+ * while the main thread keeps invalidating this process and reading stats.
+ * Invariants: every thread gets the same frame pointer for the same input on
+ * every iteration (interning is stable across invalidations, since the
+ * re-read maps name the same modules), names are right, and the counters add
+ * up.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "symbolizer.h"
+#include "test_helpers.h"
+
+#define N_USER	    12
+#define N_KERNEL    8
+#define MAX_THREADS 64
+
+#define TEST_FN(name, k)                                                                           \
+	__attribute__((noinline, used)) static int name(int x)                                     \
+	{                                                                                          \
+		volatile int v = x * (k);                                                          \
+		return v + (k);                                                                    \
+	}
+
+TEST_FN(conc_fn_one, 3)
+TEST_FN(conc_fn_two, 5)
+TEST_FN(conc_fn_three, 7)
+TEST_FN(conc_fn_four, 11)
+
+struct shared {
+	struct symbolizer *sym;
+	pthread_barrier_t start;
+	uint64_t user[N_USER];
+	uint64_t kernel[N_KERNEL];
+	size_t n_kernel;
+	unsigned iterations;
+	atomic_int running;
+};
+
+struct worker {
+	pthread_t thread;
+	struct shared *sh;
+	const struct sym_frame *user[N_USER];
+	const struct sym_frame *kernel[N_KERNEL];
+	int failed; /* line of the first failed check, 0 if none */
+};
+
+#define WCHECK(w, cond)                                                                            \
+	do {                                                                                       \
+		if (!(cond) && !(w)->failed)                                                       \
+			(w)->failed = __LINE__;                                                    \
+	} while (0)
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh = w->sh;
+	struct sym_reader *rd = symbolizer__reader_new(sh->sym);
+	const struct sym_frame *u[N_USER], *k[N_KERNEL];
+
+	WCHECK(w, rd);
+	pthread_barrier_wait(&sh->start);
+	for (unsigned it = 0; rd && it < sh->iterations; it++) {
+		WCHECK(w,
+		       sym_reader__resolve_user(rd, (uint32_t)getpid(), sh->user, N_USER, u) == 0);
+		WCHECK(w, sym_reader__resolve_kernel(rd, sh->kernel, sh->n_kernel, k) == 0);
+		for (size_t i = 0; i < N_USER; i++) {
+			if (it == 0)
+				w->user[i] = u[i];
+			WCHECK(w, u[i] && u[i] == w->user[i]);
+		}
+		for (size_t i = 0; i < sh->n_kernel; i++) {
+			if (it == 0)
+				w->kernel[i] = k[i];
+			WCHECK(w, k[i] && k[i] == w->kernel[i]);
+		}
+	}
+	sym_reader__free(rd);
+	atomic_fetch_sub(&sh->running, 1);
+	return NULL;
+}
+
+/* A few kernel text addresses, if kallsyms shows them; else made-up ones. */
+static size_t kernel_addrs(uint64_t *out, size_t max)
+{
+	FILE *f = fopen("/proc/kallsyms", "r");
+	unsigned long long addr;
+	char line[512], type;
+	size_t n = 0;
+
+	while (f && n < max && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c", &addr, &type) == 2 && addr && (type == 'T'))
+			out[n++] = addr + 1;
+	}
+	if (f)
+		fclose(f);
+	for (; n < max; n++)
+		out[n] = 0xffffffff81000000ull + n * 64;
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned threads = argc > 1 ? (unsigned)atoi(argv[1]) : 4;
+	struct symbolizer_opts opts = {.kernel = true};
+	static struct worker w[MAX_THREADS];
+	struct symbolizer_stats st;
+	struct shared sh = {0};
+	unsigned invalidations = 0;
+	int failed = 0;
+
+	sh.iterations = argc > 2 ? (unsigned)atoi(argv[2]) : 2000;
+	if (threads < 1 || threads > MAX_THREADS || !sh.iterations) {
+		fprintf(stderr, "usage: %s [threads 1..%d [iterations]]\n", argv[0], MAX_THREADS);
+		return 2;
+	}
+	sh.sym = symbolizer__new(&opts);
+	CHECK(sh.sym);
+	sh.user[0] = (uint64_t)(uintptr_t)conc_fn_one;
+	sh.user[1] = (uint64_t)(uintptr_t)conc_fn_two + 1;
+	sh.user[2] = (uint64_t)(uintptr_t)conc_fn_three + 1;
+	sh.user[3] = (uint64_t)(uintptr_t)conc_fn_four + 1;
+	sh.user[4] = (uint64_t)(uintptr_t)&worker_main + 1;
+	sh.user[5] = (uint64_t)(uintptr_t)&main + 1;
+	sh.user[6] = (uint64_t)(uintptr_t)&qsort + 1;
+	sh.user[7] = (uint64_t)(uintptr_t)&fopen + 1;
+	sh.user[8] = (uint64_t)(uintptr_t)&pthread_create + 1;
+	sh.user[9] = 0x1001;				    /* unknown: looked up at 0x1000 */
+	sh.user[10] = 0x1001;				    /* the same again */
+	sh.user[11] = (uint64_t)(uintptr_t)conc_fn_one + 1; /* leaf user[0] again */
+	sh.n_kernel = kernel_addrs(sh.kernel, N_KERNEL);
+	atomic_store(&sh.running, (int)threads);
+	CHECK(pthread_barrier_init(&sh.start, NULL, threads + 1) == 0);
+	for (unsigned i = 0; i < threads; i++) {
+		w[i].sh = &sh;
+		CHECK(pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0);
+	}
+	pthread_barrier_wait(&sh.start);
+	while (atomic_load(&sh.running) > 0) {
+		symbolizer__invalidate_process(sh.sym, (uint32_t)getpid());
+		symbolizer__stats(sh.sym, &st);
+		invalidations++;
+		usleep(500);
+	}
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(w[i].thread, NULL);
+	pthread_barrier_destroy(&sh.start);
+
+	for (unsigned i = 0; i < threads; i++) {
+		if (w[i].failed) {
+			fprintf(stderr, "thread %u: check failed at line %d\n", i, w[i].failed);
+			failed = 1;
+		}
+		for (size_t j = 0; j < N_USER; j++)
+			failed |= w[i].user[j] != w[0].user[j];
+		for (size_t j = 0; j < sh.n_kernel; j++)
+			failed |= w[i].kernel[j] != w[0].kernel[j];
+	}
+	CHECK(!failed);
+	CHECK_STR(w[0].user[0]->function, "conc_fn_one");
+	CHECK_STR(w[0].user[1]->function, "conc_fn_two");
+	CHECK_STR(w[0].user[4]->function, "worker_main");
+	CHECK_STR(w[0].user[5]->function, "main");
+	CHECK_STR(w[0].user[9]->module->name, "[unknown]");
+	CHECK(w[0].user[9] == w[0].user[10]);
+	CHECK(w[0].user[11] == w[0].user[0]);
+	symbolizer__stats(sh.sym, &st);
+	CHECK_EQ_U64(st.lookups, (uint64_t)threads * sh.iterations * (N_USER + sh.n_kernel));
+	CHECK_EQ_U64(st.lookups, st.reader_hits + st.shared_hits + st.misses);
+	CHECK(st.reader_hits > 0);
+	CHECK_EQ_U64(st.processes, 1);
+	printf("ok   %u threads x %u iterations, %u invalidations: lookups %llu, reader hits "
+	       "%llu, shared hits %llu, misses %llu, maps refreshes %llu\n",
+	       threads, sh.iterations, invalidations, (unsigned long long)st.lookups,
+	       (unsigned long long)st.reader_hits, (unsigned long long)st.shared_hits,
+	       (unsigned long long)st.misses, (unsigned long long)st.maps_refreshes);
+	symbolizer__free(sh.sym);
+	return 0;
+}

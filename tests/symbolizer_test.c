@@ -1,0 +1,817 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Unit tests of the symbolizer (label unit, no root needed; a few checks are
+ * stronger as root, where /proc/PID/map_files and kallsyms addresses are
+ * readable).
+ *
+ * Test ELF files come from tests/data/symtest.c (see tests/symbolizer.cmake):
+ * the executables are run as children that print their functions' addresses;
+ * the shared library is dlopen'ed into this process. Broken files (garbage,
+ * truncated ELF) are written to the build directory and mapped executable
+ * here, so they show up in this process's own maps.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "symbolizer.h"
+#include "symbolizer_internal.h"
+#include "test_helpers.h"
+
+/* ---- helpers ---- */
+
+struct child {
+	pid_t pid;
+	int stdin_fd;
+	uint64_t addr[4]; /* alpha, beta, gamma, nosize (0 if none) */
+};
+
+/* Runs a symtest executable and reads the addresses it prints. */
+static int child_start(struct child *c, const char *path)
+{
+	int in[2], out[2];
+	char line[256];
+	FILE *f;
+	int n;
+
+	if (pipe(in) || pipe(out))
+		return -1;
+	c->pid = fork();
+	if (c->pid < 0)
+		return -1;
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(path, path, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->stdin_fd = in[1];
+	f = fdopen(out[0], "r");
+	if (!f)
+		return -1;
+	n = fgets(line, sizeof(line), f) ? sscanf(line, "%lx %lx %lx %lx", &c->addr[0], &c->addr[1],
+						  &c->addr[2], &c->addr[3])
+					 : 0;
+	fclose(f);
+	return n >= 3 ? 0 : -1;
+}
+
+/* Lets the child exit (EOF on its stdin) and reaps it. */
+static void child_stop(struct child *c)
+{
+	int status;
+
+	if (c->stdin_fd >= 0)
+		close(c->stdin_fd);
+	c->stdin_fd = -1;
+	if (c->pid > 0)
+		waitpid(c->pid, &status, 0);
+	c->pid = -1;
+}
+
+static const struct sym_frame *resolve1(struct sym_reader *rd, uint32_t tgid, uint64_t addr)
+{
+	const struct sym_frame *f = NULL;
+
+	if (sym_reader__resolve_user(rd, tgid, &addr, 1, &f))
+		return NULL;
+	return f;
+}
+
+static struct symbolizer *new_sym(bool kernel, size_t max_bytes)
+{
+	struct symbolizer_opts o = {.kernel = kernel, .max_cache_bytes = max_bytes};
+
+	return symbolizer__new(&o);
+}
+
+static const char *scratch_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", SYMTEST_SCRATCH, name);
+	return buf;
+}
+
+/* Maps a file executable into this process; returns the address or NULL. */
+static void *map_exec(const char *path, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	void *p;
+
+	if (fd < 0)
+		return NULL;
+	p = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t w;
+
+	if (fd < 0)
+		return -1;
+	w = write(fd, data, len);
+	close(fd);
+	return w == (ssize_t)len ? 0 : -1;
+}
+
+static int copy_file(const char *from, const char *to, size_t max)
+{
+	char *buf = NULL;
+	size_t len;
+	int ret;
+
+	if (sym_read_file(from, &buf, &len))
+		return -1;
+	ret = write_file(to, buf, len < max ? len : max);
+	free(buf);
+	return ret;
+}
+
+/* Returns the file offset of one of our own addresses, from our maps. */
+static uint64_t file_offset(uint64_t addr)
+{
+	struct proc_maps pm = {0};
+	uint64_t off = UINT64_MAX;
+
+	if (proc_maps__read(&pm, (uint32_t)getpid(), true))
+		return off;
+	for (size_t i = 0; i < pm.n; i++) {
+		if (addr >= pm.maps[i].start && addr < pm.maps[i].end)
+			off = addr - pm.maps[i].start + pm.maps[i].pgoff;
+	}
+	proc_maps__deinit(&pm);
+	return off;
+}
+
+/* ---- /proc/PID/maps parsing ---- */
+
+static const char MAPS_TEXT[] =
+	"55d0c0a00000-55d0c0a02000 r--p 00000000 08:01 1234                       /usr/bin/prog\n"
+	"55d0c0a02000-55d0c0a05000 r-xp 00002000 08:01 1234                       /usr/bin/prog\n"
+	"7f0000000000-7f0000001000 rwxp 00000000 00:00 0 \n"
+	"7f0000100000-7f0000200000 r-xp 00010000 fd:02 99    /opt/my app/lib with space.so\n"
+	"7f0000300000-7f0000301000 r-xp 00000000 00:05 77    /memfd:jit (deleted)\n"
+	"this is not a maps line\n"
+	"7f0000500000-7f0000400000 r-xp 00000000 00:00 0\n"
+	"7ffd12345000-7ffd12347000 r-xp 00000000 00:00 0                          [vdso]\n"
+	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]";
+
+static int test_maps_parse(void)
+{
+	struct proc_maps pm = {0};
+	const struct proc_map *m;
+
+	CHECK(proc_maps__parse(&pm, MAPS_TEXT, strlen(MAPS_TEXT), true) == 0);
+	CHECK_EQ_U64(pm.n, 6);
+	m = &pm.maps[0];
+	CHECK_EQ_U64(m->start, 0x55d0c0a02000);
+	CHECK_EQ_U64(m->end, 0x55d0c0a05000);
+	CHECK_EQ_U64(m->pgoff, 0x2000);
+	CHECK_EQ_U64(m->dev, makedev(8, 1));
+	CHECK_EQ_U64(m->inode, 1234);
+	CHECK_STR(proc_maps__path(&pm, m), "/usr/bin/prog");
+	CHECK(m->flags == PROC_MAP_EXEC);
+	m = &pm.maps[1]; /* anonymous, trailing blank */
+	CHECK_STR(proc_maps__path(&pm, m), "");
+	CHECK_EQ_U64(m->inode, 0);
+	m = &pm.maps[2];
+	CHECK_STR(proc_maps__path(&pm, m), "/opt/my app/lib with space.so");
+	CHECK_EQ_U64(m->dev, makedev(0xfd, 2));
+	CHECK_EQ_U64(m->pgoff, 0x10000);
+	m = &pm.maps[3];
+	CHECK_STR(proc_maps__path(&pm, m), "/memfd:jit (deleted)");
+	CHECK(m->flags & PROC_MAP_DELETED);
+	CHECK_STR(proc_maps__path(&pm, &pm.maps[4]), "[vdso]");
+	m = &pm.maps[5]; /* last line, no newline */
+	CHECK_STR(proc_maps__path(&pm, m), "[vsyscall]");
+	CHECK_EQ_U64(m->start, 0xffffffffff600000);
+	proc_maps__deinit(&pm);
+
+	/* Every mapping, not only executable ones. */
+	CHECK(proc_maps__parse(&pm, MAPS_TEXT, strlen(MAPS_TEXT), false) == 0);
+	CHECK_EQ_U64(pm.n, 7);
+	CHECK(!(pm.maps[0].flags & PROC_MAP_EXEC));
+	proc_maps__deinit(&pm);
+
+	/* Our own maps read fine and hold at least one executable mapping. */
+	CHECK(proc_maps__read(&pm, (uint32_t)getpid(), true) == 0);
+	CHECK(pm.n > 0);
+	proc_maps__deinit(&pm);
+	CHECK(proc_maps__read(&pm, 0x7fffffff, true) == -ENOENT);
+	proc_maps__deinit(&pm);
+	return 0;
+}
+
+/* ---- kallsyms parsing ---- */
+
+static const char KALLSYMS_TEXT[] = "ffffffff81000000 T _stext\n"
+				    "ffffffff81000100 W weak_alias\n"
+				    "ffffffff81000100 t local_fn\n"
+				    "ffffffff81000200 D some_data\n"
+				    "ffffffff81000300 T next_fn\n"
+				    "ffffffffc0001000 t mod_fn\t[mymod]\n"
+				    "ffffffffc0001100 T mod_fn2\t[mymod]\n"
+				    "ffffffffc0002000 t other_fn\t[othermod]\n";
+
+static int test_kallsyms_parse(void)
+{
+	struct kallsyms *ks = NULL;
+	const struct ksym *k;
+	static const char restricted[] = "0000000000000000 T _stext\n"
+					 "0000000000000000 T schedule\n";
+
+	CHECK(kallsyms__parse(KALLSYMS_TEXT, strlen(KALLSYMS_TEXT), &ks) == 0);
+	CHECK(!ks->restricted);
+	CHECK_EQ_U64(ks->n_syms, 6);
+	CHECK_EQ_U64(ks->n_mods, 2);
+	k = kallsyms__lookup(ks, 0xffffffff81000150);
+	CHECK(k);
+	CHECK_STR(ks->names + k->name, "local_fn"); /* t preferred over W */
+	CHECK_EQ_U64(k->mod, 0);
+	k = kallsyms__lookup(ks, 0xffffffff81000250); /* data symbols are skipped */
+	CHECK(k);
+	CHECK_STR(ks->names + k->name, "local_fn");
+	k = kallsyms__lookup(ks, 0xffffffffc0001010);
+	CHECK(k);
+	CHECK_STR(ks->names + k->name, "mod_fn");
+	CHECK(k->mod == 1);
+	CHECK_STR(ks->names + ks->mod_names[k->mod - 1], "[mymod]");
+	k = kallsyms__lookup(ks, 0xffffffffc0002001);
+	CHECK(k);
+	CHECK_STR(ks->names + ks->mod_names[k->mod - 1], "[othermod]");
+	CHECK(!kallsyms__lookup(ks, 0xffffffff80000000));
+	kallsyms__free(ks);
+
+	ks = NULL;
+	CHECK(kallsyms__parse(restricted, strlen(restricted), &ks) == 0);
+	CHECK(ks->restricted);
+	CHECK_EQ_U64(ks->n_syms, 0);
+	CHECK(!kallsyms__lookup(ks, 0xffffffff81000000));
+	kallsyms__free(ks);
+	return 0;
+}
+
+/* ---- ELF images ---- */
+
+static int test_elf_image(void)
+{
+	struct elf_image *img = NULL;
+	char err[256] = "";
+	int fd = open(SYMTEST_SO, O_RDONLY);
+
+	CHECK(fd >= 0);
+	CHECK(elf_image__load_fd(fd, &img, err, sizeof(err)) == 0);
+	close(fd);
+	CHECK(img->n_syms >= 4);
+	CHECK(img->n_loads >= 1);
+	CHECK(strlen(img->build_id) == 0 || strlen(img->build_id) % 2 == 0);
+	for (const char *p = img->build_id; *p; p++)
+		CHECK((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'));
+	/* Sorted and disjoint. */
+	for (size_t i = 1; i < img->n_syms; i++)
+		CHECK(img->syms[i - 1].start + img->syms[i - 1].len <= img->syms[i].start);
+	elf_image__free(img);
+
+	/* Garbage and truncated files fail with a reason. */
+	img = NULL;
+	CHECK(elf_image__load_mem("not an elf file at all", 22, &img, err, sizeof(err)) < 0);
+	CHECK(!img);
+	CHECK(strlen(err) > 0);
+	return 0;
+}
+
+/* ---- user-space resolution ---- */
+
+static int test_resolve_shared_lib(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	void *h = dlopen(SYMTEST_SO, RTLD_NOW | RTLD_LOCAL);
+	const struct sym_frame *out[4];
+	struct symbolizer_stats st;
+	uint64_t a[4];
+
+	CHECK(sym && rd && h);
+	a[0] = (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha");
+	a[1] = (uint64_t)(uintptr_t)dlsym(h, "symtest_beta") + 1; /* a return address */
+	a[2] = (uint64_t)(uintptr_t)dlsym(h, "symtest_gamma") + 1;
+	a[3] = (uint64_t)(uintptr_t)dlsym(h, "symtest_nosize") + 3;
+	CHECK(a[0] && a[1] > 1 && a[2] > 1 && a[3] > 3);
+	CHECK(sym_reader__resolve_user(rd, (uint32_t)getpid(), a, 4, out) == 0);
+	CHECK_STR(out[0]->function, "symtest_alpha");
+	CHECK_STR(out[1]->function, "symtest_beta");
+	CHECK_STR(out[2]->function, "symtest_gamma");
+	CHECK_STR(out[3]->function, "symtest_nosize");
+	CHECK_STR(out[0]->module->name, "libsymtest.so");
+	CHECK(strstr(out[0]->module->path, "libsymtest.so"));
+	CHECK(!out[0]->module->is_kernel);
+	CHECK(out[0]->kind == SYM_FRAME_USER);
+	CHECK(out[0]->module == out[1]->module);
+	CHECK(out[0]->id && out[1]->id && out[0]->id != out[1]->id);
+	/* The address is the file offset: addr - mapping start + mapping offset. */
+	CHECK_EQ_U64(out[0]->address, file_offset(a[0]));
+	CHECK_EQ_U64(out[1]->address, file_offset(a[1] - 1));
+	CHECK(out[1]->address != out[2]->address);
+
+	/* Second time: all served by the reader cache, same pointers. */
+	{
+		const struct sym_frame *again[4];
+
+		CHECK(sym_reader__resolve_user(rd, (uint32_t)getpid(), a, 4, again) == 0);
+		for (int i = 0; i < 4; i++)
+			CHECK(again[i] == out[i]);
+	}
+	symbolizer__stats(sym, &st);
+	CHECK_EQ_U64(st.lookups, 8);
+	CHECK_EQ_U64(st.reader_hits, 4);
+	CHECK_EQ_U64(st.lookups, st.reader_hits + st.shared_hits + st.misses);
+	CHECK_EQ_U64(st.processes, 1);
+	CHECK(st.modules >= 2);
+	CHECK(st.cache_bytes > 0);
+	CHECK_EQ_U64(st.cache_full, 0);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	dlclose(h);
+	return 0;
+}
+
+static int check_executable(const char *path)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	struct child c = {.stdin_fd = -1};
+	const struct sym_frame *out[4];
+	uint64_t a[4];
+	int n = 3;
+
+	CHECK(sym && rd);
+	CHECK(child_start(&c, path) == 0);
+	a[0] = c.addr[0];
+	a[1] = c.addr[1] + 1;
+	a[2] = c.addr[2] + 4;
+	if (c.addr[3]) {
+		a[3] = c.addr[3] + 2;
+		n = 4;
+	}
+	CHECK(sym_reader__resolve_user(rd, (uint32_t)c.pid, a, (size_t)n, out) == 0);
+	child_stop(&c);
+	CHECK_STR(out[0]->function, "symtest_alpha");
+	CHECK_STR(out[1]->function, "symtest_beta");
+	CHECK_STR(out[2]->function, "symtest_gamma");
+	if (n == 4)
+		CHECK_STR(out[3]->function, "symtest_nosize");
+	CHECK_STR(out[0]->module->name, sym_basename(path));
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+static int test_resolve_pie(void)
+{
+	return check_executable(SYMTEST_PIE);
+}
+
+static int test_resolve_non_pie(void)
+{
+	return check_executable(SYMTEST_NOPIE);
+}
+
+static int test_process_exited_keeps_maps(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL, *rd2 = NULL;
+	struct child c = {.stdin_fd = -1};
+	const struct sym_frame *f, *alpha;
+	struct symbolizer_stats st;
+	uint32_t pid;
+
+	CHECK(sym && rd);
+	CHECK(child_start(&c, SYMTEST_PIE) == 0);
+	pid = (uint32_t)c.pid;
+	alpha = resolve1(rd, pid, c.addr[0]);
+	CHECK(alpha);
+	CHECK_STR(alpha->function, "symtest_alpha");
+	kill(c.pid, SIGKILL);
+
+	/* Dead but not reaped (a zombie's maps are empty): invalidated, and
+	 * another address through a fresh reader still resolves. */
+	usleep(20 * 1000);
+	symbolizer__invalidate_process(sym, pid);
+	rd2 = symbolizer__reader_new(sym);
+	CHECK(rd2);
+	f = resolve1(rd2, pid, c.addr[1]);
+	CHECK(f);
+	CHECK_STR(f->function, "symtest_beta");
+	child_stop(&c);
+
+	/* Reaped and invalidated again: the re-read fails, the old maps stay. */
+	symbolizer__invalidate_process(sym, pid);
+	f = resolve1(rd, pid, c.addr[2]);
+	CHECK(f);
+	CHECK_STR(f->function, "symtest_gamma");
+	f = resolve1(rd, pid, c.addr[0]);
+	CHECK(f == alpha);
+	symbolizer__stats(sym, &st);
+	CHECK_EQ_U64(st.processes, 1);
+	CHECK(st.maps_refreshes >= 2);
+	sym_reader__free(rd2);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+static int test_stripped(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	struct child c = {.stdin_fd = -1};
+	const struct sym_frame *out[3];
+	uint64_t a[3];
+
+	CHECK(sym && rd);
+	CHECK(child_start(&c, SYMTEST_STRIPPED) == 0);
+	a[0] = c.addr[0];
+	a[1] = c.addr[1] + 1;
+	a[2] = c.addr[0];
+	CHECK(sym_reader__resolve_user(rd, (uint32_t)c.pid, a, 3, out) == 0);
+	child_stop(&c);
+	for (int i = 0; i < 3; i++) {
+		CHECK(out[i]->function == NULL || strncmp(out[i]->function, "symtest_", 8) != 0);
+		CHECK_STR(out[i]->module->name, "symtest_pie.stripped");
+	}
+	CHECK(out[0] != out[1]);
+	CHECK(out[0]->address != out[1]->address);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+static int test_malformed(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	char garbage_path[512], trunc_path[512], junk[8192];
+	const struct sym_frame *f;
+	struct symbolizer_stats st;
+	void *g, *t;
+
+	CHECK(sym && rd);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 131 + 7);
+	scratch_path(garbage_path, sizeof(garbage_path), "symtest_garbage.bin");
+	scratch_path(trunc_path, sizeof(trunc_path), "symtest_truncated.so");
+	CHECK(write_file(garbage_path, junk, sizeof(junk)) == 0);
+	CHECK(copy_file(SYMTEST_SO, trunc_path, 600) == 0);
+	g = map_exec(garbage_path, sizeof(junk));
+	t = map_exec(trunc_path, 4096);
+	if (!g || !t) {
+		fprintf(stderr, "cannot map files executable in %s: %s\n", SYMTEST_SCRATCH,
+			strerror(errno));
+		return TEST_SKIP;
+	}
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)g + 100);
+	CHECK(f && !f->function);
+	CHECK_STR(f->module->name, "symtest_garbage.bin");
+	CHECK_EQ_U64(f->address, 100);
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)t + 200);
+	CHECK(f && !f->function);
+	CHECK_STR(f->module->name, "symtest_truncated.so");
+	/* Once per module: another address does not count again. */
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)g + 300);
+	CHECK(f && !f->function);
+	symbolizer__stats(sym, &st);
+	CHECK_EQ_U64(st.elf_load_errors, 2);
+	CHECK_EQ_U64(st.unknown, 3);
+	CHECK_EQ_U64(st.lookups, 3);
+	munmap(g, sizeof(junk));
+	munmap(t, 4096);
+	unlink(garbage_path);
+	unlink(trunc_path);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+static int test_deleted_file(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	char path[512];
+	const struct sym_frame *f;
+	void *h, *fn;
+
+	CHECK(sym && rd);
+	scratch_path(path, sizeof(path), "libsymtest-deleted.so");
+	CHECK(copy_file(SYMTEST_SO, path, SIZE_MAX) == 0);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CHECK(h);
+	fn = dlsym(h, "symtest_gamma");
+	CHECK(fn);
+	CHECK(unlink(path) == 0);
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)fn);
+	CHECK(f);
+	CHECK_STR(f->module->name, "libsymtest-deleted.so");
+	CHECK(strstr(f->module->path, "(deleted)"));
+	/* Through /proc/PID/map_files, which needs CAP_SYS_ADMIN. */
+	if (geteuid() == 0)
+		CHECK_STR(f->function, "symtest_gamma");
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	dlclose(h);
+	return 0;
+}
+
+/* Finds a vdso function by parsing our own vdso; returns its address or 0. */
+static uint64_t vdso_function(const char **name)
+{
+	static const char *const names[] = {"__vdso_clock_gettime", "__kernel_clock_gettime"};
+	uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+	uint64_t addr = 0;
+	Elf_Scn *scn = NULL;
+	GElf_Phdr ph;
+	Elf *e;
+
+	if (!base || elf_version(EV_CURRENT) == EV_NONE)
+		return 0;
+	e = elf_memory((char *)base, 64 * 1024);
+	if (!e)
+		return 0;
+	if (!gelf_getphdr(e, 0, &ph))
+		goto out;
+	while (!addr && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym s;
+			const char *n;
+
+			if (!gelf_getsym(d, (int)i, &s))
+				break;
+			n = elf_strptr(e, sh.sh_link, s.st_name);
+			for (size_t j = 0; n && j < 2; j++) {
+				if (strcmp(n, names[j]) == 0) {
+					*name = names[j];
+					addr = base + s.st_value - ph.p_vaddr + ph.p_offset;
+				}
+			}
+		}
+	}
+out:
+	elf_end(e);
+	return addr;
+}
+
+static int test_pseudo_mappings(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	void *anon = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const char *vname = NULL;
+	uint64_t vaddr = vdso_function(&vname);
+	const struct sym_frame *f;
+
+	CHECK(sym && rd && anon != MAP_FAILED);
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)anon + 16);
+	CHECK(f && !f->function);
+	CHECK_STR(f->module->name, "[anon]");
+	CHECK_STR(f->module->path, "[anon]");
+	CHECK_EQ_U64(f->address, (uint64_t)(uintptr_t)anon + 16); /* no file: the address */
+
+	/* Outside every mapping. */
+	f = resolve1(rd, (uint32_t)getpid(), 0x1000);
+	CHECK(f && !f->function);
+	CHECK_STR(f->module->name, "[unknown]");
+	CHECK_EQ_U64(f->address, 0x1000);
+	CHECK(resolve1(rd, (uint32_t)getpid(), 0x1000) == f);
+
+	/* No such process. */
+	f = resolve1(rd, 0x7fffffff, 0x400000);
+	CHECK(f && !f->function);
+	CHECK_STR(f->module->name, "[unknown]");
+
+	if (vaddr) {
+		f = resolve1(rd, (uint32_t)getpid(), vaddr);
+		CHECK(f);
+		CHECK_STR(f->module->name, "[vdso]");
+		CHECK(f->function && strstr(f->function, "clock_gettime"));
+	}
+	munmap(anon, 4096);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+/* ---- kernel ---- */
+
+static uint64_t kallsyms_addr(const char *name)
+{
+	FILE *f = fopen("/proc/kallsyms", "r");
+	char line[512], sym[256], type;
+	unsigned long long addr;
+	uint64_t found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) == 3 &&
+		    strcmp(sym, name) == 0 && (type == 'T' || type == 't')) {
+			found = addr;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int test_kernel(void)
+{
+	struct symbolizer *sym = new_sym(true, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	uint64_t sched = kallsyms_addr("schedule");
+	const struct sym_frame *out[2];
+	uint64_t a[2];
+
+	CHECK(sym && rd);
+	if (access("/proc/kallsyms", R_OK) != 0) {
+		sym_reader__free(rd);
+		symbolizer__free(sym);
+		return TEST_SKIP;
+	}
+	a[0] = sched ? sched : 0xffffffff81000000ull;
+	a[1] = a[0] + 1; /* a return address just past the start */
+	CHECK(sym_reader__resolve_kernel(rd, a, 2, out) == 0);
+	CHECK(out[0] == out[1]);
+	CHECK(out[0]->kind == SYM_FRAME_KERNEL);
+	CHECK(out[0]->module->is_kernel);
+	CHECK_STR(out[0]->module->path, "[kernel.kallsyms]");
+	CHECK_EQ_U64(out[0]->address, a[0]);
+	if (sched)
+		CHECK_STR(out[0]->function, "schedule");
+	else
+		CHECK(out[0]->function == NULL); /* kptr_restrict */
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+
+	/* Kernel symbols disabled: module-level kernel frames. */
+	sym = new_sym(false, 0);
+	rd = sym ? symbolizer__reader_new(sym) : NULL;
+	CHECK(sym && rd);
+	CHECK(sym_reader__resolve_kernel(rd, a, 1, out) == 0);
+	CHECK(!out[0]->function);
+	CHECK_STR(out[0]->module->name, "[kernel.kallsyms]");
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+/* ---- interning, bounds ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int test_interning(void)
+{
+	struct symbolizer *sym = new_sym(true, 0);
+	struct sym_reader *r1 = sym ? symbolizer__reader_new(sym) : NULL;
+	struct sym_reader *r2 = sym ? symbolizer__reader_new(sym) : NULL;
+	void *h = dlopen(SYMTEST_SO, RTLD_NOW | RTLD_LOCAL);
+	const struct sym_frame *o1[8], *o2[8], *k1[2], *k2[2];
+	uint64_t a[8], ka[2] = {0xffffffff81000000ull, 0xffffffff81000010ull}, ids[10];
+
+	CHECK(sym && r1 && r2 && h);
+	a[0] = (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha");
+	a[1] = (uint64_t)(uintptr_t)dlsym(h, "symtest_beta") + 1;
+	a[2] = (uint64_t)(uintptr_t)dlsym(h, "symtest_gamma") + 1;
+	a[3] = (uint64_t)(uintptr_t)&printf + 1;
+	a[4] = (uint64_t)(uintptr_t)&test_interning + 1;
+	a[5] = 0x2000;
+	a[6] = 0x3000;
+	a[7] = (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha") + 2; /* same function, other offset */
+	CHECK(sym_reader__resolve_user(r1, (uint32_t)getpid(), a, 8, o1) == 0);
+	CHECK(sym_reader__resolve_user(r2, (uint32_t)getpid(), a, 8, o2) == 0);
+	CHECK(sym_reader__resolve_kernel(r1, ka, 2, k1) == 0);
+	CHECK(sym_reader__resolve_kernel(r2, ka, 2, k2) == 0);
+	for (int i = 0; i < 8; i++) {
+		CHECK(o1[i] == o2[i]);
+		ids[i] = o1[i]->id;
+	}
+	CHECK(k1[0] == k2[0] && k1[1] == k2[1]);
+	ids[8] = k1[0]->id;
+	ids[9] = k1[1]->id;
+	CHECK_STR(o1[4]->function, "test_interning");
+	CHECK(o1[0] != o1[7]); /* interned by address, not by name */
+	CHECK_STR(o1[7]->function, "symtest_alpha");
+	qsort(ids, 10, sizeof(ids[0]), cmp_u64);
+	CHECK(ids[0] != 0);
+	for (int i = 1; i < 10; i++)
+		CHECK(ids[i] != ids[i - 1]);
+	sym_reader__free(r1);
+	sym_reader__free(r2);
+	symbolizer__free(sym);
+	dlclose(h);
+	return 0;
+}
+
+static int test_cache_full(void)
+{
+	struct symbolizer *sym = new_sym(false, 1); /* 1 byte: always over */
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	void *h = dlopen(SYMTEST_SO, RTLD_NOW | RTLD_LOCAL);
+	const struct sym_frame *out[2];
+	struct symbolizer_stats st;
+	uint64_t a[2];
+
+	CHECK(sym && rd && h);
+	a[0] = (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha");
+	a[1] = (uint64_t)(uintptr_t)dlsym(h, "symtest_beta") + 1;
+	CHECK(sym_reader__resolve_user(rd, (uint32_t)getpid(), a, 2, out) == 0);
+	CHECK(!out[0]->function && !out[1]->function);
+	CHECK_STR(out[0]->module->name, "libsymtest.so");
+	CHECK(out[0] == out[1]); /* the module's one coarse frame */
+	symbolizer__stats(sym, &st);
+	CHECK(st.cache_full >= 2);
+	CHECK_EQ_U64(st.elf_load_errors, 0);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	dlclose(h);
+	return 0;
+}
+
+static int test_api_edges(void)
+{
+	struct symbolizer *sym = symbolizer__new(NULL);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	const struct sym_frame *out[1];
+
+	CHECK(sym && rd);
+	CHECK(sym_reader__resolve_user(rd, (uint32_t)getpid(), NULL, 0, out) == 0);
+	CHECK(!symbolizer__reader_new(NULL) && errno == EINVAL);
+
+	/* A deep stack: more misses than one batch (reader.c MISS_BATCH). */
+	{
+		enum { DEEP = 200 };
+		const struct sym_frame *deep[DEEP];
+		uint64_t a[DEEP];
+
+		for (size_t i = 0; i < DEEP; i++)
+			a[i] = 0x10000 + i * 16;
+		CHECK(sym_reader__resolve_user(rd, (uint32_t)getpid(), a, DEEP, deep) == 0);
+		for (size_t i = 0; i < DEEP; i++) {
+			CHECK(deep[i]);
+			CHECK_STR(deep[i]->module->name, "[unknown]");
+			CHECK_EQ_U64(deep[i]->address, i ? a[i] - 1 : a[i]);
+		}
+	}
+	symbolizer__invalidate_process(sym, 12345); /* unknown tgid: fine */
+	sym_reader__free(NULL);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	symbolizer__free(NULL);
+	return 0;
+}
+
+static const struct test_case cases[] = {
+	{"maps_parse", test_maps_parse},
+	{"kallsyms_parse", test_kallsyms_parse},
+	{"elf_image", test_elf_image},
+	{"resolve_shared_lib", test_resolve_shared_lib},
+	{"resolve_pie", test_resolve_pie},
+	{"resolve_non_pie", test_resolve_non_pie},
+	{"process_exited", test_process_exited_keeps_maps},
+	{"stripped", test_stripped},
+	{"malformed", test_malformed},
+	{"deleted_file", test_deleted_file},
+	{"pseudo_mappings", test_pseudo_mappings},
+	{"kernel", test_kernel},
+	{"interning", test_interning},
+	{"cache_full", test_cache_full},
+	{"api_edges", test_api_edges},
+};
+
+TEST_MAIN(cases)
