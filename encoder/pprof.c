@@ -1,0 +1,846 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pprof encoder: struct profile -> gzip(perftools.profiles.Profile).
+ *
+ * Why it is built this way:
+ *
+ * - One owner. An encoding context (struct pp_ctx) owns every byte it
+ *   allocates: the protobuf-c message structs are carved from one bump arena
+ *   and freed at once; the few arrays that must grow (the pointer arrays
+ *   protobuf-c wants for repeated fields, the hash tables) are realloc'ed
+ *   buffers held by the context. pp_ctx_deinit() frees all of it, on success
+ *   and on every error path; nothing is freed message by message.
+ *
+ * - Everything is deduplicated with open-addressing hash tables, never by
+ *   linear search: strings by content (string_table[0] is ""), mappings by
+ *   module pointer, locations by frame pointer (the symbolizer interns frames,
+ *   so one pointer is one (module, address)), functions by the pair of string
+ *   indices (name, file). A profile with S stacks of F frames costs O(S * F)
+ *   expected time.
+ *
+ * - Strings are copied into the arena when first seen, so the encoder never
+ *   depends on a NUL inside the fixed-size comm fields of the profile.
+ *
+ * - Addresses are already pprof-normalized by the symbolizer (file offsets for
+ *   user code, kernel virtual addresses for the kernel), so each mapping spans
+ *   [0, UINT64_MAX) with file_offset 0 and pprof uses addresses as they are.
+ *
+ * - A stack with no frames (the capture failed, or the task was idle in a
+ *   context with no stack) still yields a sample: it gets one synthetic,
+ *   mapping-less location whose function is the process name, so its samples
+ *   stay in the totals. Every sample carries pid, tid, thread_name and
+ *   process_name labels. Drop counts and the host name go into comments.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "encoder.h"
+#include "perftools/profiles/profile.pb-c.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- bump arena: many small allocations, one free ---- */
+
+#define ARENA_CHUNK_BYTES (64u * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *head; /* the chunk being filled; older ones follow */
+};
+
+/* Returns size bytes aligned for any type, or NULL (out of memory). */
+static void *arena_alloc(struct arena *a, size_t size)
+{
+	const size_t align = alignof(max_align_t);
+	struct arena_chunk *c = a->head;
+
+	if (size > SIZE_MAX - align - sizeof(*c))
+		return NULL;
+	size = (size + align - 1) & ~(align - 1);
+	if (!c || c->cap - c->used < size) {
+		size_t cap = size > ARENA_CHUNK_BYTES ? size : ARENA_CHUNK_BYTES;
+		struct arena_chunk *n = malloc(sizeof(*n) + cap);
+
+		if (!n)
+			return NULL;
+		n->used = 0;
+		n->cap = cap;
+		if (c && size > ARENA_CHUNK_BYTES / 4) {
+			/* a big block gets its own chunk; keep filling the current one */
+			n->next = c->next;
+			c->next = n;
+		} else {
+			n->next = c;
+			a->head = n;
+		}
+		c = n;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+static void arena_free(struct arena *a)
+{
+	struct arena_chunk *c = a->head;
+
+	while (c) {
+		struct arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	a->head = NULL;
+}
+
+/* Grows a realloc'ed array to hold need elements. Returns the (possibly moved)
+ * array, or NULL with arr and *cap untouched. */
+static void *grow_array(void *arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 64;
+
+	if (need <= *cap)
+		return arr;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return NULL;
+		ncap *= 2;
+	}
+	if (ncap > SIZE_MAX / elem)
+		return NULL;
+	void *p = realloc(arr, ncap * elem);
+	if (!p)
+		return NULL;
+	*cap = ncap;
+	return p;
+}
+
+/* ---- hashing ---- */
+
+static uint64_t hash_u64(uint64_t x)
+{
+	/* splitmix64 finalizer: every input bit reaches every output bit */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return hash_u64(h ^ len);
+}
+
+/* uint64 key -> nonzero uint32 id; val 0 marks an empty slot. */
+struct idmap {
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t cap; /* power of two, or 0 before the first insert */
+	size_t n;
+};
+
+static uint32_t idmap_get(const struct idmap *m, uint64_t key)
+{
+	if (!m->cap)
+		return 0;
+	size_t mask = m->cap - 1;
+	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+		if (!m->vals[i] || m->keys[i] == key)
+			return m->vals[i];
+	}
+}
+
+static void idmap_place(uint64_t *keys, uint32_t *vals, size_t mask, uint64_t key, uint32_t val)
+{
+	size_t i = hash_u64(key) & mask;
+
+	while (vals[i])
+		i = (i + 1) & mask;
+	keys[i] = key;
+	vals[i] = val;
+}
+
+/* Inserts key (absent) -> val (nonzero). Returns 0 or -ENOMEM. */
+static int idmap_put(struct idmap *m, uint64_t key, uint32_t val)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 256;
+		uint64_t *keys = calloc(ncap, sizeof(*keys));
+		uint32_t *vals = calloc(ncap, sizeof(*vals));
+
+		if (!keys || !vals) {
+			free(keys);
+			free(vals);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			if (m->vals[i])
+				idmap_place(keys, vals, ncap - 1, m->keys[i], m->vals[i]);
+		}
+		free(m->keys);
+		free(m->vals);
+		m->keys = keys;
+		m->vals = vals;
+		m->cap = ncap;
+	}
+	idmap_place(m->keys, m->vals, m->cap - 1, key, val);
+	m->n++;
+	return 0;
+}
+
+static void idmap_deinit(struct idmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- the encoding context ---- */
+
+/* A mapping and the symbolization tallies behind its has_* flags. */
+struct pp_mapping {
+	Perftools__Profiles__Mapping pb;
+	size_t n_locs, n_funcs, n_files, n_lines;
+};
+
+struct str_slot {
+	uint32_t idx; /* string-table index; 0 = empty ("" is never stored) */
+	uint32_t hash;
+};
+
+struct pp_ctx {
+	struct arena arena;
+
+	/* Output tables in protobuf-c's shape; the elements live in the arena. */
+	char **strings;
+	size_t n_strings, cap_strings;
+	Perftools__Profiles__Mapping **mappings;
+	size_t n_mappings, cap_mappings;
+	Perftools__Profiles__Location **locations;
+	size_t n_locations, cap_locations;
+	Perftools__Profiles__Function **functions;
+	size_t n_functions, cap_functions;
+	int64_t *comments;
+	size_t n_comments, cap_comments;
+
+	/* Indexes. */
+	struct str_slot *str_slots;
+	size_t str_cap; /* power of two */
+	struct idmap mapping_by_module;
+	struct idmap location_by_frame;
+	struct idmap synth_location_by_function;
+	struct idmap function_by_strings;
+
+	/* Label keys, interned once. */
+	int64_t k_pid, k_tid, k_thread_name, k_process_name;
+};
+
+static void pp_ctx_deinit(struct pp_ctx *c)
+{
+	arena_free(&c->arena);
+	free(c->strings);
+	free(c->mappings);
+	free(c->locations);
+	free(c->functions);
+	free(c->comments);
+	free(c->str_slots);
+	idmap_deinit(&c->mapping_by_module);
+	idmap_deinit(&c->location_by_frame);
+	idmap_deinit(&c->synth_location_by_function);
+	idmap_deinit(&c->function_by_strings);
+}
+
+static int str_slots_grow(struct pp_ctx *c)
+{
+	size_t ncap = c->str_cap ? c->str_cap * 2 : 1024;
+	struct str_slot *slots = calloc(ncap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->str_cap; i++) {
+		struct str_slot s = c->str_slots[i];
+		size_t j;
+
+		if (!s.idx)
+			continue;
+		/* the hash kept in the slot is the low half of the full hash */
+		for (j = s.hash & (ncap - 1); slots[j].idx; j = (j + 1) & (ncap - 1))
+			;
+		slots[j] = s;
+	}
+	free(c->str_slots);
+	c->str_slots = slots;
+	c->str_cap = ncap;
+	return 0;
+}
+
+/* Interns s[0..len) (no NUL inside) and stores its string-table index in
+ * *idx. Returns 0 or -errno. */
+static int intern_n(struct pp_ctx *c, const char *s, size_t len, int64_t *idx)
+{
+	if (!len) {
+		*idx = 0;
+		return 0;
+	}
+	uint32_t h = (uint32_t)hash_bytes(s, len);
+	size_t mask = c->str_cap - 1;
+	size_t i;
+
+	for (i = h & mask; c->str_slots[i].idx; i = (i + 1) & mask) {
+		const struct str_slot *sl = &c->str_slots[i];
+		const char *t = c->strings[sl->idx];
+
+		if (sl->hash == h && strncmp(t, s, len) == 0 && t[len] == '\0') {
+			*idx = sl->idx;
+			return 0;
+		}
+	}
+
+	if (c->n_strings >= UINT32_MAX - 1)
+		return -E2BIG;
+	char **strings = grow_array(c->strings, &c->cap_strings, c->n_strings + 1, sizeof(char *));
+	if (!strings)
+		return -ENOMEM;
+	c->strings = strings;
+	char *copy = arena_alloc(&c->arena, len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+
+	if ((c->n_strings + 1) * 2 > c->str_cap) {
+		int err = str_slots_grow(c);
+		if (err)
+			return err;
+		mask = c->str_cap - 1;
+		for (i = h & mask; c->str_slots[i].idx; i = (i + 1) & mask)
+			;
+	}
+	uint32_t n = (uint32_t)c->n_strings++;
+	c->strings[n] = copy;
+	c->str_slots[i] = (struct str_slot){.idx = n, .hash = h};
+	*idx = n;
+	return 0;
+}
+
+/* NULL interns as "" (index 0). */
+static int intern(struct pp_ctx *c, const char *s, int64_t *idx)
+{
+	return intern_n(c, s ? s : "", s ? strlen(s) : 0, idx);
+}
+
+static int pp_ctx_init(struct pp_ctx *c)
+{
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	err = str_slots_grow(c);
+	if (err)
+		return err;
+	c->strings = grow_array(NULL, &c->cap_strings, 1, sizeof(char *));
+	char *empty = arena_alloc(&c->arena, 1);
+	if (!c->strings || !empty)
+		return -ENOMEM;
+	empty[0] = '\0';
+	c->strings[0] = empty; /* string_table[0] must be "" */
+	c->n_strings = 1;
+
+	err = intern(c, "pid", &c->k_pid);
+	if (!err)
+		err = intern(c, "tid", &c->k_tid);
+	if (!err)
+		err = intern(c, "thread_name", &c->k_thread_name);
+	if (!err)
+		err = intern(c, "process_name", &c->k_process_name);
+	return err;
+}
+
+static int add_comment(struct pp_ctx *c, const char *text)
+{
+	int64_t idx;
+	int err = intern(c, text, &idx);
+
+	if (err)
+		return err;
+	int64_t *comments =
+		grow_array(c->comments, &c->cap_comments, c->n_comments + 1, sizeof(*comments));
+	if (!comments)
+		return -ENOMEM;
+	c->comments = comments;
+	c->comments[c->n_comments++] = idx;
+	return 0;
+}
+
+/* Returns the id (nonzero) of the mapping of module m in *id, creating it on
+ * first use. Returns 0 or -errno. */
+static int mapping_findnew(struct pp_ctx *c, const struct sym_module *m, uint64_t *id)
+{
+	uint64_t key = (uint64_t)(uintptr_t)m;
+	uint32_t found = idmap_get(&c->mapping_by_module, key);
+	int err;
+
+	if (found) {
+		*id = found;
+		return 0;
+	}
+	if (c->n_mappings >= UINT32_MAX - 1)
+		return -E2BIG;
+	Perftools__Profiles__Mapping **arr =
+		grow_array(c->mappings, &c->cap_mappings, c->n_mappings + 1, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	c->mappings = arr;
+	struct pp_mapping *pm = arena_alloc(&c->arena, sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	*pm = (struct pp_mapping){.pb = PERFTOOLS__PROFILES__MAPPING__INIT};
+	pm->pb.id = c->n_mappings + 1;
+	pm->pb.memory_start = 0;
+	pm->pb.memory_limit = UINT64_MAX;
+	pm->pb.file_offset = 0;
+	err = intern(c, m->path, &pm->pb.filename);
+	if (!err)
+		err = intern(c, m->build_id, &pm->pb.build_id);
+	if (!err)
+		err = idmap_put(&c->mapping_by_module, key, (uint32_t)pm->pb.id);
+	if (err)
+		return err;
+	c->mappings[c->n_mappings++] = &pm->pb;
+	*id = pm->pb.id;
+	return 0;
+}
+
+/* Returns the id of the function (name, file) in *id. Returns 0 or -errno. */
+static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len, const char *file,
+			    uint64_t *id)
+{
+	int64_t name_idx, file_idx;
+	int err = intern_n(c, name, name_len, &name_idx);
+
+	if (!err)
+		err = intern(c, file, &file_idx);
+	if (err)
+		return err;
+	/* both indices are < UINT32_MAX (intern_n's bound), so the pair packs */
+	uint64_t key = (uint64_t)name_idx << 32 | (uint64_t)file_idx;
+	uint32_t found = idmap_get(&c->function_by_strings, key);
+	if (found) {
+		*id = found;
+		return 0;
+	}
+	if (c->n_functions >= UINT32_MAX - 1)
+		return -E2BIG;
+	Perftools__Profiles__Function **arr =
+		grow_array(c->functions, &c->cap_functions, c->n_functions + 1, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	c->functions = arr;
+	Perftools__Profiles__Function *fn = arena_alloc(&c->arena, sizeof(*fn));
+	if (!fn)
+		return -ENOMEM;
+	*fn = (Perftools__Profiles__Function)PERFTOOLS__PROFILES__FUNCTION__INIT;
+	fn->id = c->n_functions + 1;
+	fn->name = name_idx;
+	fn->system_name = name_idx; /* only one name is known: both, as pprof asks */
+	fn->filename = file_idx;
+	err = idmap_put(&c->function_by_strings, key, (uint32_t)fn->id);
+	if (err)
+		return err;
+	c->functions[c->n_functions++] = fn;
+	*id = fn->id;
+	return 0;
+}
+
+/* Appends a location (mapping_id, address, optional single line) and returns
+ * it, or NULL (out of memory or too many locations). */
+static Perftools__Profiles__Location *location_new(struct pp_ctx *c, uint64_t mapping_id,
+						   uint64_t address, uint64_t function_id,
+						   int64_t line)
+{
+	if (c->n_locations >= UINT32_MAX - 1)
+		return NULL;
+	Perftools__Profiles__Location **arr =
+		grow_array(c->locations, &c->cap_locations, c->n_locations + 1, sizeof(*arr));
+	if (!arr)
+		return NULL;
+	c->locations = arr;
+	Perftools__Profiles__Location *loc = arena_alloc(&c->arena, sizeof(*loc));
+	if (!loc)
+		return NULL;
+	*loc = (Perftools__Profiles__Location)PERFTOOLS__PROFILES__LOCATION__INIT;
+	loc->id = c->n_locations + 1;
+	loc->mapping_id = mapping_id;
+	loc->address = address;
+	if (function_id) {
+		Perftools__Profiles__Line **lines = arena_alloc(&c->arena, sizeof(*lines));
+		Perftools__Profiles__Line *ln = arena_alloc(&c->arena, sizeof(*ln));
+
+		if (!lines || !ln)
+			return NULL;
+		*ln = (Perftools__Profiles__Line)PERFTOOLS__PROFILES__LINE__INIT;
+		ln->function_id = function_id;
+		ln->line = line;
+		lines[0] = ln;
+		loc->line = lines;
+		loc->n_line = 1;
+	}
+	c->locations[c->n_locations++] = loc;
+	return loc;
+}
+
+/* Returns the location id of frame f in *id. Returns 0 or -errno. */
+static int location_findnew(struct pp_ctx *c, const struct sym_frame *f, uint64_t *id)
+{
+	uint64_t key = (uint64_t)(uintptr_t)f;
+	uint32_t found = idmap_get(&c->location_by_frame, key);
+	uint64_t mapping_id = 0, function_id = 0;
+	bool symbolized = f->function && f->function[0];
+	struct pp_mapping *pm = NULL;
+	int err;
+
+	if (found) {
+		*id = found;
+		return 0;
+	}
+	if (f->module) {
+		err = mapping_findnew(c, f->module, &mapping_id);
+		if (err)
+			return err;
+		pm = container_of(c->mappings[mapping_id - 1], struct pp_mapping, pb);
+	}
+	if (symbolized) {
+		err = function_findnew(c, f->function, strlen(f->function), f->file, &function_id);
+		if (err)
+			return err;
+	}
+	Perftools__Profiles__Location *loc =
+		location_new(c, mapping_id, f->address, function_id, f->line);
+	if (!loc)
+		return c->n_locations >= UINT32_MAX - 1 ? -E2BIG : -ENOMEM;
+	err = idmap_put(&c->location_by_frame, key, (uint32_t)loc->id);
+	if (err)
+		return err;
+	if (pm) {
+		pm->n_locs++;
+		if (symbolized) {
+			pm->n_funcs++;
+			pm->n_files += f->file && f->file[0];
+			pm->n_lines += f->line != 0;
+		}
+	}
+	*id = loc->id;
+	return 0;
+}
+
+/* The location standing for a stack with no frames: no mapping, one line
+ * whose function is the process name. Returns 0 or -errno. */
+static int synth_location_findnew(struct pp_ctx *c, const struct profile_stack *st, uint64_t *id)
+{
+	static const char unknown[] = "[unknown]";
+	size_t len = strnlen(st->pcomm, sizeof(st->pcomm));
+	const char *name = len ? st->pcomm : unknown;
+	uint64_t function_id;
+	int err;
+
+	err = function_findnew(c, name, len ? len : strlen(unknown), NULL, &function_id);
+	if (err)
+		return err;
+	uint32_t found = idmap_get(&c->synth_location_by_function, function_id);
+	if (found) {
+		*id = found;
+		return 0;
+	}
+	Perftools__Profiles__Location *loc = location_new(c, 0, 0, function_id, 0);
+	if (!loc)
+		return c->n_locations >= UINT32_MAX - 1 ? -E2BIG : -ENOMEM;
+	err = idmap_put(&c->synth_location_by_function, function_id, (uint32_t)loc->id);
+	if (err)
+		return err;
+	*id = loc->id;
+	return 0;
+}
+
+static Perftools__Profiles__Label *label_num(Perftools__Profiles__Label *l, int64_t key,
+					     int64_t num)
+{
+	*l = (Perftools__Profiles__Label)PERFTOOLS__PROFILES__LABEL__INIT;
+	l->key = key;
+	l->num = num;
+	return l;
+}
+
+static Perftools__Profiles__Label *label_str(Perftools__Profiles__Label *l, int64_t key,
+					     int64_t str)
+{
+	*l = (Perftools__Profiles__Label)PERFTOOLS__PROFILES__LABEL__INIT;
+	l->key = key;
+	l->str = str;
+	return l;
+}
+
+#define PP_N_LABELS 4
+
+/* Builds the sample of one stack into *out. Returns 0 or -errno. */
+static int sample_build(struct pp_ctx *c, const struct profile *p, const struct profile_stack *st,
+			Perftools__Profiles__Sample **out)
+{
+	size_t n_frames = (size_t)st->n_kernel + st->n_user;
+	size_t n_ids = n_frames ? n_frames : 1;
+	int64_t thread_name, process_name, cpu_ns;
+	int err;
+
+	if (n_frames && !st->frames)
+		return -EINVAL;
+	if (st->count > INT64_MAX || p->period_ns > INT64_MAX ||
+	    __builtin_mul_overflow((int64_t)st->count, (int64_t)p->period_ns, &cpu_ns))
+		return -EOVERFLOW;
+
+	Perftools__Profiles__Sample *s = arena_alloc(&c->arena, sizeof(*s));
+	uint64_t *ids = arena_alloc(&c->arena, n_ids * sizeof(*ids));
+	int64_t *values = arena_alloc(&c->arena, 2 * sizeof(*values));
+	Perftools__Profiles__Label **labels = arena_alloc(&c->arena, PP_N_LABELS * sizeof(*labels));
+	Perftools__Profiles__Label *lab = arena_alloc(&c->arena, PP_N_LABELS * sizeof(*lab));
+	if (!s || !ids || !values || !labels || !lab)
+		return -ENOMEM;
+
+	/*
+	 * frames[] is kernel then user, each leaf first; walking it backwards
+	 * creates locations user frames first, outermost first, so mapping 1 (by
+	 * convention the main binary) is the root module of the first stack
+	 * rather than the kernel. location_id keeps the leaf-first order.
+	 */
+	for (size_t i = n_frames; i-- > 0;) {
+		const struct sym_frame *f = st->frames[i];
+
+		if (!f)
+			return -EINVAL;
+		err = location_findnew(c, f, &ids[i]);
+		if (err)
+			return err;
+	}
+	if (!n_frames) {
+		err = synth_location_findnew(c, st, &ids[0]);
+		if (err)
+			return err;
+	}
+
+	err = intern_n(c, st->comm, strnlen(st->comm, sizeof(st->comm)), &thread_name);
+	if (!err)
+		err = intern_n(c, st->pcomm, strnlen(st->pcomm, sizeof(st->pcomm)), &process_name);
+	if (err)
+		return err;
+
+	values[0] = (int64_t)st->count;
+	values[1] = cpu_ns;
+	labels[0] = label_num(&lab[0], c->k_pid, st->tgid);
+	labels[1] = label_num(&lab[1], c->k_tid, st->tid);
+	labels[2] = label_str(&lab[2], c->k_thread_name, thread_name);
+	labels[3] = label_str(&lab[3], c->k_process_name, process_name);
+
+	*s = (Perftools__Profiles__Sample)PERFTOOLS__PROFILES__SAMPLE__INIT;
+	s->location_id = ids;
+	s->n_location_id = n_ids;
+	s->value = values;
+	s->n_value = 2;
+	s->label = labels;
+	s->n_label = PP_N_LABELS;
+	*out = s;
+	return 0;
+}
+
+/* Sets each mapping's has_* flags from what its locations really carry. */
+static void mappings_finish(struct pp_ctx *c)
+{
+	for (size_t i = 0; i < c->n_mappings; i++) {
+		struct pp_mapping *pm = container_of(c->mappings[i], struct pp_mapping, pb);
+		bool any = pm->n_locs > 0;
+
+		pm->pb.has_functions = any && pm->n_funcs == pm->n_locs;
+		pm->pb.has_filenames = any && pm->n_files == pm->n_locs;
+		pm->pb.has_line_numbers = any && pm->n_lines == pm->n_locs;
+		pm->pb.has_inline_frames = false; /* one line per location: inlining not expanded */
+	}
+}
+
+static Perftools__Profiles__ValueType *value_type_new(struct pp_ctx *c, const char *type,
+						      const char *unit)
+{
+	Perftools__Profiles__ValueType *vt = arena_alloc(&c->arena, sizeof(*vt));
+
+	if (!vt)
+		return NULL;
+	*vt = (Perftools__Profiles__ValueType)PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
+	if (intern(c, type, &vt->type) || intern(c, unit, &vt->unit))
+		return NULL;
+	return vt;
+}
+
+static int header_build(struct pp_ctx *c, const struct profile *p,
+			Perftools__Profiles__Profile *prof)
+{
+	Perftools__Profiles__ValueType **types = arena_alloc(&c->arena, 2 * sizeof(*types));
+	char text[512];
+	int err;
+
+	if (!types)
+		return -ENOMEM;
+	types[0] = value_type_new(c, "samples", "count");
+	types[1] = value_type_new(c, "cpu", "nanoseconds");
+	prof->period_type = value_type_new(c, "cpu", "nanoseconds");
+	if (!types[0] || !types[1] || !prof->period_type)
+		return -ENOMEM;
+	prof->sample_type = types;
+	prof->n_sample_type = 2;
+	err = intern(c, "cpu", &prof->default_sample_type);
+	if (err)
+		return err;
+	if (p->time_ns > INT64_MAX || p->duration_ns > INT64_MAX || p->period_ns > INT64_MAX)
+		return -EOVERFLOW;
+	prof->time_nanos = (int64_t)p->time_ns;
+	prof->duration_nanos = (int64_t)p->duration_ns;
+	prof->period = (int64_t)p->period_ns;
+
+	/* Nothing is dropped silently: the counts travel with the profile. */
+	if (p->hostname && p->hostname[0]) {
+		snprintf(text, sizeof(text), "host: %s", p->hostname);
+		err = add_comment(c, text);
+		if (err)
+			return err;
+	}
+	snprintf(text, sizeof(text), "frequency_hz: %" PRIu32, p->frequency_hz);
+	err = add_comment(c, text);
+	if (err)
+		return err;
+	snprintf(text, sizeof(text),
+		 "drops: kernel_ring_full=%" PRIu64 " kernel_no_ring=%" PRIu64
+		 " queue_full=%" PRIu64 " aggregator_full=%" PRIu64 " truncated_stacks=%" PRIu64
+		 " stack_errors=%" PRIu64,
+		 p->drops.kernel_ring_full, p->drops.kernel_no_ring, p->drops.queue_full,
+		 p->drops.aggregator_full, p->drops.truncated_stacks, p->drops.stack_errors);
+	return add_comment(c, text);
+}
+
+/* gzip (RFC 1952, mtime 0 so output is reproducible) of in[0..len) into out.
+ * Returns 0 or -errno. */
+static int gzip_buf(const uint8_t *in, size_t len, struct encoded_buf *out)
+{
+	z_stream zs;
+	int zerr;
+
+	if (len > UINT32_MAX / 2)
+		return -EFBIG; /* a single deflate() call must see it all */
+	memset(&zs, 0, sizeof(zs));
+	zerr = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+	if (zerr != Z_OK)
+		return zerr == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+
+	uLong bound = deflateBound(&zs, (uLong)len);
+	uint8_t *dst = malloc(bound);
+	if (!dst) {
+		deflateEnd(&zs);
+		return -ENOMEM;
+	}
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = dst;
+	zs.avail_out = (uInt)bound;
+	zerr = deflate(&zs, Z_FINISH);
+	size_t n = zs.total_out;
+	deflateEnd(&zs);
+	if (zerr != Z_STREAM_END) {
+		free(dst);
+		return -EIO;
+	}
+	uint8_t *shrunk = realloc(dst, n);
+	out->data = shrunk ? shrunk : dst;
+	out->len = n;
+	return 0;
+}
+
+int pprof__encode(const struct profile *p, struct encoded_buf *out)
+{
+	Perftools__Profiles__Profile prof = PERFTOOLS__PROFILES__PROFILE__INIT;
+	Perftools__Profiles__Sample **samples = NULL;
+	uint8_t *raw = NULL;
+	struct pp_ctx c;
+	int err;
+
+	if (!p || !out || (p->n_stacks && !p->stacks))
+		return -EINVAL;
+	out->data = NULL;
+	out->len = 0;
+
+	err = pp_ctx_init(&c);
+	if (err)
+		goto cleanup;
+	err = header_build(&c, p, &prof);
+	if (err)
+		goto cleanup;
+
+	if (p->n_stacks > SIZE_MAX / sizeof(*samples)) {
+		err = -E2BIG;
+		goto cleanup;
+	}
+	samples = arena_alloc(&c.arena, (p->n_stacks ? p->n_stacks : 1) * sizeof(*samples));
+	if (!samples) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		err = sample_build(&c, p, &p->stacks[i], &samples[i]);
+		if (err)
+			goto cleanup;
+	}
+	mappings_finish(&c);
+
+	prof.sample = samples;
+	prof.n_sample = p->n_stacks;
+	prof.mapping = c.mappings;
+	prof.n_mapping = c.n_mappings;
+	prof.location = c.locations;
+	prof.n_location = c.n_locations;
+	prof.function = c.functions;
+	prof.n_function = c.n_functions;
+	prof.string_table = c.strings;
+	prof.n_string_table = c.n_strings;
+	prof.comment = c.comments;
+	prof.n_comment = c.n_comments;
+
+	size_t len = perftools__profiles__profile__get_packed_size(&prof);
+	raw = malloc(len ? len : 1);
+	if (!raw) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (perftools__profiles__profile__pack(&prof, raw) != len) {
+		err = -EIO;
+		goto cleanup;
+	}
+	err = gzip_buf(raw, len, out);
+
+cleanup:
+	free(raw);
+	pp_ctx_deinit(&c);
+	return err;
+}
