@@ -37,7 +37,7 @@ int folded__encode(const struct profile *p, struct encoded_buf *out);
 
 struct flamegraph_opts {
 	const char *title; /* NULL: "CPU flame graph" */
-	unsigned width;    /* pixels; 0: 1200 */
+	unsigned width;	   /* pixels; 0: 1200 */
 };
 
 /*

@@ -20,38 +20,38 @@
 
 /* One distinct stack with its value. */
 struct profile_stack {
-	uint32_t tgid;                    /* 0 for the idle task */
+	uint32_t tgid; /* 0 for the idle task */
 	uint32_t tid;
-	char comm[PROFILE_COMM_LEN];      /* thread name, NUL-terminated */
-	char pcomm[PROFILE_COMM_LEN];     /* process name, NUL-terminated; "[idle]" for idle */
-	bool idle;                        /* sample of the idle task */
-	uint32_t n_kernel;                /* frames[0 .. n_kernel-1]: kernel, leaf first */
-	uint32_t n_user;                  /* frames[n_kernel .. n_kernel+n_user-1]: user, leaf first */
+	char comm[PROFILE_COMM_LEN];  /* thread name, NUL-terminated */
+	char pcomm[PROFILE_COMM_LEN]; /* process name, NUL-terminated; "[idle]" for idle */
+	bool idle;		      /* sample of the idle task */
+	uint32_t n_kernel;	      /* frames[0 .. n_kernel-1]: kernel, leaf first */
+	uint32_t n_user;	      /* frames[n_kernel .. n_kernel+n_user-1]: user, leaf first */
 	const struct sym_frame *const *frames; /* n_kernel + n_user entries, leaf first */
-	uint64_t count;                   /* samples */
-	uint64_t first_ns, last_ns;       /* wall clock (ns since the epoch) of first and last sample */
+	uint64_t count;			       /* samples */
+	uint64_t first_ns, last_ns; /* wall clock (ns since the epoch) of first and last sample */
 };
 
 /* Counts of what did not make it into the profile, exported with it. */
 struct profile_drops {
-	uint64_t kernel_ring_full;  /* BPF ring buffer full */
-	uint64_t kernel_no_ring;    /* no ring for the CPU */
-	uint64_t queue_full;        /* SPSC queue between reader and worker full */
-	uint64_t aggregator_full;   /* aggregator table at its bound */
-	uint64_t truncated_stacks;  /* samples whose stack hit the frame limit (kept) */
-	uint64_t stack_errors;      /* samples whose stack capture failed (kept, shorter) */
+	uint64_t kernel_ring_full; /* BPF ring buffer full */
+	uint64_t kernel_no_ring;   /* no ring for the CPU */
+	uint64_t queue_full;	   /* SPSC queue between reader and worker full */
+	uint64_t aggregator_full;  /* aggregator table at its bound */
+	uint64_t truncated_stacks; /* samples whose stack hit the frame limit (kept) */
+	uint64_t stack_errors;	   /* samples whose stack capture failed (kept, shorter) */
 };
 
 struct profile {
-	const char *signal;       /* "cpu" */
+	const char *signal; /* "cpu" */
 	const char *hostname;
-	uint64_t time_ns;         /* start of collection, ns since the epoch */
+	uint64_t time_ns; /* start of collection, ns since the epoch */
 	uint64_t duration_ns;
 	uint32_t frequency_hz;
-	uint64_t period_ns;       /* 1e9 / frequency_hz */
+	uint64_t period_ns; /* 1e9 / frequency_hz */
 	const struct profile_stack *stacks;
 	size_t n_stacks;
-	uint64_t total_samples;   /* sum of stacks[].count */
+	uint64_t total_samples; /* sum of stacks[].count */
 	struct profile_drops drops;
 };
 

@@ -92,6 +92,30 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->poll_ms = 250;
 }
 
+/* Prints text from column `indent`, wrapped at word boundaries before `width`. */
+static void print_wrapped(FILE *f, const char *text, int indent, int width)
+{
+	int col = indent;
+	const char *p = text;
+	while (*p) {
+		const char *end = strchr(p, ' ');
+		int len = end ? (int)(end - p) : (int)strlen(p);
+		if (col > indent && col + 1 + len > width) {
+			fprintf(f, "\n%*s", indent, "");
+			col = indent;
+		} else if (col > indent) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", len, p);
+		col += len;
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	fputc('\n', f);
+}
+
 static void config__usage(FILE *f)
 {
 	fprintf(f,
@@ -106,7 +130,8 @@ static void config__usage(FILE *f)
 		char lhs[64];
 		snprintf(lhs, sizeof(lhs), "--%s%s%s", o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
-		fprintf(f, "  %-24s %s\n", lhs, o->help);
+		fprintf(f, "  %-22s ", lhs);
+		print_wrapped(f, o->help, 25, 79);
 	}
 	fprintf(f, "\nExit status: 0 on success, 1 on a runtime error, 2 on a usage error.\n");
 }

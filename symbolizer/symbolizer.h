@@ -42,33 +42,33 @@ struct sym_module {
 /* One resolved code address. Immutable, owned by the symbolizer. */
 struct sym_frame {
 	const struct sym_module *module; /* never NULL */
-	uint64_t address;  /* user: file offset (mapping-relative, pprof-normalized);
-			    * kernel, "[unknown]", "[anon]": the virtual address;
-			    * non-leaf frames: that of addr - 1 */
-	const char *function; /* symbol name, or NULL when none is known */
-	const char *file;     /* source file, or NULL */
-	uint32_t line;        /* source line, or 0 */
-	uint8_t kind;         /* enum sym_frame_kind */
-	uint64_t id;          /* unique, dense, nonzero: usable as a hash key */
+	uint64_t address;		 /* user: file offset (mapping-relative, pprof-normalized);
+					  * kernel, "[unknown]", "[anon]": the virtual address;
+					  * non-leaf frames: that of addr - 1 */
+	const char *function;		 /* symbol name, or NULL when none is known */
+	const char *file;		 /* source file, or NULL */
+	uint32_t line;			 /* source line, or 0 */
+	uint8_t kind;			 /* enum sym_frame_kind */
+	uint64_t id;			 /* unique, dense, nonzero: usable as a hash key */
 };
 
 struct symbolizer_opts {
 	size_t max_cache_bytes; /* bound on interned frames + symbol tables; 0 = default */
-	bool kernel;            /* load /proc/kallsyms for kernel frames */
+	bool kernel;		/* load /proc/kallsyms for kernel frames */
 };
 
 struct symbolizer_stats {
-	uint64_t lookups;          /* addresses resolved */
-	uint64_t reader_hits;      /* served by a sym_reader's private cache */
-	uint64_t shared_hits;      /* served by the shared tables */
-	uint64_t misses;           /* needed a cold load or a new intern */
-	uint64_t unknown;          /* frames with no symbol (module-level name only) */
-	uint64_t processes;        /* processes whose mappings were read */
-	uint64_t maps_refreshes;   /* /proc/PID/maps re-reads after an address missed */
-	uint64_t modules;          /* distinct files */
-	uint64_t elf_load_errors;  /* files that could not be opened or parsed */
-	uint64_t cache_bytes;      /* memory held by the shared tables */
-	uint64_t cache_full;       /* frames degraded to module level because the bound was hit */
+	uint64_t lookups;	  /* addresses resolved */
+	uint64_t reader_hits;	  /* served by a sym_reader's private cache */
+	uint64_t shared_hits;	  /* served by the shared tables */
+	uint64_t misses;	  /* needed a cold load or a new intern */
+	uint64_t unknown;	  /* frames with no symbol (module-level name only) */
+	uint64_t processes;	  /* processes whose mappings were read */
+	uint64_t maps_refreshes;  /* /proc/PID/maps re-reads after an address missed */
+	uint64_t modules;	  /* distinct files */
+	uint64_t elf_load_errors; /* files that could not be opened or parsed */
+	uint64_t cache_bytes;	  /* memory held by the shared tables */
+	uint64_t cache_full;	  /* frames degraded to module level because the bound was hit */
 };
 
 struct symbolizer;
@@ -94,8 +94,8 @@ void sym_reader__free(struct sym_reader *rd);
  * the "[unknown]" module. A process that has exited keeps the mappings seen
  * while it lived. Returns 0, or -errno on allocation failure.
  */
-int sym_reader__resolve_user(struct sym_reader *rd, uint32_t tgid, const uint64_t *addrs,
-			     size_t n, const struct sym_frame **out);
+int sym_reader__resolve_user(struct sym_reader *rd, uint32_t tgid, const uint64_t *addrs, size_t n,
+			     const struct sym_frame **out);
 
 /* Same for kernel addresses (leaf first, non-leaf looked up at addr - 1).
  * With kptr_restrict hiding addresses (or opts.kernel unset), frames are

@@ -18,33 +18,33 @@ struct test_case {
 	int (*fn)(void); /* 0 pass, 1 fail, TEST_SKIP skipped */
 };
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			return 1;                                                          \
-		}                                                                          \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_U64(a, b)                                                                 \
-	do {                                                                               \
-		unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b); \
-		if (_a != _b) {                                                            \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%llu != %llu)\n",   \
-				__FILE__, __LINE__, #a, #b, _a, _b);                       \
-			return 1;                                                          \
-		}                                                                          \
+#define CHECK_EQ_U64(a, b)                                                                         \
+	do {                                                                                       \
+		unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b);     \
+		if (_a != _b) {                                                                    \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%llu != %llu)\n",          \
+				__FILE__, __LINE__, #a, #b, _a, _b);                               \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                    \
-	do {                                                                               \
-		const char *_a = (a), *_b = (b);                                           \
-		if (!_a || !_b || strcmp(_a, _b) != 0) {                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", \
-				__FILE__, __LINE__, #a, #b, _a ? _a : "(null)",             \
-				_b ? _b : "(null)");                                       \
-			return 1;                                                          \
-		}                                                                          \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *_a = (a), *_b = (b);                                                   \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n",      \
+				__FILE__, __LINE__, #a, #b, _a ? _a : "(null)",                    \
+				_b ? _b : "(null)");                                               \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* Runs every case (or only the one named by argv[1]); returns the exit code. */
@@ -73,10 +73,10 @@ static inline int test_run_all(const struct test_case *cases, size_t n, int argc
 	return 0;
 }
 
-#define TEST_MAIN(cases)                                                                   \
-	int main(int argc, char **argv)                                                    \
-	{                                                                                  \
-		return test_run_all(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);  \
+#define TEST_MAIN(cases)                                                                           \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		return test_run_all(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);          \
 	}
 
 #endif /* PIPELINE_TEST_HELPERS_H */
