@@ -10,6 +10,7 @@
  * Usage: spsc_queue_test [records] [depth]
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,7 +30,10 @@ struct rec {
 struct run {
 	struct spsc_queue *q;
 	uint64_t n;
+	bool lossless; /* producer retries when full instead of dropping */
+	int wait_ms;   /* consumer sleep bound */
 	uint64_t dropped;
+	uint64_t retries;
 	atomic_bool done;
 	uint64_t received, out_of_order, corrupt;
 };
@@ -39,6 +43,13 @@ static void *producer(void *arg)
 	struct run *r = arg;
 	for (uint64_t i = 0; i < r->n; i++) {
 		struct rec *slot = spsc_queue__reserve(r->q);
+		/* Lossless mode: wait for the consumer, bounded at 20 s in all. */
+		while (!slot && r->lossless && r->retries < 20000000) {
+			spsc_queue__notify(r->q);
+			sched_yield();
+			r->retries++;
+			slot = spsc_queue__reserve(r->q);
+		}
 		if (!slot) {
 			r->dropped++;
 			continue;
@@ -67,7 +78,7 @@ static void *consumer(void *arg)
 		if (!slot) {
 			if (done)
 				break;
-			spsc_queue__wait(r->q, 100);
+			spsc_queue__wait(r->q, r->wait_ms);
 			continue;
 		}
 		if (!first && slot->seq <= last)
@@ -86,9 +97,9 @@ static void *consumer(void *arg)
 static uint64_t n_records = 2000000;
 static unsigned depth = 1024;
 
-static int test_two_threads(void)
+static int run_two_threads(bool lossless, int wait_ms)
 {
-	struct run r = {.n = n_records};
+	struct run r = {.n = n_records, .lossless = lossless, .wait_ms = wait_ms};
 	r.q = spsc_queue__new(depth, sizeof(struct rec));
 	CHECK(r.q);
 	pthread_t p, c;
@@ -100,15 +111,31 @@ static int test_two_threads(void)
 	pthread_join(c, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("  %llu records, %llu received, %llu dropped (queue full), %.2f s\n",
-	       (unsigned long long)r.n, (unsigned long long)r.received,
-	       (unsigned long long)r.dropped, s);
+	printf("  %s: %llu records, %llu received, %llu dropped (queue full), %.2f s\n",
+	       lossless ? "lossless" : "dropping", (unsigned long long)r.n,
+	       (unsigned long long)r.received, (unsigned long long)r.dropped, s);
 	CHECK_EQ_U64(r.received + r.dropped, r.n);
 	CHECK_EQ_U64(r.out_of_order, 0);
 	CHECK_EQ_U64(r.corrupt, 0);
 	CHECK(r.received > 0);
+	if (lossless) {
+		/* A missed wake-up would leave the consumer asleep for wait_ms
+		 * (10 s) while the producer waits: the run would not finish in time. */
+		CHECK_EQ_U64(r.dropped, 0);
+		CHECK(s < 15.0);
+	}
 	spsc_queue__free(r.q);
 	return 0;
+}
+
+static int test_two_threads_dropping(void)
+{
+	return run_two_threads(false, 100);
+}
+
+static int test_two_threads_lossless(void)
+{
+	return run_two_threads(true, 10000);
 }
 
 static int test_full_and_empty(void)
@@ -136,7 +163,8 @@ static int test_full_and_empty(void)
 
 static const struct test_case cases[] = {
 	{"full_and_empty", test_full_and_empty},
-	{"two_threads", test_two_threads},
+	{"two_threads_dropping", test_two_threads_dropping},
+	{"two_threads_lossless", test_two_threads_lossless},
 };
 
 int main(int argc, char **argv)
