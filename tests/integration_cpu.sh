@@ -107,6 +107,13 @@ grep -q "LeakSanitizer" "$tmp/err2" && fail "AddressSanitizer reported leaks"
 grep -Eq '^  dropped in kernel +0 ' "$tmp/err2" || fail "samples dropped in kernel at 1000 Hz"
 grep -Eq '^  dropped in queues +0$' "$tmp/err2" || fail "samples dropped in queues at 1000 Hz"
 grep -q '^workload;' "$tmp/out2/cpu.folded" || fail "workload missing from the host profile"
+# The split holds in a whole-host profile too (shares among the workload's samples).
+a=$(share work_alpha "$tmp/out2/cpu.folded")
+b=$(share work_beta "$tmp/out2/cpu.folded")
+c=$(share work_gamma "$tmp/out2/cpu.folded")
+echo "whole host: work_alpha $a %, work_beta $b %, work_gamma $c % (want 50/30/20 +-5)"
+within "$a" 50 5 && within "$b" 30 5 && within "$c" 20 5 || fail "split off in the whole-host profile"
+grep -q '_\[k\]' "$tmp/out2/cpu.folded" || fail "no kernel frames in the whole-host profile"
 
 echo "== 3. a --pid that exits during the run"
 "$bin/workload" --duration 3 >/dev/null &
@@ -122,5 +129,25 @@ cat "$tmp/err3"
 grep -q "has exited" "$tmp/err3" || fail "no message about the exited process"
 grep -q '^workload;.*work_alpha' "$tmp/out3/cpu.folded" ||
 	fail "samples of the exited process were lost"
+
+echo "== 4. SIGUSR1 prints self-stats; SIGTERM ends the run with a final flush"
+"$bin/workload" --duration 30 >/dev/null &
+wl4=$!
+pids+=("$wl4")
+"$bin/pipeline" --pid "$wl4" --interval 600 --output "$tmp/out4" 2>"$tmp/err4" &
+agent=$!
+pids+=("$agent")
+sleep 3
+kill -USR1 "$agent"
+sleep 1
+kill -TERM "$agent"
+wait "$agent"
+rc=$?
+cat "$tmp/err4"
+[ "$rc" -eq 0 ] || fail "pipeline exited $rc after SIGTERM"
+[ "$(grep -c 'self-stats after' "$tmp/err4")" -eq 2 ] || fail "SIGUSR1 did not print self-stats"
+grep -q "LeakSanitizer" "$tmp/err4" && fail "AddressSanitizer reported leaks"
+# The flush interval was never reached: only the final flush can have written this.
+grep -q '^workload;.*work_alpha' "$tmp/out4/cpu.folded" || fail "final flush on SIGTERM lost the run"
 
 echo "PASS"
