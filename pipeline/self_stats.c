@@ -39,6 +39,7 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 		shard__stats(shards[i], &st);
 		tot.received += st.received;
 		tot.queue_full += st.queue_full;
+		tot.malformed += st.malformed;
 		tot.processed += st.processed;
 		tot.aggregator_full += st.aggregator_full;
 		tot.truncated += st.truncated;
@@ -65,6 +66,9 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)(ks.ring_full + ks.no_ring), (unsigned long long)ks.ring_full,
 		(unsigned long long)ks.no_ring);
 	fprintf(f, "  dropped in queues          %llu\n", (unsigned long long)tot.queue_full);
+	if (tot.malformed)
+		fprintf(f, "  dropped as malformed       %llu\n",
+			(unsigned long long)tot.malformed);
 	fprintf(f, "  dropped in aggregators     %llu (shards %llu, merge %llu)\n",
 		(unsigned long long)(tot.aggregator_full + fs.merge_dropped),
 		(unsigned long long)tot.aggregator_full, (unsigned long long)fs.merge_dropped);

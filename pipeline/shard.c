@@ -42,7 +42,7 @@ struct shard {
 	bool enqueued;		       /* reader-local: a commit since the last notify */
 
 	/* reader-written */
-	atomic_uint_fast64_t received, queue_full;
+	atomic_uint_fast64_t received, queue_full, malformed;
 	/* worker-written */
 	atomic_uint_fast64_t processed, aggregator_full, truncated, stack_errors, resolve_errors,
 		wakeups;
@@ -62,8 +62,11 @@ static int shard__on_record(void *ctx, void *data, size_t size)
 	const struct cpu_sample *rec = data;
 
 	counter_add(&sh->received, 1);
-	if (size < sizeof(*rec))
-		return 0; /* a layout mismatch cannot happen with our own program */
+	if (size < sizeof(*rec)) {
+		/* Cannot happen with our own program; counted rather than trusted. */
+		counter_add(&sh->malformed, 1);
+		return 0;
+	}
 	struct cpu_sample *slot = spsc_queue__reserve(sh->queue);
 	if (!slot) {
 		counter_add(&sh->queue_full, 1);
@@ -303,6 +306,7 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 {
 	st->received = atomic_load_explicit(&sh->received, memory_order_relaxed);
 	st->queue_full = atomic_load_explicit(&sh->queue_full, memory_order_relaxed);
+	st->malformed = atomic_load_explicit(&sh->malformed, memory_order_relaxed);
 	st->processed = atomic_load_explicit(&sh->processed, memory_order_relaxed);
 	st->aggregator_full = atomic_load_explicit(&sh->aggregator_full, memory_order_relaxed);
 	st->truncated = atomic_load_explicit(&sh->truncated, memory_order_relaxed);
