@@ -68,6 +68,10 @@ static const struct opt_desc opt_table[] = {
 	 "counted (default 65536)"},
 	{"poll-ms", OPT_UINT, CFG(poll_ms), 1, 10000, "MS",
 	 "ring reader poll period; rings also wake it when a quarter full (default 250)"},
+	{"per-interval", OPT_TRUE, CFG(per_interval), 0, 0, NULL,
+	 "write each interval to its own files, cpu-YYYYMMDDTHHMMSSZ.{pb.gz,folded,svg} "
+	 "named by the interval's start, and keep nothing older in memory (for "
+	 "continuous runs); default: cpu.* rewritten at every flush with the whole run"},
 	{"quiet", OPT_TRUE, CFG(quiet), 0, 0, NULL, "do not print self-stats at exit"},
 	{"help", OPT_HELP, 0, 0, 0, NULL, "print this help and exit"},
 	{"version", OPT_VERSION, 0, 0, 0, NULL, "print the version and exit"},

@@ -28,6 +28,7 @@ struct pipeline_config {
 	unsigned queue_depth; /* records per shard queue (power of two) */
 	unsigned max_stacks;  /* distinct stacks per shard and interval */
 	unsigned poll_ms;     /* reader poll period */
+	bool per_interval;    /* one set of files per interval instead of one cumulative set */
 	bool quiet;	      /* no self-stats on stderr */
 };
 

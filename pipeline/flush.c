@@ -24,7 +24,7 @@
 struct flusher {
 	const struct pipeline_config *cfg;
 	struct stack_agg *total;
-	uint64_t start_real_ns;
+	uint64_t start_real_ns; /* of the run, or of the interval with --per-interval */
 	char hostname[256];
 	struct flush_stats stats;
 };
@@ -70,10 +70,21 @@ static int encode_svg(const struct profile *p, struct encoded_buf *out)
 	return flamegraph__encode_svg(p, &opts, out);
 }
 
-static int flusher__write_one(struct flusher *f, const struct profile *p, const char *name,
+static int flusher__write_one(struct flusher *f, const struct profile *p, const char *suffix,
 			      encode_fn encode)
 {
 	struct encoded_buf buf = {0};
+	char name[64];
+	if (f->cfg->per_interval) {
+		time_t t = (time_t)(p->time_ns / 1000000000ULL);
+		struct tm tm;
+		char stamp[32];
+		gmtime_r(&t, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(name, sizeof(name), "%s-%s.%s", p->signal, stamp, suffix);
+	} else {
+		snprintf(name, sizeof(name), "%s.%s", p->signal, suffix);
+	}
 	int err = encode(p, &buf);
 	if (err) {
 		fprintf(stderr, "pipeline: cannot encode %s: %s\n", name, strerror(-err));
@@ -112,8 +123,16 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 	}
 	f->stats.flushes++;
 	f->stats.distinct_stacks = stack_agg__size(f->total);
-	f->stats.samples = stack_agg__total(f->total);
+	/* Samples written: the whole run's, adding up the intervals if each has its own files. */
+	if (f->cfg->per_interval)
+		f->stats.samples += stack_agg__total(f->total);
+	else
+		f->stats.samples = stack_agg__total(f->total);
 
+	if (f->cfg->per_interval && stack_agg__size(f->total) == 0) {
+		f->start_real_ns = now_real_ns(); /* nothing sampled: no files */
+		return 0;
+	}
 	struct profile_stack *stacks = stack_agg__snapshot(f->total);
 	if (!stacks)
 		return -ENOMEM;
@@ -122,6 +141,7 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		.hostname = f->hostname,
 		.time_ns = f->start_real_ns,
 		.duration_ns = now_real_ns() - f->start_real_ns,
+		/* Drop counters are the run's so far in both modes. */
 		.frequency_hz = f->cfg->frequency,
 		.period_ns = 1000000000ULL / f->cfg->frequency,
 		.stacks = stacks,
@@ -135,9 +155,9 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		const char *name;
 		encode_fn encode;
 	} outputs[] = {
-		{"cpu.pb.gz", pprof__encode},
-		{"cpu.folded", folded__encode},
-		{"cpu.svg", encode_svg},
+		{"pb.gz", pprof__encode},
+		{"folded", folded__encode},
+		{"svg", encode_svg},
 	};
 	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
 		int err = flusher__write_one(f, &p, outputs[i].name, outputs[i].encode);
@@ -145,6 +165,11 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 			first_err = err;
 	}
 	free(stacks);
+	if (f->cfg->per_interval) {
+		/* The next interval starts now and owes nothing to this one. */
+		stack_agg__reset(f->total);
+		f->start_real_ns = now_real_ns();
+	}
 	return first_err;
 }
 

@@ -21,7 +21,7 @@ struct flush_stats {
 	uint64_t merge_dropped;	  /* samples that did not fit the cumulative aggregate */
 	uint64_t swap_timeouts;	  /* a worker did not hand over its aggregate in time */
 	uint64_t distinct_stacks; /* in the cumulative aggregate */
-	uint64_t samples;	  /* in the cumulative aggregate */
+	uint64_t samples;	  /* in the profiles written (whole run) */
 };
 
 /* Returns a flusher writing to cfg->output, or NULL with errno set. */

@@ -216,11 +216,11 @@ int main(int argc, char **argv)
 	if (!cfg.quiet)
 		fprintf(stderr,
 			"pipeline: sampling %u CPUs at %u Hz%s with %u shard%s, %llu KiB ring per "
-			"CPU; writing %s/cpu.{pb.gz,folded,svg} every %u s\n",
+			"CPU; writing %s/cpu%s.{pb.gz,folded,svg} every %u s\n",
 			n_cpus, cfg.frequency, cfg.n_pids ? " (--pid filter)" : "", n_shards,
 			n_shards == 1 ? "" : "s",
 			(unsigned long long)(sampler__ring_bytes(smp) / 1024), cfg.output,
-			cfg.interval);
+			cfg.per_interval ? "-<interval start>" : "", cfg.interval);
 
 	uint64_t end_mono = cfg.duration ? start_mono + cfg.duration * 1000000000ULL : 0;
 	uint64_t next_flush = start_mono + cfg.interval * 1000000000ULL;

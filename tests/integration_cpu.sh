@@ -150,4 +150,18 @@ grep -q "LeakSanitizer" "$tmp/err4" && fail "AddressSanitizer reported leaks"
 # The flush interval was never reached: only the final flush can have written this.
 grep -q '^workload;.*work_alpha' "$tmp/out4/cpu.folded" || fail "final flush on SIGTERM lost the run"
 
+echo "== 5. --per-interval: one set of files per interval, nothing older kept"
+"$bin/pipeline" --pid "$wl" --per-interval --interval 1 --duration 4 --output "$tmp/out5" \
+	2>"$tmp/err5" || { cat "$tmp/err5"; fail "pipeline --per-interval failed"; }
+n=$(ls "$tmp/out5"/cpu-*Z.folded | wc -l)
+[ "$n" -ge 3 ] || fail "--per-interval wrote $n interval files in 4 s, want >= 3"
+for f in "$tmp/out5"/cpu-*Z.folded; do
+	[ -s "${f%.folded}.pb.gz" ] && [ -s "${f%.folded}.svg" ] || fail "incomplete set for $f"
+done
+sum=$(cat "$tmp/out5"/cpu-*Z.folded | awk '{ s += $NF } END { print s + 0 }')
+inprof=$(sed -n 's/^  samples aggregated .*(in profile: \([0-9]*\)).*/\1/p' "$tmp/err5")
+echo "per-interval: $n sets, $sum samples in files, $inprof aggregated"
+[ "$sum" -gt 0 ] || fail "interval files are empty"
+[ "$sum" -eq "$inprof" ] || fail "interval files hold $sum samples, the agent aggregated $inprof"
+
 echo "PASS"
