@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * exporter: moves bytes to where they go. Knows nothing of profiles or
- * symbols. This version has the local file sink; the OTLP/HTTP client over
- * io_uring joins it here.
+ * symbols. Two parts:
+ *   - the file sink: atomic file replace, called from the flush thread;
+ *   - the OTLP/HTTP exporter: one thread running an io_uring event loop that
+ *     owns its sockets (and its file writes, with --otlp-file), fed through
+ *     a bounded queue of already-encoded requests. The pipeline never
+ *     blocks on it: submit() only queues, dropping the oldest request when
+ *     the queue's byte bound is hit, and counts the drop.
  */
 #ifndef PIPELINE_EXPORTER_H
 #define PIPELINE_EXPORTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Creates dir (one level) if missing and checks that a file can be created
  * in it. Returns 0 or -errno. */
@@ -20,5 +27,64 @@ int file_sink__check_dir(const char *dir);
  * Returns 0 or -errno.
  */
 int file_sink__write(const char *dir, const char *name, const void *data, size_t len);
+
+/* ---- OTLP/HTTP exporter ---------------------------------------------- */
+
+struct otlp_exporter;
+
+struct otlp_exporter_opts {
+	/* Full URL of the profiles endpoint, e.g.
+	 * "http://127.0.0.1:4318/v1development/profiles" or "https://host:4318/...".
+	 * The caller resolves OTEL_EXPORTER_OTLP_(PROFILES_)ENDPOINT into it. */
+	const char *url;
+	const char *const *headers; /* extra "Key: Value" lines, n_headers of them */
+	size_t n_headers;
+	bool gzip;		   /* Content-Encoding: gzip (default on) */
+	unsigned timeout_ms;	   /* per request, connect to response (default 10000) */
+	size_t max_queue_bytes;	   /* bound on queued request bytes (default 64 MiB) */
+	const char *user_agent;	   /* e.g. "pipeline/0.1.0" */
+	const char *ca_file;	   /* https: extra CA bundle, or NULL for the system store */
+	bool insecure_skip_verify; /* https: do not verify the server certificate */
+	const char *file_dir;	   /* also write each request to file_dir/NNNNNN.binpb; NULL: off */
+	unsigned backoff_initial_ms; /* first retry delay (default 1000) */
+	unsigned backoff_max_ms;     /* cap on retry delay (default 30000) */
+};
+
+struct otlp_exporter_stats {
+	uint64_t requests_queued;  /* submit() calls accepted */
+	uint64_t requests_sent;	   /* answered 2xx */
+	uint64_t requests_retried; /* retry attempts (429/502/503/504, closed, connect failed) */
+	uint64_t requests_failed;  /* given up: non-retryable status or shutdown deadline */
+	uint64_t requests_dropped; /* oldest dropped because the queue was full */
+	uint64_t partial_success;  /* 2xx with partial_success set (logged, not retried) */
+	uint64_t bytes_raw;	   /* request bytes before compression, of requests sent */
+	uint64_t bytes_sent;	   /* body bytes on the wire (after compression) */
+	uint64_t queue_bytes;	   /* bytes queued now */
+	uint64_t queue_bytes_max;  /* high-water mark of queue_bytes */
+	uint64_t files_written;	   /* --otlp-file requests written */
+	uint64_t file_errors;
+};
+
+/* Parses and checks opts (URL scheme, host, port), starts the exporter thread.
+ * Returns the exporter, or NULL with errno set after printing what is wrong. */
+struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *opts);
+
+/*
+ * Queues one encoded ExportProfilesServiceRequest (uncompressed protobuf).
+ * Takes ownership of body (malloc'ed; freed by the exporter) whatever the
+ * result. Never blocks. Returns 0, or -ENOSPC when the request alone exceeds
+ * the queue bound (dropped and counted), or -ESHUTDOWN after shutdown began.
+ */
+int otlp_exporter__submit(struct otlp_exporter *ex, void *body, size_t len);
+
+/* Sends what is queued until the queue is empty or timeout_ms has passed,
+ * then stops the thread; what is left is counted as failed. Idempotent. */
+void otlp_exporter__shutdown(struct otlp_exporter *ex, unsigned timeout_ms);
+
+/* Shuts down with a zero timeout if needed, then frees. Accepts NULL. */
+void otlp_exporter__free(struct otlp_exporter *ex);
+
+/* Copies the counters into *st. Thread-safe. */
+void otlp_exporter__stats(const struct otlp_exporter *ex, struct otlp_exporter_stats *st);
 
 #endif /* PIPELINE_EXPORTER_H */
