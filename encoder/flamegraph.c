@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "encoder.h"
+#include "encoder_internal.h"
 
 #define FG_NONE		 UINT32_MAX
 #define FG_DEFAULT_WIDTH 1200u
@@ -102,10 +103,8 @@ struct fg_tree {
 	size_t n_nodes, cap_nodes;
 	struct fg_ht node_ht; /* mix64(parent << 32 | name << 3 | cls) -> node */
 
-	struct fg_buf arena; /* interned strings, NUL-terminated, back to back */
-	size_t *str_off;     /* string id -> offset in arena */
-	size_t n_strs, cap_strs;
-	struct fg_ht str_ht; /* string bytes -> string id */
+	struct arena arena; /* the interned names */
+	struct strtab strs; /* sanitized name -> string id */
 
 	uint32_t *frame_name; /* name of each distinct frame pointer seen */
 	size_t n_frames, cap_frames;
@@ -253,16 +252,6 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return mix64(h);
-}
-
 static int ht_init(struct fg_ht *t, size_t cap)
 {
 	t->ent = calloc(cap, sizeof(*t->ent));
@@ -356,24 +345,7 @@ static int sanitize(struct fg_tree *t, const char *s)
 
 static const char *str_at(const struct fg_tree *t, uint32_t id)
 {
-	return t->arena.data + t->str_off[id];
-}
-
-static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 1024;
-	while (n < need)
-		n *= 2;
-	if (n > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *a = realloc(*arr, n * elem);
-	if (!a)
-		return -ENOMEM;
-	*arr = a;
-	*cap = n;
-	return 0;
+	return strtab__str(&t->strs, id);
 }
 
 /* Interns s (sanitized first); *id receives its string id. Returns 0 or -errno. */
@@ -382,27 +354,7 @@ static int intern(struct fg_tree *t, const char *s, uint32_t *id)
 	int err = sanitize(t, s);
 	if (err)
 		return err;
-	const char *z = t->scratch.data;
-	size_t n = t->scratch.len - 1;
-	uint64_t h = hash_bytes(z, n);
-	size_t i = h & t->str_ht.mask;
-	for (; t->str_ht.ent[i].val; i = (i + 1) & t->str_ht.mask) {
-		uint32_t v = t->str_ht.ent[i].val - 1;
-		if (t->str_ht.ent[i].hash == h && strcmp(str_at(t, v), z) == 0) {
-			*id = v;
-			return 0;
-		}
-	}
-	if (t->n_strs >= FG_MAX_STRS)
-		return -E2BIG;
-	if (grow_array((void **)&t->str_off, &t->cap_strs, t->n_strs + 1, sizeof(*t->str_off)))
-		return -ENOMEM;
-	t->str_off[t->n_strs] = t->arena.len;
-	buf_add(&t->arena, z, n + 1);
-	if (t->arena.err)
-		return t->arena.err;
-	*id = (uint32_t)t->n_strs++;
-	return ht_insert_at(&t->str_ht, i, h, *id);
+	return strtab__findnew(&t->strs, t->scratch.data, t->scratch.len - 1, id);
 }
 
 /* ---- tree ---- */
@@ -411,9 +363,8 @@ static void tree_free(struct fg_tree *t)
 {
 	free(t->nodes);
 	ht_deinit(&t->node_ht);
-	free(t->arena.data);
-	free(t->str_off);
-	ht_deinit(&t->str_ht);
+	strtab__deinit(&t->strs);
+	arena__free(&t->arena);
 	free(t->frame_name);
 	ht_deinit(&t->frame_ht);
 	free(t->scratch.data);
@@ -423,8 +374,11 @@ static int node_new(struct fg_tree *t, uint32_t parent, uint32_t name, uint8_t c
 {
 	if (t->n_nodes >= FG_NONE - 1)
 		return -E2BIG;
-	if (grow_array((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes)))
+	struct fg_node *nodes =
+		array__grow(t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*nodes));
+	if (!nodes)
 		return -ENOMEM;
+	t->nodes = nodes;
 	struct fg_node *nd = &t->nodes[t->n_nodes];
 	nd->value = 0;
 	nd->x = 0;
@@ -486,9 +440,11 @@ static int frame_name(struct fg_tree *t, const struct sym_frame *f, uint32_t *ou
 
 	if (t->n_frames >= FG_NONE - 1)
 		return -E2BIG;
-	if (grow_array((void **)&t->frame_name, &t->cap_frames, t->n_frames + 1,
-		       sizeof(*t->frame_name)))
+	uint32_t *names =
+		array__grow(t->frame_name, &t->cap_frames, t->n_frames + 1, sizeof(*names));
+	if (!names)
 		return -ENOMEM;
+	t->frame_name = names;
 	t->frame_name[t->n_frames] = *out;
 	return ht_insert_at(&t->frame_ht, i, h, (uint32_t)t->n_frames++);
 }
@@ -576,19 +532,19 @@ static int tree_layout(struct fg_tree *t, uint32_t **order)
 	uint32_t *rank = NULL, *ord = NULL;
 	int err = -ENOMEM;
 
-	re = malloc((t->n_strs ? t->n_strs : 1) * sizeof(*re));
-	rank = malloc((t->n_strs ? t->n_strs : 1) * sizeof(*rank));
+	re = malloc((t->strs.n ? t->strs.n : 1) * sizeof(*re));
+	rank = malloc((t->strs.n ? t->strs.n : 1) * sizeof(*rank));
 	oe = malloc(t->n_nodes * sizeof(*oe));
 	ord = malloc(t->n_nodes * sizeof(*ord));
 	if (!re || !rank || !oe || !ord)
 		goto cleanup;
 
-	for (size_t i = 0; i < t->n_strs; i++) {
+	for (size_t i = 0; i < t->strs.n; i++) {
 		re[i].s = str_at(t, (uint32_t)i);
 		re[i].id = (uint32_t)i;
 	}
-	qsort(re, t->n_strs, sizeof(*re), cmp_rank);
-	for (size_t i = 0; i < t->n_strs; i++)
+	qsort(re, t->strs.n, sizeof(*re), cmp_rank);
+	for (size_t i = 0; i < t->strs.n; i++)
 		rank[re[i].id] = (uint32_t)i;
 
 	for (size_t i = 1; i < t->n_nodes; i++) {
@@ -628,7 +584,7 @@ cleanup:
 
 static void frame_fill(uint8_t cls, const char *name, int rgb[3])
 {
-	uint64_t h = hash_bytes(name, strlen(name));
+	uint64_t h = mix64(enc_fnv1a(name, strlen(name))); /* the colours depend on it */
 	double v1 = (double)(h & 0xffff) / 65535.0;
 	double v2 = (double)((h >> 16) & 0xffff) / 65535.0;
 	double v3 = (double)((h >> 32) & 0xffff) / 65535.0;
@@ -908,12 +864,12 @@ static int tree_emit(struct fg_tree *t, const uint32_t *order, const struct prof
 	size_t n_js_names = 0, n_omitted = 0;
 	int err;
 
-	js_id = malloc((t->n_strs ? t->n_strs : 1) * sizeof(*js_id));
+	js_id = malloc((t->strs.n ? t->strs.n : 1) * sizeof(*js_id));
 	if (!js_id) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	memset(js_id, 0xff, (t->n_strs ? t->n_strs : 1) * sizeof(*js_id));
+	memset(js_id, 0xff, (t->strs.n ? t->strs.n : 1) * sizeof(*js_id));
 
 	buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n");
 	buf_printf(b,
@@ -1041,9 +997,8 @@ int flamegraph__encode_svg(const struct profile *p, const struct flamegraph_opts
 			return -EINVAL;
 	}
 
+	strtab__init(&t.strs, &t.arena, FG_MAX_STRS);
 	err = ht_init(&t.node_ht, 1024);
-	if (!err)
-		err = ht_init(&t.str_ht, 1024);
 	if (!err)
 		err = ht_init(&t.frame_ht, 1024);
 	if (!err)

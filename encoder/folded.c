@@ -19,13 +19,13 @@
  * - Frames without a symbol are written `[module+0xaddr]` (module basename,
  *   brackets of pseudo files like "[vdso]" stripped) so they still tell a
  *   reader where they are, or `[unknown]` when even the module is unknown.
- * - One owner: the line texts live in one bump arena; the entry array, the
- *   hash slots and the scratch line are realloc'ed buffers of the context.
- *   fold_ctx_deinit() frees everything on every path.
+ * - One owner: the line texts live in one bump arena, interned by a string
+ *   table (encoder_internal.h); the counts, the table's arrays and the
+ *   scratch line are realloc'ed buffers of the context. fold_ctx_deinit()
+ *   frees everything on every path.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,83 +34,7 @@
 #include <string.h>
 
 #include "encoder.h"
-
-#define ARENA_CHUNK_BYTES (64u * 1024)
-
-struct arena_chunk {
-	struct arena_chunk *next;
-	size_t used, cap;
-	max_align_t data[];
-};
-
-struct arena {
-	struct arena_chunk *head;
-};
-
-/* Returns len bytes (no alignment needed: text only), or NULL. */
-static char *arena_alloc_text(struct arena *a, size_t len)
-{
-	struct arena_chunk *c = a->head;
-
-	if (!c || c->cap - c->used < len) {
-		size_t cap = len > ARENA_CHUNK_BYTES ? len : ARENA_CHUNK_BYTES;
-
-		if (cap > SIZE_MAX - sizeof(*c))
-			return NULL;
-		struct arena_chunk *n = malloc(sizeof(*n) + cap);
-		if (!n)
-			return NULL;
-		n->used = 0;
-		n->cap = cap;
-		if (c && len > ARENA_CHUNK_BYTES / 4) {
-			/* a long line gets its own chunk; keep filling the current one */
-			n->next = c->next;
-			c->next = n;
-		} else {
-			n->next = c;
-			a->head = n;
-		}
-		c = n;
-	}
-	char *p = (char *)c->data + c->used;
-	c->used += len;
-	return p;
-}
-
-static void arena_free(struct arena *a)
-{
-	struct arena_chunk *c = a->head;
-
-	while (c) {
-		struct arena_chunk *next = c->next;
-		free(c);
-		c = next;
-	}
-	a->head = NULL;
-}
-
-static uint64_t hash_text(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then a splitmix64 finish */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h;
-}
-
-struct fold_entry {
-	const char *text; /* NUL-terminated, in the arena */
-	size_t len;
-	uint64_t hash;
-	uint64_t count;
-};
+#include "encoder_internal.h"
 
 /* A growable byte string: the line being built. */
 struct strbuf {
@@ -119,19 +43,18 @@ struct strbuf {
 };
 
 struct fold_ctx {
-	struct arena arena;
-	struct fold_entry *entries;
-	size_t n_entries, cap_entries;
-	uint32_t *slots; /* entry index + 1; 0 = empty */
-	size_t n_slots;	 /* power of two */
+	struct arena arena;  /* the line texts */
+	struct strtab lines; /* distinct line texts; id -> counts[id] */
+	uint64_t *counts;
+	size_t n_counts, cap_counts;
 	struct strbuf line;
 };
 
 static void fold_ctx_deinit(struct fold_ctx *c)
 {
-	arena_free(&c->arena);
-	free(c->entries);
-	free(c->slots);
+	strtab__deinit(&c->lines);
+	arena__free(&c->arena);
+	free(c->counts);
 	free(c->line.s);
 }
 
@@ -252,76 +175,39 @@ static int line_build(struct fold_ctx *c, const struct profile_stack *st)
 	return err;
 }
 
-static int slots_grow(struct fold_ctx *c)
-{
-	size_t ncap = c->n_slots ? c->n_slots * 2 : 1024;
-	uint32_t *slots = calloc(ncap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t e = 0; e < c->n_entries; e++) {
-		size_t i = c->entries[e].hash & (ncap - 1);
-
-		while (slots[i])
-			i = (i + 1) & (ncap - 1);
-		slots[i] = (uint32_t)(e + 1);
-	}
-	free(c->slots);
-	c->slots = slots;
-	c->n_slots = ncap;
-	return 0;
-}
-
-/* Adds count to the entry whose text is c->line, creating it if new.
+/* Adds count to the line whose text is c->line, creating it if new.
  * Returns 0 or -errno. */
-static int entry_add(struct fold_ctx *c, uint64_t count)
+static int line_add(struct fold_ctx *c, uint64_t count)
 {
-	const char *text = c->line.s;
-	size_t len = c->line.len;
-	uint64_t h = hash_text(text, len);
-	size_t mask = c->n_slots - 1;
-	size_t i;
+	uint32_t id;
+	int err = strtab__findnew(&c->lines, c->line.s, c->line.len, &id);
 
-	for (i = h & mask; c->slots[i]; i = (i + 1) & mask) {
-		struct fold_entry *e = &c->entries[c->slots[i] - 1];
+	if (err)
+		return err;
+	if (id == c->n_counts) {
+		uint64_t *counts =
+			array__grow(c->counts, &c->cap_counts, c->n_counts + 1, sizeof(*counts));
 
-		if (e->hash == h && e->len == len && memcmp(e->text, text, len) == 0) {
-			if (__builtin_add_overflow(e->count, count, &e->count))
-				return -EOVERFLOW;
-			return 0;
-		}
-	}
-
-	if (c->n_entries >= UINT32_MAX - 1)
-		return -E2BIG;
-	if (c->n_entries == c->cap_entries) {
-		size_t ncap = c->cap_entries ? c->cap_entries * 2 : 256;
-		struct fold_entry *entries;
-
-		if (ncap > SIZE_MAX / sizeof(*entries))
-			return -E2BIG;
-		entries = realloc(c->entries, ncap * sizeof(*entries));
-		if (!entries)
+		if (!counts)
 			return -ENOMEM;
-		c->entries = entries;
-		c->cap_entries = ncap;
+		c->counts = counts;
+		c->counts[c->n_counts++] = 0;
 	}
-	char *copy = arena_alloc_text(&c->arena, len + 1);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, text, len + 1);
-	c->entries[c->n_entries++] =
-		(struct fold_entry){.text = copy, .len = len, .hash = h, .count = count};
-
-	if (c->n_entries * 2 > c->n_slots)
-		return slots_grow(c); /* re-inserts every entry, the new one too */
-	c->slots[i] = (uint32_t)c->n_entries;
+	if (__builtin_add_overflow(c->counts[id], count, &c->counts[id]))
+		return -EOVERFLOW;
 	return 0;
 }
 
-static int entry_cmp(const void *a, const void *b)
+/* One output line, for sorting. */
+struct fold_line {
+	const char *text; /* NUL-terminated, in the arena */
+	size_t len;
+	uint64_t count;
+};
+
+static int fold_line_cmp(const void *a, const void *b)
 {
-	const struct fold_entry *x = a, *y = b;
+	const struct fold_line *x = a, *y = b;
 
 	return strcmp(x->text, y->text);
 }
@@ -340,27 +226,41 @@ static size_t u64_to_dec(uint64_t v, char *out)
 	return n;
 }
 
-/* Writes the sorted entries as `text count\n` lines into out (NUL-terminated,
- * len excludes the NUL). Zero counts are left out. Returns 0 or -errno. */
+/* Writes the lines, sorted, as `text count\n` into out (NUL-terminated, len
+ * excludes the NUL). Zero counts are left out. Returns 0 or -errno. */
 static int output_write(struct fold_ctx *c, struct encoded_buf *out)
 {
-	size_t total = 1;
+	size_t n = c->n_counts, total = 1, pos = 0;
+	struct fold_line *lines;
+	char *buf;
+	int err = 0;
 
-	if (c->n_entries)
-		qsort(c->entries, c->n_entries, sizeof(*c->entries), entry_cmp);
-	for (size_t i = 0; i < c->n_entries; i++) {
-		size_t line = c->entries[i].len + 1 + 20 + 1;
+	if (n > SIZE_MAX / sizeof(*lines))
+		return -E2BIG;
+	lines = malloc((n ? n : 1) * sizeof(*lines));
+	if (!lines)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		lines[i] = (struct fold_line){.text = strtab__str(&c->lines, (uint32_t)i),
+					      .len = strtab__len(&c->lines, (uint32_t)i),
+					      .count = c->counts[i]};
+		size_t line = lines[i].len + 1 + 20 + 1;
 
-		if (total > SIZE_MAX - line)
-			return -E2BIG;
+		if (total > SIZE_MAX - line) {
+			err = -E2BIG;
+			goto cleanup;
+		}
 		total += line;
 	}
-	char *buf = malloc(total);
-	if (!buf)
-		return -ENOMEM;
-	size_t pos = 0;
-	for (size_t i = 0; i < c->n_entries; i++) {
-		const struct fold_entry *e = &c->entries[i];
+	buf = malloc(total);
+	if (!buf) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (n)
+		qsort(lines, n, sizeof(*lines), fold_line_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct fold_line *e = &lines[i];
 
 		if (!e->count)
 			continue;
@@ -373,25 +273,27 @@ static int output_write(struct fold_ctx *c, struct encoded_buf *out)
 	buf[pos] = '\0';
 	out->data = (uint8_t *)buf;
 	out->len = pos;
-	return 0;
+cleanup:
+	free(lines);
+	return err;
 }
 
 int folded__encode(const struct profile *p, struct encoded_buf *out)
 {
 	struct fold_ctx c;
-	int err;
+	int err = 0;
 
 	if (!p || !out || (p->n_stacks && !p->stacks))
 		return -EINVAL;
 	out->data = NULL;
 	out->len = 0;
 	memset(&c, 0, sizeof(c));
+	strtab__init(&c.lines, &c.arena, UINT32_MAX - 1);
 
-	err = slots_grow(&c);
 	for (size_t i = 0; !err && i < p->n_stacks; i++) {
 		err = line_build(&c, &p->stacks[i]);
 		if (!err)
-			err = entry_add(&c, p->stacks[i].count);
+			err = line_add(&c, p->stacks[i].count);
 	}
 	if (!err)
 		err = output_write(&c, out);

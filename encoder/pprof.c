@@ -33,7 +33,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,113 +43,12 @@
 #include <zlib.h>
 
 #include "encoder.h"
+#include "encoder_internal.h"
 #include "perftools/profiles/profile.pb-c.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-/* ---- bump arena: many small allocations, one free ---- */
-
-#define ARENA_CHUNK_BYTES (64u * 1024)
-
-struct arena_chunk {
-	struct arena_chunk *next;
-	size_t used, cap;
-	max_align_t data[];
-};
-
-struct arena {
-	struct arena_chunk *head; /* the chunk being filled; older ones follow */
-};
-
-/* Returns size bytes aligned for any type, or NULL (out of memory). */
-static void *arena_alloc(struct arena *a, size_t size)
-{
-	const size_t align = alignof(max_align_t);
-	struct arena_chunk *c = a->head;
-
-	if (size > SIZE_MAX - align - sizeof(*c))
-		return NULL;
-	size = (size + align - 1) & ~(align - 1);
-	if (!c || c->cap - c->used < size) {
-		size_t cap = size > ARENA_CHUNK_BYTES ? size : ARENA_CHUNK_BYTES;
-		struct arena_chunk *n = malloc(sizeof(*n) + cap);
-
-		if (!n)
-			return NULL;
-		n->used = 0;
-		n->cap = cap;
-		if (c && size > ARENA_CHUNK_BYTES / 4) {
-			/* a big block gets its own chunk; keep filling the current one */
-			n->next = c->next;
-			c->next = n;
-		} else {
-			n->next = c;
-			a->head = n;
-		}
-		c = n;
-	}
-	void *p = (char *)c->data + c->used;
-	c->used += size;
-	return p;
-}
-
-static void arena_free(struct arena *a)
-{
-	struct arena_chunk *c = a->head;
-
-	while (c) {
-		struct arena_chunk *next = c->next;
-		free(c);
-		c = next;
-	}
-	a->head = NULL;
-}
-
-/* Grows a realloc'ed array to hold need elements. Returns the (possibly moved)
- * array, or NULL with arr and *cap untouched. */
-static void *grow_array(void *arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap : 64;
-
-	if (need <= *cap)
-		return arr;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2)
-			return NULL;
-		ncap *= 2;
-	}
-	if (ncap > SIZE_MAX / elem)
-		return NULL;
-	void *p = realloc(arr, ncap * elem);
-	if (!p)
-		return NULL;
-	*cap = ncap;
-	return p;
-}
-
-/* ---- hashing ---- */
-
-static uint64_t hash_u64(uint64_t x)
-{
-	/* splitmix64 finalizer: every input bit reaches every output bit */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return hash_u64(h ^ len);
-}
+/* ---- uint64 -> id maps ---- */
 
 /* uint64 key -> nonzero uint32 id; val 0 marks an empty slot. */
 struct idmap {
@@ -165,7 +63,7 @@ static uint32_t idmap_get(const struct idmap *m, uint64_t key)
 	if (!m->cap)
 		return 0;
 	size_t mask = m->cap - 1;
-	for (size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+	for (size_t i = enc_hash_u64(key) & mask;; i = (i + 1) & mask) {
 		if (!m->vals[i] || m->keys[i] == key)
 			return m->vals[i];
 	}
@@ -173,7 +71,7 @@ static uint32_t idmap_get(const struct idmap *m, uint64_t key)
 
 static void idmap_place(uint64_t *keys, uint32_t *vals, size_t mask, uint64_t key, uint32_t val)
 {
-	size_t i = hash_u64(key) & mask;
+	size_t i = enc_hash_u64(key) & mask;
 
 	while (vals[i])
 		i = (i + 1) & mask;
@@ -224,17 +122,11 @@ struct pp_mapping {
 	size_t n_locs, n_funcs, n_files, n_lines;
 };
 
-struct str_slot {
-	uint32_t idx; /* string-table index; 0 = empty ("" is never stored) */
-	uint32_t hash;
-};
-
 struct pp_ctx {
 	struct arena arena;
 
 	/* Output tables in protobuf-c's shape; the elements live in the arena. */
-	char **strings;
-	size_t n_strings, cap_strings;
+	struct strtab strings; /* strings.strs is the string table */
 	Perftools__Profiles__Mapping **mappings;
 	size_t n_mappings, cap_mappings;
 	Perftools__Profiles__Location **locations;
@@ -245,8 +137,6 @@ struct pp_ctx {
 	size_t n_comments, cap_comments;
 
 	/* Indexes. */
-	struct str_slot *str_slots;
-	size_t str_cap; /* power of two */
 	struct idmap mapping_by_module;
 	struct idmap location_by_frame;
 	struct idmap synth_location_by_function;
@@ -258,90 +148,28 @@ struct pp_ctx {
 
 static void pp_ctx_deinit(struct pp_ctx *c)
 {
-	arena_free(&c->arena);
-	free(c->strings);
+	strtab__deinit(&c->strings);
+	arena__free(&c->arena);
 	free(c->mappings);
 	free(c->locations);
 	free(c->functions);
 	free(c->comments);
-	free(c->str_slots);
 	idmap_deinit(&c->mapping_by_module);
 	idmap_deinit(&c->location_by_frame);
 	idmap_deinit(&c->synth_location_by_function);
 	idmap_deinit(&c->function_by_strings);
 }
 
-static int str_slots_grow(struct pp_ctx *c)
-{
-	size_t ncap = c->str_cap ? c->str_cap * 2 : 1024;
-	struct str_slot *slots = calloc(ncap, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->str_cap; i++) {
-		struct str_slot s = c->str_slots[i];
-		size_t j;
-
-		if (!s.idx)
-			continue;
-		/* the hash kept in the slot is the low half of the full hash */
-		for (j = s.hash & (ncap - 1); slots[j].idx; j = (j + 1) & (ncap - 1))
-			;
-		slots[j] = s;
-	}
-	free(c->str_slots);
-	c->str_slots = slots;
-	c->str_cap = ncap;
-	return 0;
-}
-
-/* Interns s[0..len) (no NUL inside) and stores its string-table index in
- * *idx. Returns 0 or -errno. */
+/* Interns s[0..len) and stores its string-table index in *idx.
+ * Returns 0 or -errno. */
 static int intern_n(struct pp_ctx *c, const char *s, size_t len, int64_t *idx)
 {
-	if (!len) {
-		*idx = 0;
-		return 0;
-	}
-	uint32_t h = (uint32_t)hash_bytes(s, len);
-	size_t mask = c->str_cap - 1;
-	size_t i;
+	uint32_t id;
+	int err = strtab__findnew(&c->strings, s, len, &id);
 
-	for (i = h & mask; c->str_slots[i].idx; i = (i + 1) & mask) {
-		const struct str_slot *sl = &c->str_slots[i];
-		const char *t = c->strings[sl->idx];
-
-		if (sl->hash == h && strncmp(t, s, len) == 0 && t[len] == '\0') {
-			*idx = sl->idx;
-			return 0;
-		}
-	}
-
-	if (c->n_strings >= UINT32_MAX - 1)
-		return -E2BIG;
-	char **strings = grow_array(c->strings, &c->cap_strings, c->n_strings + 1, sizeof(char *));
-	if (!strings)
-		return -ENOMEM;
-	c->strings = strings;
-	char *copy = arena_alloc(&c->arena, len + 1);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-
-	if ((c->n_strings + 1) * 2 > c->str_cap) {
-		int err = str_slots_grow(c);
-		if (err)
-			return err;
-		mask = c->str_cap - 1;
-		for (i = h & mask; c->str_slots[i].idx; i = (i + 1) & mask)
-			;
-	}
-	uint32_t n = (uint32_t)c->n_strings++;
-	c->strings[n] = copy;
-	c->str_slots[i] = (struct str_slot){.idx = n, .hash = h};
-	*idx = n;
-	return 0;
+	if (!err)
+		*idx = id;
+	return err;
 }
 
 /* NULL interns as "" (index 0). */
@@ -352,21 +180,14 @@ static int intern(struct pp_ctx *c, const char *s, int64_t *idx)
 
 static int pp_ctx_init(struct pp_ctx *c)
 {
+	int64_t empty;
 	int err;
 
 	memset(c, 0, sizeof(*c));
-	err = str_slots_grow(c);
-	if (err)
-		return err;
-	c->strings = grow_array(NULL, &c->cap_strings, 1, sizeof(char *));
-	char *empty = arena_alloc(&c->arena, 1);
-	if (!c->strings || !empty)
-		return -ENOMEM;
-	empty[0] = '\0';
-	c->strings[0] = empty; /* string_table[0] must be "" */
-	c->n_strings = 1;
-
-	err = intern(c, "pid", &c->k_pid);
+	strtab__init(&c->strings, &c->arena, UINT32_MAX - 1);
+	err = intern_n(c, "", 0, &empty); /* string_table[0] must be "" */
+	if (!err)
+		err = intern(c, "pid", &c->k_pid);
 	if (!err)
 		err = intern(c, "tid", &c->k_tid);
 	if (!err)
@@ -384,7 +205,7 @@ static int add_comment(struct pp_ctx *c, const char *text)
 	if (err)
 		return err;
 	int64_t *comments =
-		grow_array(c->comments, &c->cap_comments, c->n_comments + 1, sizeof(*comments));
+		array__grow(c->comments, &c->cap_comments, c->n_comments + 1, sizeof(*comments));
 	if (!comments)
 		return -ENOMEM;
 	c->comments = comments;
@@ -407,11 +228,11 @@ static int mapping_findnew(struct pp_ctx *c, const struct sym_module *m, uint64_
 	if (c->n_mappings >= UINT32_MAX - 1)
 		return -E2BIG;
 	Perftools__Profiles__Mapping **arr =
-		grow_array(c->mappings, &c->cap_mappings, c->n_mappings + 1, sizeof(*arr));
+		array__grow(c->mappings, &c->cap_mappings, c->n_mappings + 1, sizeof(*arr));
 	if (!arr)
 		return -ENOMEM;
 	c->mappings = arr;
-	struct pp_mapping *pm = arena_alloc(&c->arena, sizeof(*pm));
+	struct pp_mapping *pm = arena__alloc(&c->arena, sizeof(*pm));
 	if (!pm)
 		return -ENOMEM;
 	*pm = (struct pp_mapping){.pb = PERFTOOLS__PROFILES__MAPPING__INIT};
@@ -442,7 +263,7 @@ static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len,
 		err = intern(c, file, &file_idx);
 	if (err)
 		return err;
-	/* both indices are < UINT32_MAX (intern_n's bound), so the pair packs */
+	/* both indices are < UINT32_MAX (the string table's bound), so the pair packs */
 	uint64_t key = (uint64_t)name_idx << 32 | (uint64_t)file_idx;
 	uint32_t found = idmap_get(&c->function_by_strings, key);
 	if (found) {
@@ -452,11 +273,11 @@ static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len,
 	if (c->n_functions >= UINT32_MAX - 1)
 		return -E2BIG;
 	Perftools__Profiles__Function **arr =
-		grow_array(c->functions, &c->cap_functions, c->n_functions + 1, sizeof(*arr));
+		array__grow(c->functions, &c->cap_functions, c->n_functions + 1, sizeof(*arr));
 	if (!arr)
 		return -ENOMEM;
 	c->functions = arr;
-	Perftools__Profiles__Function *fn = arena_alloc(&c->arena, sizeof(*fn));
+	Perftools__Profiles__Function *fn = arena__alloc(&c->arena, sizeof(*fn));
 	if (!fn)
 		return -ENOMEM;
 	*fn = (Perftools__Profiles__Function)PERFTOOLS__PROFILES__FUNCTION__INIT;
@@ -481,11 +302,11 @@ static Perftools__Profiles__Location *location_new(struct pp_ctx *c, uint64_t ma
 	if (c->n_locations >= UINT32_MAX - 1)
 		return NULL;
 	Perftools__Profiles__Location **arr =
-		grow_array(c->locations, &c->cap_locations, c->n_locations + 1, sizeof(*arr));
+		array__grow(c->locations, &c->cap_locations, c->n_locations + 1, sizeof(*arr));
 	if (!arr)
 		return NULL;
 	c->locations = arr;
-	Perftools__Profiles__Location *loc = arena_alloc(&c->arena, sizeof(*loc));
+	Perftools__Profiles__Location *loc = arena__alloc(&c->arena, sizeof(*loc));
 	if (!loc)
 		return NULL;
 	*loc = (Perftools__Profiles__Location)PERFTOOLS__PROFILES__LOCATION__INIT;
@@ -493,8 +314,8 @@ static Perftools__Profiles__Location *location_new(struct pp_ctx *c, uint64_t ma
 	loc->mapping_id = mapping_id;
 	loc->address = address;
 	if (function_id) {
-		Perftools__Profiles__Line **lines = arena_alloc(&c->arena, sizeof(*lines));
-		Perftools__Profiles__Line *ln = arena_alloc(&c->arena, sizeof(*ln));
+		Perftools__Profiles__Line **lines = arena__alloc(&c->arena, sizeof(*lines));
+		Perftools__Profiles__Line *ln = arena__alloc(&c->arena, sizeof(*ln));
 
 		if (!lines || !ln)
 			return NULL;
@@ -616,11 +437,12 @@ static int sample_build(struct pp_ctx *c, const struct profile *p, const struct 
 	    __builtin_mul_overflow((int64_t)st->count, (int64_t)p->period_ns, &cpu_ns))
 		return -EOVERFLOW;
 
-	Perftools__Profiles__Sample *s = arena_alloc(&c->arena, sizeof(*s));
-	uint64_t *ids = arena_alloc(&c->arena, n_ids * sizeof(*ids));
-	int64_t *values = arena_alloc(&c->arena, 2 * sizeof(*values));
-	Perftools__Profiles__Label **labels = arena_alloc(&c->arena, PP_N_LABELS * sizeof(*labels));
-	Perftools__Profiles__Label *lab = arena_alloc(&c->arena, PP_N_LABELS * sizeof(*lab));
+	Perftools__Profiles__Sample *s = arena__alloc(&c->arena, sizeof(*s));
+	uint64_t *ids = arena__alloc(&c->arena, n_ids * sizeof(*ids));
+	int64_t *values = arena__alloc(&c->arena, 2 * sizeof(*values));
+	Perftools__Profiles__Label **labels =
+		arena__alloc(&c->arena, PP_N_LABELS * sizeof(*labels));
+	Perftools__Profiles__Label *lab = arena__alloc(&c->arena, PP_N_LABELS * sizeof(*lab));
 	if (!s || !ids || !values || !labels || !lab)
 		return -ENOMEM;
 
@@ -686,7 +508,7 @@ static void mappings_finish(struct pp_ctx *c)
 static Perftools__Profiles__ValueType *value_type_new(struct pp_ctx *c, const char *type,
 						      const char *unit)
 {
-	Perftools__Profiles__ValueType *vt = arena_alloc(&c->arena, sizeof(*vt));
+	Perftools__Profiles__ValueType *vt = arena__alloc(&c->arena, sizeof(*vt));
 
 	if (!vt)
 		return NULL;
@@ -699,7 +521,7 @@ static Perftools__Profiles__ValueType *value_type_new(struct pp_ctx *c, const ch
 static int header_build(struct pp_ctx *c, const struct profile *p,
 			Perftools__Profiles__Profile *prof)
 {
-	Perftools__Profiles__ValueType **types = arena_alloc(&c->arena, 2 * sizeof(*types));
+	Perftools__Profiles__ValueType **types = arena__alloc(&c->arena, 2 * sizeof(*types));
 	char text[512];
 	int err;
 
@@ -802,7 +624,7 @@ int pprof__encode(const struct profile *p, struct encoded_buf *out)
 		err = -E2BIG;
 		goto cleanup;
 	}
-	samples = arena_alloc(&c.arena, (p->n_stacks ? p->n_stacks : 1) * sizeof(*samples));
+	samples = arena__alloc(&c.arena, (p->n_stacks ? p->n_stacks : 1) * sizeof(*samples));
 	if (!samples) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -822,8 +644,8 @@ int pprof__encode(const struct profile *p, struct encoded_buf *out)
 	prof.n_location = c.n_locations;
 	prof.function = c.functions;
 	prof.n_function = c.n_functions;
-	prof.string_table = c.strings;
-	prof.n_string_table = c.n_strings;
+	prof.string_table = c.strings.strs;
+	prof.n_string_table = c.strings.n;
 	prof.comment = c.comments;
 	prof.n_comment = c.n_comments;
 

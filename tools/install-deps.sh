@@ -8,10 +8,10 @@ BUILD_PKGS=(
 	libbpf-dev bpftool
 	liburing-dev libck-dev
 	libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-	libdw-dev libelf-dev libjemalloc-dev zlib1g-dev
+	libdw-dev libelf-dev libjemalloc-dev zlib1g-dev libssl-dev
 )
 # Needed only by tests: pprof reader, headless browser, sanitizer runtime.
-TEST_PKGS=(golang-go chromium chromium-driver clang-format libclang-rt-14-dev)
+TEST_PKGS=(golang-go chromium chromium-driver clang-format libclang-rt-14-dev openssl)
 
 want=("${BUILD_PKGS[@]}")
 if [ "${1:-}" = "--with-tests" ]; then
