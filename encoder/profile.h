@@ -18,6 +18,12 @@
 
 #define PROFILE_COMM_LEN 16
 
+/* When one sample was taken, and on which CPU. */
+struct profile_sample_time {
+	uint64_t ns;  /* wall clock, ns since the epoch */
+	uint32_t cpu; /* logical CPU number */
+};
+
 /* One distinct stack with its value. */
 struct profile_stack {
 	uint32_t tgid; /* 0 for the idle task */
@@ -30,6 +36,18 @@ struct profile_stack {
 	const struct sym_frame *const *frames; /* n_kernel + n_user entries, leaf first */
 	uint64_t count;			       /* samples */
 	uint64_t first_ns, last_ns; /* wall clock (ns since the epoch) of first and last sample */
+	/* Per-sample times in arrival order, when recorded: n_times == count if
+	 * complete; fewer (possibly 0) when recording was off or hit its bound. */
+	const struct profile_sample_time *times;
+	uint32_t n_times;
+};
+
+/* What is known of one process that has samples in the profile. */
+struct profile_process {
+	uint32_t tgid;
+	const char *exe_path;	  /* executable path (/proc/PID/exe), or NULL if unknown */
+	const char *exe_name;	  /* basename of exe_path, else the process name */
+	const char *container_id; /* from the process's cgroup path, or NULL */
 };
 
 /* Counts of what did not make it into the profile, exported with it. */
@@ -53,6 +71,11 @@ struct profile {
 	size_t n_stacks;
 	uint64_t total_samples; /* sum of stacks[].count */
 	struct profile_drops drops;
+	/* Processes of the stacks, sorted by tgid (0 = idle has no entry);
+	 * may be empty when the producer does not track them. */
+	const struct profile_process *processes;
+	size_t n_processes;
+	bool times_complete; /* every stack has n_times == count */
 };
 
 #endif /* PIPELINE_ENCODER_PROFILE_H */

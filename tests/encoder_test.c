@@ -22,6 +22,7 @@
 
 #include "encoder.h"
 #include "perftools/profiles/profile.pb-c.h"
+#include "profile_fixture.h"
 #include "test_helpers.h"
 
 #define PERIOD_NS 10101010ULL /* 99 Hz */
@@ -87,55 +88,23 @@ static const struct sym_module m_app = {
 	.path = "/usr/bin/app", .name = "app", .build_id = "0a1b2c3d4e5f"};
 static const struct sym_module m_libc = {
 	.path = "/usr/lib/x86_64-linux-gnu/libc.so.6", .name = "libc.so.6", .build_id = ""};
-static const struct sym_module m_kernel = {.path = "[kernel.kallsyms]",
-					   .name = "[kernel.kallsyms]",
-					   .build_id = "",
-					   .is_kernel = true};
+static const struct sym_module m_kernel = FIXTURE_KERNEL_MODULE;
 static const struct sym_module m_unknown = {
 	.path = "[unknown]", .name = "[unknown]", .build_id = ""};
 
-static const struct sym_frame f_main = {.module = &m_app,
-					.address = 0x1100,
-					.function = "main",
-					.file = "app.c",
-					.line = 10,
-					.id = 1};
-static const struct sym_frame f_work = {.module = &m_app,
-					.address = 0x1200,
-					.function = "work",
-					.file = "app.c",
-					.line = 20,
-					.id = 2};
+static const struct sym_frame f_main = FIXTURE_UFRAME(&m_app, 0x1100, "main", "app.c", 10, 1);
+static const struct sym_frame f_work = FIXTURE_UFRAME(&m_app, 0x1200, "work", "app.c", 20, 2);
 /* same function as f_work, another address */
-static const struct sym_frame f_work2 = {.module = &m_app,
-					 .address = 0x1208,
-					 .function = "work",
-					 .file = "app.c",
-					 .line = 21,
-					 .id = 3};
-static const struct sym_frame f_odd = {.module = &m_app,
-				       .address = 0x1300,
-				       .function = "odd;name\n",
-				       .file = "odd.c",
-				       .line = 5,
-				       .id = 4};
-static const struct sym_frame f_libc_unk = {.module = &m_libc, .address = 0x2a0f0, .id = 5};
-static const struct sym_frame f_k_sys = {.module = &m_kernel,
-					 .address = 0xffffffff81000100ULL,
-					 .function = "do_syscall_64",
-					 .kind = SYM_FRAME_KERNEL,
-					 .id = 6};
-static const struct sym_frame f_k_entry = {.module = &m_kernel,
-					   .address = 0xffffffff81000200ULL,
-					   .function = "entry_SYSCALL_64",
-					   .kind = SYM_FRAME_KERNEL,
-					   .id = 7};
-static const struct sym_frame f_k_idle = {.module = &m_kernel,
-					  .address = 0xffffffff81000300ULL,
-					  .function = "default_idle",
-					  .kind = SYM_FRAME_KERNEL,
-					  .id = 8};
-static const struct sym_frame f_unk = {.module = &m_unknown, .address = 0xdead, .id = 9};
+static const struct sym_frame f_work2 = FIXTURE_UFRAME(&m_app, 0x1208, "work", "app.c", 21, 3);
+static const struct sym_frame f_odd = FIXTURE_UFRAME(&m_app, 0x1300, "odd;name\n", "odd.c", 5, 4);
+static const struct sym_frame f_libc_unk = FIXTURE_UFRAME(&m_libc, 0x2a0f0, NULL, NULL, 0, 5);
+static const struct sym_frame f_k_sys =
+	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000100ULL, "do_syscall_64", 6);
+static const struct sym_frame f_k_entry =
+	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000200ULL, "entry_SYSCALL_64", 7);
+static const struct sym_frame f_k_idle =
+	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000300ULL, "default_idle", 8);
+static const struct sym_frame f_unk = FIXTURE_UFRAME(&m_unknown, 0xdead, NULL, NULL, 0, 9);
 
 /* leaf first: kernel frames, then user frames */
 static const struct sym_frame *const st_work[] = {&f_work, &f_main};
@@ -148,47 +117,22 @@ static const struct sym_frame *const st_unk[] = {&f_unk};
 #define N_STACKS 7
 static struct profile_stack g_stacks[N_STACKS];
 
-static struct profile_stack mk_stack(uint32_t tgid, uint32_t tid, const char *comm,
-				     const char *pcomm, uint32_t n_kernel, uint32_t n_user,
-				     const struct sym_frame *const *frames, uint64_t count)
-{
-	struct profile_stack s = {.tgid = tgid,
-				  .tid = tid,
-				  .n_kernel = n_kernel,
-				  .n_user = n_user,
-				  .frames = frames,
-				  .count = count,
-				  .idle = tgid == 0};
-
-	snprintf(s.comm, sizeof(s.comm), "%s", comm);
-	snprintf(s.pcomm, sizeof(s.pcomm), "%s", pcomm);
-	return s;
-}
-
 /* Index of each stack in g_stacks, for the checks below. */
 enum { S_WORK, S_WORK2, S_SYS, S_ODD, S_IDLE, S_EMPTY, S_UNK };
 
 static struct profile fixture(void)
 {
-	g_stacks[S_WORK] = mk_stack(42, 42, "app", "app", 0, 2, st_work, 3);
-	g_stacks[S_WORK2] = mk_stack(42, 43, "worker", "app", 0, 2, st_work2, 2);
-	g_stacks[S_SYS] = mk_stack(42, 42, "app", "app", 2, 2, st_sys, 4);
-	g_stacks[S_ODD] = mk_stack(42, 43, "worker", "app", 0, 2, st_odd, 1);
-	g_stacks[S_IDLE] = mk_stack(0, 0, "swapper/0", "[idle]", 1, 0, st_idle, 7);
-	g_stacks[S_EMPTY] = mk_stack(42, 44, "app", "app", 0, 0, NULL, 2);
-	g_stacks[S_UNK] = mk_stack(77, 77, "x;y", "x;y", 0, 1, st_unk, 1);
+	g_stacks[S_WORK] = fixture_stack(42, 42, "app", "app", 0, 2, st_work, 3);
+	g_stacks[S_WORK2] = fixture_stack(42, 43, "worker", "app", 0, 2, st_work2, 2);
+	g_stacks[S_SYS] = fixture_stack(42, 42, "app", "app", 2, 2, st_sys, 4);
+	g_stacks[S_ODD] = fixture_stack(42, 43, "worker", "app", 0, 2, st_odd, 1);
+	g_stacks[S_IDLE] = fixture_stack(0, 0, "swapper/0", "[idle]", 1, 0, st_idle, 7);
+	g_stacks[S_EMPTY] = fixture_stack(42, 44, "app", "app", 0, 0, NULL, 2);
+	g_stacks[S_UNK] = fixture_stack(77, 77, "x;y", "x;y", 0, 1, st_unk, 1);
 
-	struct profile p = {.signal = "cpu",
-			    .hostname = "host-a",
-			    .time_ns = 1767225600000000000ULL,
-			    .duration_ns = 10000000000ULL,
-			    .frequency_hz = 99,
-			    .period_ns = PERIOD_NS,
-			    .stacks = g_stacks,
-			    .n_stacks = N_STACKS,
-			    .drops = {.kernel_ring_full = 5, .queue_full = 6}};
-	for (size_t i = 0; i < N_STACKS; i++)
-		p.total_samples += g_stacks[i].count;
+	struct profile p = fixture_profile("host-a", 1767225600000000000ULL, 99, g_stacks, N_STACKS);
+
+	p.drops = (struct profile_drops){.kernel_ring_full = 5, .queue_full = 6};
 	return p;
 }
 
@@ -251,7 +195,7 @@ static int test_folded_many_merge(void)
 		ptrs[i] = &frames[i];
 	}
 	for (size_t i = 0; i < N; i++)
-		stacks[i] = mk_stack(1, 1, "p", "p", 0, 1, &ptrs[i % DISTINCT], i % 3 + 1);
+		stacks[i] = fixture_stack(1, 1, "p", "p", 0, 1, &ptrs[i % DISTINCT], i % 3 + 1);
 	CHECK(folded__encode(&p, &out) == 0);
 	for (size_t i = 0; i < N; i++)
 		total += stacks[i].count;
@@ -287,7 +231,7 @@ static int test_folded_empty_and_errors(void)
 	struct profile p = {.period_ns = PERIOD_NS};
 	struct encoded_buf out = {0};
 	const struct sym_frame *bad_frames[] = {&f_main, NULL};
-	struct profile_stack bad = mk_stack(1, 1, "a", "a", 0, 2, bad_frames, 1);
+	struct profile_stack bad = fixture_stack(1, 1, "a", "a", 0, 2, bad_frames, 1);
 
 	CHECK(folded__encode(&p, &out) == 0);
 	CHECK(out.data != NULL);
@@ -645,8 +589,8 @@ static int test_pprof_empty(void)
 static int test_pprof_errors(void)
 {
 	const struct sym_frame *bad_frames[] = {&f_main, NULL};
-	struct profile_stack bad = mk_stack(1, 1, "a", "a", 0, 2, bad_frames, 1);
-	struct profile_stack huge = mk_stack(1, 1, "a", "a", 0, 1, st_unk, UINT64_MAX / 2);
+	struct profile_stack bad = fixture_stack(1, 1, "a", "a", 0, 2, bad_frames, 1);
+	struct profile_stack huge = fixture_stack(1, 1, "a", "a", 0, 1, st_unk, UINT64_MAX / 2);
 	struct profile p = {.period_ns = PERIOD_NS, .stacks = &bad, .n_stacks = 1};
 	struct encoded_buf out = {0};
 
@@ -686,7 +630,7 @@ static int test_pprof_many(void)
 	for (size_t i = 0; i < N; i++) {
 		for (size_t d = 0; d < DEPTH; d++)
 			ptrs[i][d] = &frames[(i * 7 + d * 13) % DISTINCT];
-		stacks[i] = mk_stack((uint32_t)i, (uint32_t)i, "t", "p", 0, DEPTH, ptrs[i], i + 1);
+		stacks[i] = fixture_stack((uint32_t)i, (uint32_t)i, "t", "p", 0, DEPTH, ptrs[i], i + 1);
 	}
 
 	Perftools__Profiles__Profile *prof = pprof_roundtrip(&p);
