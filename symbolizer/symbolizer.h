@@ -36,7 +36,18 @@ struct sym_module {
 	const char *path;     /* path as the process mapped it; never NULL */
 	const char *name;     /* basename of path; never NULL */
 	const char *build_id; /* lower-case hex of .note.gnu.build-id; "" if none */
+	const char *htlhash;  /* OTLP htlhash: hex of the first 16 bytes of SHA-256(first
+			       * 4096 bytes, last 4096 bytes, file length as big-endian u64);
+			       * "" if the file could not be read */
 	bool is_kernel;
+};
+
+/* What the symbolizer learned of a process when it first read its mappings;
+ * kept after the process exits, like its mappings. */
+struct sym_process_info {
+	uint32_t tgid;
+	const char *exe_path;	  /* /proc/PID/exe target ("(deleted)" stripped), or NULL */
+	const char *container_id; /* container id from /proc/PID/cgroup, or NULL */
 };
 
 /* One resolved code address. Immutable, owned by the symbolizer. */
@@ -106,6 +117,14 @@ int sym_reader__resolve_kernel(struct sym_reader *rd, const uint64_t *addrs, siz
 /* Tells the symbolizer that process tgid exited or exec'd: its mappings are
  * re-read on the next miss. Thread-safe. */
 void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid);
+
+/*
+ * Fills *out for process tgid; the strings stay valid until symbolizer__free().
+ * Thread-safe; meant for flush time, not the per-sample path (it may take the
+ * shared lock, and reads /proc for a process not seen before). Returns 0, or
+ * -ENOENT when the process is unknown and gone.
+ */
+int symbolizer__process_info(struct symbolizer *sym, uint32_t tgid, struct sym_process_info *out);
 
 /* Copies current counters into *st. Thread-safe. */
 void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st);

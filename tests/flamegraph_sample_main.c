@@ -31,32 +31,30 @@
 static const struct sym_module mod_app = {"/usr/bin/app", "app", "", false};
 static const struct sym_module mod_libc = {"/usr/lib/libc.so.6", "libc.so.6", "", false};
 static const struct sym_module mod_foo = {"/usr/lib/libfoo.so", "libfoo.so", "", false};
-static const struct sym_module mod_kernel = {"[kernel.kallsyms]", "[kernel.kallsyms]", "", true};
-
-#define UFRAME(var, mod, fn, addr, fid)                                                            \
-	static const struct sym_frame var = {&mod, addr, fn, NULL, 0, SYM_FRAME_USER, fid}
-#define KFRAME(var, fn, addr, fid)                                                                 \
-	static const struct sym_frame var = {&mod_kernel, addr, fn, NULL, 0, SYM_FRAME_KERNEL, fid}
-
-UFRAME(f_main, mod_app, "main", 0x1000, 1);
-UFRAME(f_compute, mod_app, "compute", 0x1100, 2);
-UFRAME(f_func_x, mod_app, "func_x", 0x1200, 3);
-UFRAME(f_helper, mod_app, "helper", 0x1300, 4);
-UFRAME(f_io, mod_app, "io", 0x1400, 5);
-UFRAME(f_read, mod_libc, "read", 0x9000, 6);
-UFRAME(f_vec, mod_app, "std::vector<int>::operator<", 0x1500, 7);
-UFRAME(f_amp, mod_app, "a&b", 0x1600, 8);
-UFRAME(f_nosym, mod_foo, NULL, 0x1234, 9);
-UFRAME(f_batch_x, mod_app, "func_x", 0x1200, 3);
-KFRAME(k_entry, "entry_SYSCALL_64", 0xffffffff81000000ull, 20);
-KFRAME(k_ksys, "ksys_read", 0xffffffff81100000ull, 21);
-KFRAME(k_vfs, "vfs_read", 0xffffffff81200000ull, 22);
-KFRAME(k_start, "secondary_startup_64", 0xffffffff81300000ull, 23);
-KFRAME(k_cpu, "cpu_startup_entry", 0xffffffff81400000ull, 24);
-KFRAME(k_doidle, "do_idle", 0xffffffff81500000ull, 25);
-KFRAME(k_defidle, "default_idle", 0xffffffff81600000ull, 26);
+static const struct sym_module mod_kernel = FIXTURE_KERNEL_MODULE;
 static const struct sym_module mod_none = {"[unknown]", "", "", false};
-static const struct sym_frame f_unknown = {&mod_none, 0, NULL, NULL, 0, SYM_FRAME_USER, 27};
+
+#define UFRAME(mod, fn, addr, id) FIXTURE_UFRAME(&mod, addr, fn, NULL, 0, id)
+#define KFRAME(fn, addr, id)	  FIXTURE_KFRAME(&mod_kernel, addr, fn, id)
+
+static const struct sym_frame f_main = UFRAME(mod_app, "main", 0x1000, 1);
+static const struct sym_frame f_compute = UFRAME(mod_app, "compute", 0x1100, 2);
+static const struct sym_frame f_func_x = UFRAME(mod_app, "func_x", 0x1200, 3);
+static const struct sym_frame f_helper = UFRAME(mod_app, "helper", 0x1300, 4);
+static const struct sym_frame f_io = UFRAME(mod_app, "io", 0x1400, 5);
+static const struct sym_frame f_read = UFRAME(mod_libc, "read", 0x9000, 6);
+static const struct sym_frame f_vec = UFRAME(mod_app, "std::vector<int>::operator<", 0x1500, 7);
+static const struct sym_frame f_amp = UFRAME(mod_app, "a&b", 0x1600, 8);
+static const struct sym_frame f_nosym = UFRAME(mod_foo, NULL, 0x1234, 9);
+static const struct sym_frame f_batch_x = UFRAME(mod_app, "func_x", 0x1200, 3);
+static const struct sym_frame f_unknown = UFRAME(mod_none, NULL, 0, 27);
+static const struct sym_frame k_entry = KFRAME("entry_SYSCALL_64", 0xffffffff81000000ull, 20);
+static const struct sym_frame k_ksys = KFRAME("ksys_read", 0xffffffff81100000ull, 21);
+static const struct sym_frame k_vfs = KFRAME("vfs_read", 0xffffffff81200000ull, 22);
+static const struct sym_frame k_start = KFRAME("secondary_startup_64", 0xffffffff81300000ull, 23);
+static const struct sym_frame k_cpu = KFRAME("cpu_startup_entry", 0xffffffff81400000ull, 24);
+static const struct sym_frame k_doidle = KFRAME("do_idle", 0xffffffff81500000ull, 25);
+static const struct sym_frame k_defidle = KFRAME("default_idle", 0xffffffff81600000ull, 26);
 
 /* Frames are leaf first: kernel leaf..outermost, then user leaf..outermost. */
 static const struct sym_frame *const st_x[] = {&f_func_x, &f_compute, &f_main};
@@ -68,20 +66,12 @@ static const struct sym_frame *const st_vec[] = {&f_amp, &f_vec, &f_main};
 static const struct sym_frame *const st_nosym[] = {&f_unknown, &f_nosym, &f_main};
 static const struct sym_frame *const st_idle[] = {&k_defidle, &k_doidle, &k_cpu, &k_start};
 
-static void set_stack(struct profile_stack *s, const char *pcomm, uint32_t tgid, bool idle,
-		      uint32_t n_kernel, uint32_t n_user, const struct sym_frame *const *frames,
-		      uint64_t count)
+/* A stack of the process pcomm whose one thread has the same id and name. */
+static struct profile_stack stack(const char *pcomm, uint32_t tgid, uint32_t n_kernel,
+				  uint32_t n_user, const struct sym_frame *const *frames,
+				  uint64_t count)
 {
-	memset(s, 0, sizeof(*s));
-	s->tgid = tgid;
-	s->tid = tgid;
-	snprintf(s->pcomm, sizeof(s->pcomm), "%s", pcomm);
-	snprintf(s->comm, sizeof(s->comm), "%s", pcomm);
-	s->idle = idle;
-	s->n_kernel = n_kernel;
-	s->n_user = n_user;
-	s->frames = frames;
-	s->count = count;
+	return fixture_stack(tgid, tgid, pcomm, pcomm, n_kernel, n_user, frames, count);
 }
 
 int main(int argc, char **argv)

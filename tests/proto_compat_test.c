@@ -37,6 +37,7 @@
 #include "encoder.h"
 #include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
 #include "perftools/profiles/profile.pb-c.h"
+#include "profile_fixture.h"
 #include "test_helpers.h"
 
 #ifndef PIPELINE_PROTOC
@@ -241,27 +242,12 @@ static bool has_unknown_fields(const char *text)
 static const struct sym_module m_app = {.path = "/usr/bin/demo",
 					.name = "demo",
 					.build_id = "c89b11207f6479603b0d49bf291c092c2b719293"};
-static const struct sym_module m_kernel = {.path = "[kernel.kallsyms]",
-					   .name = "[kernel.kallsyms]",
-					   .build_id = "",
-					   .is_kernel = true};
-static const struct sym_frame f_main = {.module = &m_app,
-					.address = 0x1200,
-					.function = "main",
-					.file = "demo.c",
-					.line = 42,
-					.id = 1};
-static const struct sym_frame f_compute = {.module = &m_app,
-					   .address = 0x1136,
-					   .function = "compute",
-					   .file = "demo.c",
-					   .line = 17,
-					   .id = 2};
-static const struct sym_frame f_sys = {.module = &m_kernel,
-				       .address = 0xffffffff81a0009bULL,
-				       .function = "do_syscall_64",
-				       .kind = SYM_FRAME_KERNEL,
-				       .id = 3};
+static const struct sym_module m_kernel = FIXTURE_KERNEL_MODULE;
+static const struct sym_frame f_main = FIXTURE_UFRAME(&m_app, 0x1200, "main", "demo.c", 42, 1);
+static const struct sym_frame f_compute =
+	FIXTURE_UFRAME(&m_app, 0x1136, "compute", "demo.c", 17, 2);
+static const struct sym_frame f_sys =
+	FIXTURE_KFRAME(&m_kernel, 0xffffffff81a0009bULL, "do_syscall_64", 3);
 static const struct sym_frame *const st_user[] = {&f_compute, &f_main};
 static const struct sym_frame *const st_sys[] = {&f_sys, &f_compute, &f_main};
 
@@ -272,31 +258,11 @@ static int test_pprof_encoder_vs_official(void)
 		return rc;
 
 	struct profile_stack stacks[3] = {
-		{.tgid = 4242,
-		 .tid = 4243,
-		 .comm = "worker",
-		 .pcomm = "demo",
-		 .n_user = 2,
-		 .frames = st_user,
-		 .count = 3},
-		{.tgid = 4242,
-		 .tid = 4243,
-		 .comm = "worker",
-		 .pcomm = "demo",
-		 .n_kernel = 1,
-		 .n_user = 2,
-		 .frames = st_sys,
-		 .count = 1},
-		{.tgid = 4242, .tid = 4244, .comm = "idler", .pcomm = "demo", .count = 2},
+		fixture_stack(4242, 4243, "worker", "demo", 0, 2, st_user, 3),
+		fixture_stack(4242, 4243, "worker", "demo", 1, 2, st_sys, 1),
+		fixture_stack(4242, 4244, "idler", "demo", 0, 0, NULL, 2),
 	};
-	struct profile p = {.signal = "cpu",
-			    .hostname = "host-a",
-			    .time_ns = 1767225600000000000ULL,
-			    .duration_ns = 10000000000ULL,
-			    .frequency_hz = 20,
-			    .period_ns = 50000000,
-			    .stacks = stacks,
-			    .n_stacks = 3};
+	struct profile p = fixture_profile("host-a", 1767225600000000000ULL, 20, stacks, 3);
 	struct encoded_buf enc = {0};
 	char bin[4200], txt[4200];
 	uint8_t *text = NULL;
