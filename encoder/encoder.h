@@ -7,6 +7,7 @@
 #ifndef PIPELINE_ENCODER_H
 #define PIPELINE_ENCODER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,44 @@ struct flamegraph_opts {
  */
 int flamegraph__encode_svg(const struct profile *p, const struct flamegraph_opts *opts,
 			   struct encoded_buf *out);
+
+/* One resource attribute of the agent's own environment (service.name,
+ * OTEL_RESOURCE_ATTRIBUTES entries), added to every resource. */
+struct otlp_attr {
+	const char *key;
+	const char *value;
+};
+
+struct otlp_encode_opts {
+	const char *agent_name;			/* scope name, e.g. "pipeline" */
+	const char *agent_version;		/* scope version */
+	const struct otlp_attr *resource_attrs; /* added to every Resource */
+	size_t n_resource_attrs;
+	bool timestamps;	  /* per-sample timestamps_unix_nano where the profile's
+				   * times are complete; else aggregated values */
+	size_t max_request_bytes; /* split into several requests, by resource, so that
+				   * each stays under this many bytes; 0 = one request */
+};
+
+/*
+ * OTLP Profiles: encodes n profiles (one per interval, in time order) into
+ * ExportProfilesServiceRequests (uncompressed protobuf): one shared,
+ * deduplicated dictionary per request, one ResourceProfiles per process
+ * (process.pid, process.executable.name/path, container.id, host.name and
+ * opts->resource_attrs), one ScopeProfiles (agent name and version), one
+ * Profile per interval and sample type. *out receives a malloc'ed array of
+ * *n_out buffers; free each data and then the array. Returns 0 or -errno.
+ */
+int otlp__encode(const struct profile *const *profiles, size_t n,
+		 const struct otlp_encode_opts *opts, struct encoded_buf **out, size_t *n_out);
+
+/*
+ * Parses an OTEL_RESOURCE_ATTRIBUTES value ("k1=v1,k2=v2", values
+ * percent-decoded, surrounding spaces trimmed) into a malloc'ed array of
+ * *n attributes whose strings live in the same allocation: free(*attrs)
+ * frees all. Returns 0, or -EINVAL naming nothing (the caller names the
+ * variable) when an entry has no '=' or an empty key.
+ */
+int otlp__parse_resource_attrs(const char *text, struct otlp_attr **attrs, size_t *n);
 
 #endif /* PIPELINE_ENCODER_H */
