@@ -242,6 +242,11 @@ static void buf_put_js(struct fg_buf *b, const char *s)
 
 /* ---- hashing ---- */
 
+/*
+ * MurmurHash3's 64-bit finalizer, a bijection. Not enc_hash_u64() (splitmix64):
+ * frame colours are derived from mix64(enc_fnv1a(name)), so swapping it would
+ * recolour every flame graph.
+ */
 static uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 33;
@@ -584,7 +589,7 @@ cleanup:
 
 static void frame_fill(uint8_t cls, const char *name, int rgb[3])
 {
-	uint64_t h = mix64(enc_fnv1a(name, strlen(name))); /* the colours depend on it */
+	uint64_t h = mix64(enc_fnv1a(name, strlen(name)));
 	double v1 = (double)(h & 0xffff) / 65535.0;
 	double v2 = (double)((h >> 16) & 0xffff) / 65535.0;
 	double v3 = (double)((h >> 32) & 0xffff) / 65535.0;

@@ -88,7 +88,6 @@ static const struct sym_module m_app = {
 	.path = "/usr/bin/app", .name = "app", .build_id = "0a1b2c3d4e5f"};
 static const struct sym_module m_libc = {
 	.path = "/usr/lib/x86_64-linux-gnu/libc.so.6", .name = "libc.so.6", .build_id = ""};
-static const struct sym_module m_kernel = FIXTURE_KERNEL_MODULE;
 static const struct sym_module m_unknown = {
 	.path = "[unknown]", .name = "[unknown]", .build_id = ""};
 
@@ -98,12 +97,10 @@ static const struct sym_frame f_work = FIXTURE_UFRAME(&m_app, 0x1200, "work", "a
 static const struct sym_frame f_work2 = FIXTURE_UFRAME(&m_app, 0x1208, "work", "app.c", 21, 3);
 static const struct sym_frame f_odd = FIXTURE_UFRAME(&m_app, 0x1300, "odd;name\n", "odd.c", 5, 4);
 static const struct sym_frame f_libc_unk = FIXTURE_UFRAME(&m_libc, 0x2a0f0, NULL, NULL, 0, 5);
-static const struct sym_frame f_k_sys =
-	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000100ULL, "do_syscall_64", 6);
+static const struct sym_frame f_k_sys = FIXTURE_KFRAME(0xffffffff81000100ULL, "do_syscall_64", 6);
 static const struct sym_frame f_k_entry =
-	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000200ULL, "entry_SYSCALL_64", 7);
-static const struct sym_frame f_k_idle =
-	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000300ULL, "default_idle", 8);
+	FIXTURE_KFRAME(0xffffffff81000200ULL, "entry_SYSCALL_64", 7);
+static const struct sym_frame f_k_idle = FIXTURE_KFRAME(0xffffffff81000300ULL, "default_idle", 8);
 static const struct sym_frame f_unk = FIXTURE_UFRAME(&m_unknown, 0xdead, NULL, NULL, 0, 9);
 
 /* leaf first: kernel frames, then user frames */
@@ -130,7 +127,8 @@ static struct profile fixture(void)
 	g_stacks[S_EMPTY] = fixture_stack(42, 44, "app", "app", 0, 0, NULL, 2);
 	g_stacks[S_UNK] = fixture_stack(77, 77, "x;y", "x;y", 0, 1, st_unk, 1);
 
-	struct profile p = fixture_profile("host-a", 1767225600000000000ULL, 99, g_stacks, N_STACKS);
+	struct profile p =
+		fixture_profile("host-a", 1767225600000000000ULL, 99, g_stacks, N_STACKS);
 
 	p.drops = (struct profile_drops){.kernel_ring_full = 5, .queue_full = 6};
 	return p;
@@ -630,7 +628,8 @@ static int test_pprof_many(void)
 	for (size_t i = 0; i < N; i++) {
 		for (size_t d = 0; d < DEPTH; d++)
 			ptrs[i][d] = &frames[(i * 7 + d * 13) % DISTINCT];
-		stacks[i] = fixture_stack((uint32_t)i, (uint32_t)i, "t", "p", 0, DEPTH, ptrs[i], i + 1);
+		stacks[i] =
+			fixture_stack((uint32_t)i, (uint32_t)i, "t", "p", 0, DEPTH, ptrs[i], i + 1);
 	}
 
 	Perftools__Profiles__Profile *prof = pprof_roundtrip(&p);

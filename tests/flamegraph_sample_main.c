@@ -25,36 +25,37 @@
 #include <string.h>
 
 #include "encoder.h"
+#include "profile_fixture.h"
 
 #define N_JOBS 125
 
 static const struct sym_module mod_app = {"/usr/bin/app", "app", "", false};
 static const struct sym_module mod_libc = {"/usr/lib/libc.so.6", "libc.so.6", "", false};
 static const struct sym_module mod_foo = {"/usr/lib/libfoo.so", "libfoo.so", "", false};
-static const struct sym_module mod_kernel = FIXTURE_KERNEL_MODULE;
 static const struct sym_module mod_none = {"[unknown]", "", "", false};
 
-#define UFRAME(mod, fn, addr, id) FIXTURE_UFRAME(&mod, addr, fn, NULL, 0, id)
-#define KFRAME(fn, addr, id)	  FIXTURE_KFRAME(&mod_kernel, addr, fn, id)
-
-static const struct sym_frame f_main = UFRAME(mod_app, "main", 0x1000, 1);
-static const struct sym_frame f_compute = UFRAME(mod_app, "compute", 0x1100, 2);
-static const struct sym_frame f_func_x = UFRAME(mod_app, "func_x", 0x1200, 3);
-static const struct sym_frame f_helper = UFRAME(mod_app, "helper", 0x1300, 4);
-static const struct sym_frame f_io = UFRAME(mod_app, "io", 0x1400, 5);
-static const struct sym_frame f_read = UFRAME(mod_libc, "read", 0x9000, 6);
-static const struct sym_frame f_vec = UFRAME(mod_app, "std::vector<int>::operator<", 0x1500, 7);
-static const struct sym_frame f_amp = UFRAME(mod_app, "a&b", 0x1600, 8);
-static const struct sym_frame f_nosym = UFRAME(mod_foo, NULL, 0x1234, 9);
-static const struct sym_frame f_batch_x = UFRAME(mod_app, "func_x", 0x1200, 3);
-static const struct sym_frame f_unknown = UFRAME(mod_none, NULL, 0, 27);
-static const struct sym_frame k_entry = KFRAME("entry_SYSCALL_64", 0xffffffff81000000ull, 20);
-static const struct sym_frame k_ksys = KFRAME("ksys_read", 0xffffffff81100000ull, 21);
-static const struct sym_frame k_vfs = KFRAME("vfs_read", 0xffffffff81200000ull, 22);
-static const struct sym_frame k_start = KFRAME("secondary_startup_64", 0xffffffff81300000ull, 23);
-static const struct sym_frame k_cpu = KFRAME("cpu_startup_entry", 0xffffffff81400000ull, 24);
-static const struct sym_frame k_doidle = KFRAME("do_idle", 0xffffffff81500000ull, 25);
-static const struct sym_frame k_defidle = KFRAME("default_idle", 0xffffffff81600000ull, 26);
+static const struct sym_frame f_main = FIXTURE_UFRAME(&mod_app, 0x1000, "main", NULL, 0, 1);
+static const struct sym_frame f_compute = FIXTURE_UFRAME(&mod_app, 0x1100, "compute", NULL, 0, 2);
+static const struct sym_frame f_func_x = FIXTURE_UFRAME(&mod_app, 0x1200, "func_x", NULL, 0, 3);
+static const struct sym_frame f_helper = FIXTURE_UFRAME(&mod_app, 0x1300, "helper", NULL, 0, 4);
+static const struct sym_frame f_io = FIXTURE_UFRAME(&mod_app, 0x1400, "io", NULL, 0, 5);
+static const struct sym_frame f_read = FIXTURE_UFRAME(&mod_libc, 0x9000, "read", NULL, 0, 6);
+static const struct sym_frame f_vec =
+	FIXTURE_UFRAME(&mod_app, 0x1500, "std::vector<int>::operator<", NULL, 0, 7);
+static const struct sym_frame f_amp = FIXTURE_UFRAME(&mod_app, 0x1600, "a&b", NULL, 0, 8);
+static const struct sym_frame f_nosym = FIXTURE_UFRAME(&mod_foo, 0x1234, NULL, NULL, 0, 9);
+static const struct sym_frame f_batch_x = FIXTURE_UFRAME(&mod_app, 0x1200, "func_x", NULL, 0, 3);
+static const struct sym_frame f_unknown = FIXTURE_UFRAME(&mod_none, 0, NULL, NULL, 0, 27);
+static const struct sym_frame k_entry =
+	FIXTURE_KFRAME(0xffffffff81000000ull, "entry_SYSCALL_64", 20);
+static const struct sym_frame k_ksys = FIXTURE_KFRAME(0xffffffff81100000ull, "ksys_read", 21);
+static const struct sym_frame k_vfs = FIXTURE_KFRAME(0xffffffff81200000ull, "vfs_read", 22);
+static const struct sym_frame k_start =
+	FIXTURE_KFRAME(0xffffffff81300000ull, "secondary_startup_64", 23);
+static const struct sym_frame k_cpu =
+	FIXTURE_KFRAME(0xffffffff81400000ull, "cpu_startup_entry", 24);
+static const struct sym_frame k_doidle = FIXTURE_KFRAME(0xffffffff81500000ull, "do_idle", 25);
+static const struct sym_frame k_defidle = FIXTURE_KFRAME(0xffffffff81600000ull, "default_idle", 26);
 
 /* Frames are leaf first: kernel leaf..outermost, then user leaf..outermost. */
 static const struct sym_frame *const st_x[] = {&f_func_x, &f_compute, &f_main};
@@ -66,21 +67,12 @@ static const struct sym_frame *const st_vec[] = {&f_amp, &f_vec, &f_main};
 static const struct sym_frame *const st_nosym[] = {&f_unknown, &f_nosym, &f_main};
 static const struct sym_frame *const st_idle[] = {&k_defidle, &k_doidle, &k_cpu, &k_start};
 
-/* A stack of the process pcomm whose one thread has the same id and name. */
-static struct profile_stack stack(const char *pcomm, uint32_t tgid, uint32_t n_kernel,
-				  uint32_t n_user, const struct sym_frame *const *frames,
-				  uint64_t count)
-{
-	return fixture_stack(tgid, tgid, pcomm, pcomm, n_kernel, n_user, frames, count);
-}
-
 int main(int argc, char **argv)
 {
 	struct sym_frame jobs[N_JOBS];
 	char job_names[N_JOBS][16];
 	const struct sym_frame *job_stacks[N_JOBS][2];
 	struct profile_stack stacks[7 + N_JOBS];
-	struct profile p = {0};
 	struct encoded_buf out = {0};
 	size_t n = 0;
 
@@ -88,38 +80,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s OUT.svg\n", argv[0]);
 		return 2;
 	}
-	set_stack(&stacks[n++], "app", 100, false, 0, 3, st_x, 20000);
-	set_stack(&stacks[n++], "app", 100, false, 0, 4, st_xx, 10000);
-	set_stack(&stacks[n++], "app", 100, false, 0, 3, st_helper, 19000);
-	set_stack(&stacks[n++], "app", 100, false, 3, 3, st_read, 15000);
-	set_stack(&stacks[n++], "app", 100, false, 0, 3, st_vec, 6000);
-	set_stack(&stacks[n++], "app", 100, false, 0, 3, st_nosym, 4000);
+	stacks[n++] = fixture_stack(100, 100, "app", "app", 0, 3, st_x, 20000);
+	stacks[n++] = fixture_stack(100, 100, "app", "app", 0, 4, st_xx, 10000);
+	stacks[n++] = fixture_stack(100, 100, "app", "app", 0, 3, st_helper, 19000);
+	stacks[n++] = fixture_stack(100, 100, "app", "app", 3, 3, st_read, 15000);
+	stacks[n++] = fixture_stack(100, 100, "app", "app", 0, 3, st_vec, 6000);
+	stacks[n++] = fixture_stack(100, 100, "app", "app", 0, 3, st_nosym, 4000);
 	for (int i = 0; i < N_JOBS; i++) {
 		snprintf(job_names[i], sizeof(job_names[i]), "job_%d", i);
-		jobs[i] = (struct sym_frame){&mod_app,
-					     0x2000 + 0x10 * (uint64_t)i,
-					     job_names[i],
-					     NULL,
-					     0,
-					     SYM_FRAME_USER,
-					     100 + (uint64_t)i};
+		jobs[i] =
+			(struct sym_frame)FIXTURE_UFRAME(&mod_app, 0x2000 + 0x10 * (uint64_t)i,
+							 job_names[i], NULL, 0, 100 + (uint64_t)i);
 		job_stacks[i][0] = &f_batch_x;
 		job_stacks[i][1] = &jobs[i];
-		set_stack(&stacks[n++], "batch", 200, false, 0, 2, job_stacks[i], 8);
+		stacks[n++] = fixture_stack(200, 200, "batch", "batch", 0, 2, job_stacks[i], 8);
 	}
-	set_stack(&stacks[n++], "[idle]", 0, true, 4, 0, st_idle, 25000);
+	stacks[n++] = fixture_stack(0, 0, "[idle]", "[idle]", 4, 0, st_idle, 25000);
 
-	p.signal = "cpu";
-	p.hostname = "sample-host";
-	p.time_ns = 1700000000ull * 1000000000ull;
-	p.duration_ns = 10ull * 1000000000ull;
-	p.frequency_hz = 99;
-	p.period_ns = 1000000000ull / 99;
-	p.stacks = stacks;
-	p.n_stacks = n;
-	for (size_t i = 0; i < n; i++)
-		p.total_samples += stacks[i].count;
-
+	struct profile p =
+		fixture_profile("sample-host", 1700000000ull * 1000000000ull, 99, stacks, n);
 	struct flamegraph_opts opts = {.title = "Sample flame graph", .width = 1200};
 	int err = flamegraph__encode_svg(&p, &opts, &out);
 	if (err) {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "encoder.h"
+#include "profile_fixture.h"
 #include "test_helpers.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -74,6 +75,7 @@ void *__wrap_realloc(void *p, size_t n)
 #define FX_FRAMES 256
 #define FX_STACKS 64
 #define FX_DEPTH  32
+#define FX_SVGS	  4
 
 struct fx {
 	struct sym_module mods[16];
@@ -85,6 +87,8 @@ struct fx {
 	const struct sym_frame *ptrs[FX_STACKS][FX_DEPTH];
 	struct profile_stack stacks[FX_STACKS];
 	struct profile p;
+	char *svgs[FX_SVGS]; /* what fx_encode() returned, freed by fx_free() */
+	size_t n_svgs;
 };
 
 static const struct sym_module *fx_module(struct fx *f, const char *name, bool kernel)
@@ -146,17 +150,10 @@ static void fx_stack(struct fx *f, const char *pcomm, bool idle, uint64_t count,
 	if (f->p.n_stacks == FX_STACKS)
 		abort();
 	size_t si = f->p.n_stacks++;
-	struct profile_stack *s = &f->stacks[si];
 	const struct sym_frame *outer_first[2][FX_DEPTH];
 	uint32_t n[2] = {0, 0};
 	const char *specs[2] = {kernel, user};
 
-	memset(s, 0, sizeof(*s));
-	snprintf(s->pcomm, sizeof(s->pcomm), "%s", pcomm);
-	snprintf(s->comm, sizeof(s->comm), "%s", pcomm);
-	s->tgid = s->tid = idle ? 0 : 1000 + (uint32_t)si;
-	s->idle = idle;
-	s->count = count;
 	for (int k = 0; k < 2; k++) {
 		char buf[1024];
 		char *save = NULL;
@@ -172,9 +169,8 @@ static void fx_stack(struct fx *f, const char *pcomm, bool idle, uint64_t count,
 		for (uint32_t i = n[k]; i > 0; i--)
 			f->ptrs[si][j++] = outer_first[k][i - 1];
 	}
-	s->n_kernel = n[0];
-	s->n_user = n[1];
-	s->frames = f->ptrs[si];
+	uint32_t tgid = idle ? 0 : 1000 + (uint32_t)si; /* tgid 0: the idle task */
+	f->stacks[si] = fixture_stack(tgid, tgid, pcomm, pcomm, n[0], n[1], f->ptrs[si], count);
 	f->p.total_samples += count;
 }
 
@@ -183,14 +179,15 @@ static struct fx *fx_new(void)
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		abort();
-	f->p.signal = "cpu";
-	f->p.hostname = "test-host";
-	f->p.time_ns = 1700000000ull * 1000000000ull;
-	f->p.duration_ns = 10ull * 1000000000ull;
-	f->p.frequency_hz = 99;
-	f->p.period_ns = 1000000000ull / 99;
-	f->p.stacks = f->stacks;
+	f->p = fixture_profile("test-host", 1700000000ull * 1000000000ull, 99, f->stacks, 0);
 	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	for (size_t i = 0; f && i < f->n_svgs; i++)
+		free(f->svgs[i]);
+	free(f);
 }
 
 /* Encodes into a NUL-terminated string the caller frees; NULL on error (*err set). */
@@ -209,6 +206,22 @@ static char *encode(const struct profile *p, const struct flamegraph_opts *o, in
 	}
 	free(out.data);
 	return s;
+}
+
+/* Encodes f's profile into an SVG string that f owns; NULL on error (reported). */
+static const char *fx_encode(struct fx *f, const struct flamegraph_opts *o)
+{
+	int err;
+	char *svg = encode(&f->p, o, &err);
+
+	if (!svg) {
+		fprintf(stderr, "flamegraph__encode_svg: %d\n", err);
+		return NULL;
+	}
+	if (f->n_svgs == FX_SVGS)
+		abort();
+	f->svgs[f->n_svgs++] = svg;
+	return svg;
 }
 
 /* ---- a strict XML well-formedness checker ---- */
@@ -365,50 +378,57 @@ static const char *xml_check(const char *s)
 	return NULL;
 }
 
-/* Runs xmllint --noout when installed: 0 ok or not installed, 1 rejected. */
-static int xmllint(const char *svg)
+/* Runs `tool args FILE` on a temporary file (name ending in suffix) holding
+ * data[0..n), when tool is installed: 0 accepted or no tool, 1 rejected. */
+static int run_tool(const char *tool, const char *args, const char *suffix, const char *data,
+		    size_t n)
 {
-	if (system("command -v xmllint >/dev/null 2>&1") != 0)
+	char cmd[256], path[64];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
+	if (system(cmd) != 0)
 		return 0;
-	char path[] = "/tmp/flamegraph_test_XXXXXX";
-	int fd = mkstemp(path);
+	snprintf(path, sizeof(path), "/tmp/flamegraph_test_XXXXXX%s", suffix);
+	int fd = mkstemps(path, (int)strlen(suffix));
 	if (fd < 0)
 		return 1;
-	size_t n = strlen(svg);
-	bool ok = write(fd, svg, n) == (ssize_t)n;
+	bool ok = write(fd, data, n) == (ssize_t)n;
 	close(fd);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "xmllint --noout %s", path);
+	snprintf(cmd, sizeof(cmd), "%s %s %s", tool, args, path);
 	ok = ok && system(cmd) == 0;
 	unlink(path);
 	return ok ? 0 : 1;
 }
 
+/* Runs xmllint --noout when installed: 0 ok or not installed, 1 rejected. */
+static int xmllint(const char *svg)
+{
+	return run_tool("xmllint", "--noout", "", svg, strlen(svg));
+}
+
 /*
  * Runs `node --check` on every CDATA script of svg when node is installed:
- * 0 parses or no node, 1 a syntax error.
+ * 0 parses or no node, 1 a syntax error (or a script without its end).
  */
 static int js_check(const char *svg)
 {
-	if (system("command -v node >/dev/null 2>&1") != 0)
-		return 0;
-	char path[] = "/tmp/flamegraph_test_XXXXXX.js";
-	int fd = mkstemps(path, 3);
-	if (fd < 0)
-		return 1;
-	bool ok = true;
 	const char *open = "<script type=\"text/ecmascript\"><![CDATA[";
+	char *js = malloc(strlen(svg) + 1);
+	size_t n = 0;
+	bool ok = js != NULL;
+
 	for (const char *s = strstr(svg, open); s && ok; s = strstr(s, open)) {
 		s += strlen(open);
 		const char *e = strstr(s, "]]></script>");
-		ok = e && write(fd, s, (size_t)(e - s)) == e - s;
+		ok = e != NULL;
+		if (ok) {
+			memcpy(js + n, s, (size_t)(e - s));
+			n += (size_t)(e - s);
+		}
 	}
-	close(fd);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "node --check %s", path);
-	ok = ok && system(cmd) == 0;
-	unlink(path);
-	return ok ? 0 : 1;
+	int rc = ok ? run_tool("node", "--check", ".js", js, n) : 1;
+	free(js);
+	return rc;
 }
 
 /* ---- finding frames in the SVG ---- */
@@ -497,110 +517,76 @@ static struct fx *fx_standard(void)
 static int test_wellformed(void)
 {
 	struct fx *f = fx_standard();
-	int err, rc = 1;
-	char *svg = encode(&f->p, NULL, &err);
-	if (!svg) {
-		fprintf(stderr, "encode: %d\n", err);
-		goto out;
-	}
+	const char *svg = fx_encode(f, NULL);
+	CHECK(svg);
 	const char *why = xml_check(svg);
-	if (why) {
+	if (why)
 		fprintf(stderr, "not well-formed: %s\n", why);
-		goto out;
-	}
-	if (xmllint(svg)) {
-		fprintf(stderr, "xmllint rejected the SVG\n");
-		goto out;
-	}
+	CHECK(!why);
+	CHECK(xmllint(svg) == 0);
 	/* the checker itself must reject what it is meant to catch */
-	if (!xml_check("<svg><g></svg>") || !xml_check("<svg a=\"x<y\"/>") ||
-	    !xml_check("<svg>a&b</svg>") || !xml_check("<svg>a>b</svg>") ||
-	    xml_check("<svg a=\"&lt;&#60;&#x3c;\">&amp;<![CDATA[<&>]]></svg>")) {
-		fprintf(stderr, "xml_check is broken\n");
-		goto out;
-	}
-	rc = 0;
-out:
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(xml_check("<svg><g></svg>") && xml_check("<svg a=\"x<y\"/>") &&
+	      xml_check("<svg>a&b</svg>") && xml_check("<svg>a>b</svg>") &&
+	      !xml_check("<svg a=\"&lt;&#60;&#x3c;\">&amp;<![CDATA[<&>]]></svg>"));
+	fx_free(f);
+	return 0;
 }
 
 static int test_escaping(void)
 {
 	struct fx *f = fx_new();
-	int err, rc = 1;
 	fx_stack(f, "a<b>&c", false, 10, "main;std::vector<int>::operator<;a&b", NULL);
 	fx_stack(f, "app", false, 10, "say \"hi\";it's;x>y", NULL);
 	f->p.hostname = "h<o>s&t\"'";
 	struct flamegraph_opts o = {.title = "T <&> \"'"};
-	char *svg = encode(&f->p, &o, &err);
+	const char *svg = fx_encode(f, &o);
 	struct frame_el fr;
-	if (!svg || xml_check(svg) || xmllint(svg))
-		goto out;
-	if (!find_frame(svg, "std::vector&lt;int&gt;::operator&lt;", 3, &fr) ||
-	    !find_frame(svg, "a&amp;b", 4, &fr) || !find_frame(svg, "a&lt;b&gt;&amp;c", 1, &fr) ||
-	    !find_frame(svg, "say &quot;hi&quot;", 2, &fr) ||
-	    !find_frame(svg, "it&apos;s", 3, &fr) || !find_frame(svg, "x&gt;y", 4, &fr))
-		goto out;
-	if (strstr(svg, "vector<int>") || strstr(svg, "a&b") || strstr(svg, "operator<\"") ||
-	    strstr(svg, "x>y") || strstr(svg, "\"hi\""))
-		goto out;
-	if (!strstr(svg, ">T &lt;&amp;&gt; &quot;&apos;</text>") ||
-	    !strstr(svg, "host: h&lt;o&gt;s&amp;t&quot;&apos;"))
-		goto out;
-	rc = 0;
-out:
-	if (rc)
-		fprintf(stderr, "escaping: err %d\n", err);
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(svg && !xml_check(svg) && !xmllint(svg));
+	CHECK(find_frame(svg, "std::vector&lt;int&gt;::operator&lt;", 3, &fr));
+	CHECK(find_frame(svg, "a&amp;b", 4, &fr));
+	CHECK(find_frame(svg, "a&lt;b&gt;&amp;c", 1, &fr));
+	CHECK(find_frame(svg, "say &quot;hi&quot;", 2, &fr));
+	CHECK(find_frame(svg, "it&apos;s", 3, &fr));
+	CHECK(find_frame(svg, "x&gt;y", 4, &fr));
+	CHECK(!strstr(svg, "vector<int>") && !strstr(svg, "a&b") && !strstr(svg, "operator<\"") &&
+	      !strstr(svg, "x>y") && !strstr(svg, "\"hi\""));
+	CHECK(strstr(svg, ">T &lt;&amp;&gt; &quot;&apos;</text>"));
+	CHECK(strstr(svg, "host: h&lt;o&gt;s&amp;t&quot;&apos;"));
+	fx_free(f);
+	return 0;
 }
 
 static int test_widths_proportional(void)
 {
 	struct fx *f = fx_standard();
-	int err, rc = 1;
 	struct flamegraph_opts o = {.width = 1000};
-	char *svg = encode(&f->p, &o, &err);
+	const char *svg = fx_encode(f, &o);
 	struct frame_el root, a, b, k;
 	CHECK(svg);
 	double plotw = 1000 - 20;
-	if (!find_frame(svg, "all", 0, &root) || !find_frame(svg, "func_a", 4, &a) ||
-	    !find_frame(svg, "func_b", 4, &b) || !find_frame(svg, "vfs_read", 7, &k))
-		goto out;
+	CHECK(find_frame(svg, "all", 0, &root) && find_frame(svg, "func_a", 4, &a) &&
+	      find_frame(svg, "func_b", 4, &b) && find_frame(svg, "vfs_read", 7, &k));
 	double wr = frame_num(&root, "width"), wa = frame_num(&a, "width");
 	double wb = frame_num(&b, "width"), wk = frame_num(&k, "width");
 	/* 300:100 under compute, of 1000 samples in all */
-	if (wa <= 0 || wb <= 0 || (wa - 3 * wb) > 1 || (3 * wb - wa) > 1)
-		goto out;
-	if (wr < plotw - 0.01 || wr > plotw + 0.01 || wa < 0.3 * plotw - 0.01 ||
-	    wa > 0.3 * plotw + 0.01 || wk < 0.15 * plotw - 0.01 || wk > 0.15 * plotw + 0.01)
-		goto out;
+	CHECK(wa > 0 && wb > 0 && (wa - 3 * wb) <= 1 && (3 * wb - wa) <= 1);
+	CHECK(wr >= plotw - 0.01 && wr <= plotw + 0.01);
+	CHECK(wa >= 0.3 * plotw - 0.01 && wa <= 0.3 * plotw + 0.01);
+	CHECK(wk >= 0.15 * plotw - 0.01 && wk <= 0.15 * plotw + 0.01);
 	/* siblings sit side by side: func_b starts where func_a ends */
 	double xa = frame_num(&a, "x"), xb = frame_num(&b, "x");
-	if (xb - (xa + wa) > 0.01 || (xa + wa) - xb > 0.01)
-		goto out;
-	if (frame_num(&a, "data-v") != 300 || frame_num(&b, "data-v") != 100 ||
-	    frame_num(&root, "data-v") != 1000)
-		goto out;
-	if (!strstr(a.start, "<title>func_a (300 samples, 30.00%)</title>"))
-		goto out;
-	rc = 0;
-out:
-	if (rc)
-		fprintf(stderr, "widths: unexpected geometry\n");
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(xb - (xa + wa) <= 0.01 && (xa + wa) - xb <= 0.01);
+	CHECK(frame_num(&a, "data-v") == 300 && frame_num(&b, "data-v") == 100 &&
+	      frame_num(&root, "data-v") == 1000);
+	CHECK(strstr(a.start, "<title>func_a (300 samples, 30.00%)</title>"));
+	fx_free(f);
+	return 0;
 }
 
 static int test_classes_and_depths(void)
 {
 	struct fx *f = fx_standard();
-	int err, rc = 1;
-	char *svg = encode(&f->p, NULL, &err);
+	const char *svg = fx_encode(f, NULL);
 	struct frame_el fr;
 	CHECK(svg);
 	/* process roots, user outermost..leaf, then kernel outermost..leaf */
@@ -625,104 +611,80 @@ static int test_classes_and_depths(void)
 		{"func_a", 3, "fg-user"},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		if (!find_frame(svg, want[i].name, want[i].depth, &fr) ||
-		    !frame_has_class(&fr, want[i].cls)) {
+		bool found = find_frame(svg, want[i].name, want[i].depth, &fr) &&
+			     frame_has_class(&fr, want[i].cls);
+		if (!found)
 			fprintf(stderr, "frame %s at depth %d with class %s not found\n",
 				want[i].name, want[i].depth, want[i].cls);
-			goto out;
-		}
+		CHECK(found);
 	}
 	/* the kernel leaf is drawn above (smaller y) the user leaf */
 	struct frame_el u, k;
-	if (!find_frame(svg, "read", 4, &u) || !find_frame(svg, "vfs_read", 7, &k) ||
-	    !(frame_num(&k, "y") < frame_num(&u, "y")))
-		goto out;
+	CHECK(find_frame(svg, "read", 4, &u) && find_frame(svg, "vfs_read", 7, &k));
+	CHECK(frame_num(&k, "y") < frame_num(&u, "y"));
 	/* distinct fills: a kernel frame is not coloured like a user frame */
 	const char *fu = strstr(u.start, "fill=\""), *fk = strstr(k.start, "fill=\"");
-	if (!fu || !fk || strncmp(fu, fk, 20) == 0)
-		goto out;
-	rc = 0;
-out:
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(fu && fk && strncmp(fu, fk, 20) != 0);
+	fx_free(f);
+	return 0;
 }
 
 static int test_merge_and_names(void)
 {
 	struct fx *f = fx_standard();
-	int err, rc = 1;
 	/* a second frame object with the same function name merges by name */
 	fx_stack(f, "app", false, 7, "main;compute;func_a", NULL);
 	f->frames[f->n_frames] = *fx_frame(f, "func_a", false);
 	f->ptrs[f->p.n_stacks - 1][0] = &f->frames[f->n_frames++];
 	/* a zero-count stack adds nothing */
 	fx_stack(f, "ghost", false, 0, "never_seen", NULL);
-	char *svg = encode(&f->p, NULL, &err);
+	const char *svg = fx_encode(f, NULL);
 	struct frame_el fr;
 	CHECK(svg);
-	if (!find_frame(svg, "func_a", 4, &fr) || frame_num(&fr, "data-v") != 307)
-		goto out;
-	if (count_str(svg, "data-name=\"func_a\"") != 2) /* under app and under worker */
-		goto out;
-	if (!find_frame(svg, "compute", 3, &fr) || frame_num(&fr, "data-v") != 407)
-		goto out;
-	if (!find_frame(svg, "[libfoo.so+0x1234]", 3, &fr) || !find_frame(svg, "[unknown]", 4, &fr))
-		goto out;
-	if (!find_frame(svg, "[unknown]", 3, &fr) ||
-	    frame_num(&fr, "data-v") != 50) /* NULL frame */
-		goto out;
-	if (strstr(svg, "never_seen") || strstr(svg, "ghost"))
-		goto out;
-	if (!find_frame(svg, "all", 0, &fr) || frame_num(&fr, "data-v") != 1007)
-		goto out;
-	rc = 0;
-out:
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(find_frame(svg, "func_a", 4, &fr) && frame_num(&fr, "data-v") == 307);
+	CHECK(count_str(svg, "data-name=\"func_a\"") == 2); /* under app and under worker */
+	CHECK(find_frame(svg, "compute", 3, &fr) && frame_num(&fr, "data-v") == 407);
+	CHECK(find_frame(svg, "[libfoo.so+0x1234]", 3, &fr) &&
+	      find_frame(svg, "[unknown]", 4, &fr));
+	/* NULL frame */
+	CHECK(find_frame(svg, "[unknown]", 3, &fr) && frame_num(&fr, "data-v") == 50);
+	CHECK(!strstr(svg, "never_seen") && !strstr(svg, "ghost"));
+	CHECK(find_frame(svg, "all", 0, &fr) && frame_num(&fr, "data-v") == 1007);
+	fx_free(f);
+	return 0;
 }
 
 static int test_title(void)
 {
 	struct fx *f = fx_standard();
-	int err, rc = 1;
 	f->p.drops.kernel_ring_full = 3;
 	f->p.drops.queue_full = 2;
 	struct flamegraph_opts o = {.title = "My profile", .width = 800};
-	char *svg = encode(&f->p, &o, &err);
-	char *dflt = encode(&f->p, NULL, &err);
+	const char *svg = fx_encode(f, &o);
+	const char *dflt = fx_encode(f, NULL);
 	CHECK(svg && dflt);
 	const char *sub = strstr(svg, "<text id=\"subtitle\"");
 	const char *end = sub ? strstr(sub, "</text>") : NULL;
-	if (!strstr(svg, ">My profile</text>") || !sub || !end)
-		goto out;
+	CHECK(strstr(svg, ">My profile</text>") && sub && end);
 	static const char *const need[] = {"host: test-host", "frequency: 99 Hz",
 					   "samples: 1000",   "duration: 10.00 s",
 					   "dropped: 5",      "2023-11-14 22:13:20 UTC"};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		const char *hit = strstr(sub, need[i]);
-		if (!hit || hit > end) {
+		if (!hit || hit > end)
 			fprintf(stderr, "subtitle lacks \"%s\"\n", need[i]);
-			goto out;
-		}
+		CHECK(hit && hit <= end);
 	}
-	if (!strstr(svg, "width=\"800\"") || !strstr(dflt, ">CPU flame graph</text>") ||
-	    !strstr(dflt, "width=\"1200\""))
-		goto out;
-	rc = 0;
-out:
-	free(svg);
-	free(dflt);
-	free(f);
-	return rc;
+	CHECK(strstr(svg, "width=\"800\"") && strstr(dflt, ">CPU flame graph</text>") &&
+	      strstr(dflt, "width=\"1200\""));
+	fx_free(f);
+	return 0;
 }
 
 static int test_self_contained(void)
 {
 	struct fx *f = fx_standard();
-	int err;
-	char *svg = encode(&f->p, NULL, &err);
+	const char *svg = fx_encode(f, NULL);
 	CHECK(svg);
 	size_t http = count_str(svg, "http"),
 	       ns = count_str(svg, "xmlns=\"http://www.w3.org/2000/svg\"");
@@ -735,8 +697,7 @@ static int test_self_contained(void)
 	     strstr(svg, ">Reset Zoom</text>") && strstr(svg, ">Search</text>") &&
 	     strstr(svg, "'Matched: '") && strstr(svg, "prompt(") &&
 	     count_str(svg, "]]>") == count_str(svg, "<![CDATA[");
-	free(svg);
-	free(f);
+	fx_free(f);
 	CHECK(ok);
 	return 0;
 }
@@ -744,7 +705,6 @@ static int test_self_contained(void)
 static int test_narrow_frames(void)
 {
 	struct fx *f = fx_new();
-	int err, rc = 1;
 	fx_stack(f, "app", false, 1000000, "main;hot", NULL);
 	fx_stack(f, "app", false, 1, "main;tiny<1>;leaf", NULL);
 	fx_stack(f, "app", false, 1, "main;hot;tiny<1>", NULL);
@@ -753,22 +713,18 @@ static int test_narrow_frames(void)
 		snprintf(spec, sizeof(spec), "main;t%d", i);
 		fx_stack(f, "app", false, 1, spec, NULL);
 	}
-	char *svg = encode(&f->p, NULL, &err);
+	const char *svg = fx_encode(f, NULL);
 	struct frame_el fr;
 	CHECK(svg);
 	/* 1 of 1000012 samples is 0.001 px: not drawn, but still counted */
-	if (find_frame(svg, "tiny&lt;1&gt;", -1, &fr) || find_frame(svg, "leaf", -1, &fr))
-		goto out;
-	if (!find_frame(svg, "main", 2, &fr) || frame_num(&fr, "data-v") != 1000012)
-		goto out;
-	if (!find_frame(svg, "hot", 3, &fr) || frame_num(&fr, "data-v") != 1000001)
-		goto out;
+	CHECK(!find_frame(svg, "tiny&lt;1&gt;", -1, &fr) && !find_frame(svg, "leaf", -1, &fr));
+	CHECK(find_frame(svg, "main", 2, &fr) && frame_num(&fr, "data-v") == 1000012);
+	CHECK(find_frame(svg, "hot", 3, &fr) && frame_num(&fr, "data-v") == 1000001);
 	/* listed for search, JSON-escaped so nothing can close the CDATA section */
 	const char *names = strstr(svg, "var fgNames = [");
 	const char *omitted = strstr(svg, "var fgOmitted = [");
-	if (!names || !omitted || !strstr(names, "\"tiny\\u003c1\\u003e\"") ||
-	    !strstr(names, "\"leaf\""))
-		goto out;
+	CHECK(names && omitted && strstr(names, "\"tiny\\u003c1\\u003e\"") &&
+	      strstr(names, "\"leaf\""));
 	/* 13 triples (tiny<1> and leaf under main, tiny<1> under hot, t0..t9): 39
 	 * numbers, each followed by a comma but the last, and nothing else */
 	const char *close = strstr(omitted, "];");
@@ -778,75 +734,55 @@ static int test_narrow_frames(void)
 			numbers++;
 		else if (*c == ',')
 			commas++;
-		else if (*c != '\n' && (*c < '0' || *c > '9'))
-			goto out;
+		else
+			CHECK(*c == '\n' || (*c >= '0' && *c <= '9'));
 	}
-	if (!close || numbers != 39 || commas != 38)
-		goto out;
-	if (xml_check(svg) || js_check(svg))
-		goto out;
-	rc = 0;
-out:
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(close && numbers == 39 && commas == 38);
+	CHECK(!xml_check(svg) && !js_check(svg));
+	fx_free(f);
+	return 0;
 }
 
 static int test_labels(void)
 {
 	struct fx *f = fx_new();
-	int err, rc = 1;
 	char lbl[256];
 	fx_stack(f, "app", false, 90, "main;short", NULL);
 	fx_stack(f, "app", false, 90, "main;a_rather_long_function_name_that_cannot_fit", NULL);
 	fx_stack(f, "app", false, 10, "main;z_tiny", NULL);
 	fx_stack(f, "app", false, 810, "main;filler", NULL);
 	struct flamegraph_opts o = {.width = 1020}; /* 1000 px of plot, 1000 samples */
-	char *svg = encode(&f->p, &o, &err);
+	const char *svg = fx_encode(f, &o);
 	struct frame_el fr;
 	CHECK(svg);
 	/* 90 px fits the name */
-	if (!find_frame(svg, "short", 3, &fr) || !frame_label(&fr, lbl, sizeof(lbl)) ||
-	    strcmp(lbl, "short") != 0)
-		goto out;
+	CHECK(find_frame(svg, "short", 3, &fr));
+	CHECK_STR(frame_label(&fr, lbl, sizeof(lbl)), "short");
 	/* 90 px: (90 - 6) / 7.08 = 11 characters, the last two "..": the head and ".." */
-	if (!find_frame(svg, "a_rather_long_function_name_that_cannot_fit", 3, &fr) ||
-	    !frame_label(&fr, lbl, sizeof(lbl)) || strcmp(lbl, "a_rather_..") != 0)
-		goto out;
+	CHECK(find_frame(svg, "a_rather_long_function_name_that_cannot_fit", 3, &fr));
+	CHECK_STR(frame_label(&fr, lbl, sizeof(lbl)), "a_rather_..");
 	/* 10 px: no label at all */
-	if (!find_frame(svg, "z_tiny", 3, &fr) || !frame_label(&fr, lbl, sizeof(lbl)) ||
-	    lbl[0] != '\0')
-		goto out;
-	rc = 0;
-out:
-	if (rc)
-		fprintf(stderr, "labels: got \"%s\"\n", lbl);
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(find_frame(svg, "z_tiny", 3, &fr));
+	CHECK_STR(frame_label(&fr, lbl, sizeof(lbl)), "");
+	fx_free(f);
+	return 0;
 }
 
 static int test_sanitize(void)
 {
 	struct fx *f = fx_new();
-	int err, rc = 1;
 	fx_stack(f, "x\x02y", false, 5, "bad\xff\x01name;ok\xc3\xa9;\xed\xa0\x80surrogate", NULL);
 	/* a pcomm that fills its array with no NUL: must not be overread */
 	memset(f->stacks[0].pcomm, 'P', sizeof(f->stacks[0].pcomm));
 	memset(f->stacks[0].comm, 'C', sizeof(f->stacks[0].comm));
-	char *svg = encode(&f->p, NULL, &err);
+	const char *svg = fx_encode(f, NULL);
 	struct frame_el fr;
 	CHECK(svg);
-	if (xml_check(svg) || xmllint(svg))
-		goto out;
-	if (!find_frame(svg, "PPPPPPPPPPPPPPPP", 1, &fr) || !find_frame(svg, "bad??name", 2, &fr) ||
-	    !find_frame(svg, "ok\xc3\xa9", 3, &fr) || !find_frame(svg, "???surrogate", 4, &fr))
-		goto out;
-	rc = 0;
-out:
-	free(svg);
-	free(f);
-	return rc;
+	CHECK(!xml_check(svg) && !xmllint(svg));
+	CHECK(find_frame(svg, "PPPPPPPPPPPPPPPP", 1, &fr) && find_frame(svg, "bad??name", 2, &fr) &&
+	      find_frame(svg, "ok\xc3\xa9", 3, &fr) && find_frame(svg, "???surrogate", 4, &fr));
+	fx_free(f);
+	return 0;
 }
 
 static int test_errors_and_empty(void)
@@ -870,7 +806,7 @@ static int test_errors_and_empty(void)
 		  !strstr(svg, "class=\"func_g") && strstr(svg, "host: unknown") &&
 		  strstr(svg, "function search(term)");
 	free(svg);
-	free(f);
+	fx_free(f);
 	CHECK(ok);
 	return 0;
 }
@@ -906,7 +842,7 @@ static int test_alloc_failures(void)
 #else
 	enum { N = 1500 }; /* past every table's and array's first growth */
 	struct fx *f = fx_standard();
-	struct sym_module mod = {"/usr/bin/many", "many", "", false};
+	struct sym_module mod = {.path = "/usr/bin/many", .name = "many", .build_id = ""};
 	struct sym_frame *frames = calloc(N, sizeof(*frames));
 	const struct sym_frame **ptrs = calloc(N, sizeof(*ptrs));
 	struct profile_stack *stacks = calloc(N, sizeof(*stacks));
@@ -917,8 +853,8 @@ static int test_alloc_failures(void)
 	if (frames && ptrs && stacks && names) {
 		for (size_t i = 0; i < N; i++) {
 			snprintf(names[i], sizeof(names[i]), "f%zu", i);
-			frames[i] = (struct sym_frame){&mod,	       i,    names[i], NULL, 0,
-						       SYM_FRAME_USER, i + 1};
+			frames[i] =
+				(struct sym_frame)FIXTURE_UFRAME(&mod, i, names[i], NULL, 0, i + 1);
 			ptrs[i] = &frames[i];
 			snprintf(stacks[i].pcomm, sizeof(stacks[i].pcomm), "p%zu", i % 7);
 			stacks[i].n_user = 1;
@@ -933,7 +869,7 @@ static int test_alloc_failures(void)
 	free(ptrs);
 	free(stacks);
 	free(names);
-	free(f);
+	fx_free(f);
 	printf("     %ld and %ld allocations, each failed in turn\n", small, big);
 	CHECK(!failed && small > 5 && big > small && big < 100000);
 	return 0;
@@ -961,8 +897,7 @@ static double cpu_s(void)
 static int test_perf_100k(void)
 {
 	enum { N_STACKS = 100000, N_FUNCS = 5000, N_PATHS = 2000, N_PROCS = 50, MAX_D = 48 };
-	struct sym_module mod = {"/usr/bin/big", "big", "", false};
-	struct sym_module kmod = {"[kernel.kallsyms]", "[kernel.kallsyms]", "", true};
+	struct sym_module mod = {.path = "/usr/bin/big", .name = "big", .build_id = ""};
 	struct sym_frame *funcs = calloc(N_FUNCS, sizeof(*funcs));
 	char(*names)[32] = calloc(N_FUNCS, sizeof(*names));
 	const struct sym_frame **paths = calloc((size_t)N_PATHS * MAX_D, sizeof(*paths));
@@ -977,14 +912,13 @@ static int test_perf_100k(void)
 		goto out;
 	for (size_t i = 0; i < N_FUNCS; i++) {
 		bool k = i >= N_FUNCS - 500;
+		const char *fn = i % 10 == 9 ? NULL : names[i];
 		snprintf(names[i], sizeof(names[i]), "%s_%zu", k ? "kfunc" : "function", i);
-		funcs[i] = (struct sym_frame){k ? &kmod : &mod,
-					      0x1000 + i * 16,
-					      i % 10 == 9 ? NULL : names[i],
-					      NULL,
-					      0,
-					      k ? SYM_FRAME_KERNEL : SYM_FRAME_USER,
-					      i + 1};
+		if (k)
+			funcs[i] = (struct sym_frame)FIXTURE_KFRAME(0x1000 + i * 16, fn, i + 1);
+		else
+			funcs[i] = (struct sym_frame)FIXTURE_UFRAME(&mod, 0x1000 + i * 16, fn, NULL,
+								    0, i + 1);
 	}
 	/* shared call paths (outermost first), then per-stack distinct leaves */
 	for (size_t p = 0; p < N_PATHS; p++) {

@@ -25,16 +25,12 @@ static const struct sym_module m_app = {
 	.path = "/usr/bin/app", .name = "app", .build_id = "0123456789abcdef"};
 static const struct sym_module m_libc = {
 	.path = "/usr/lib/x86_64-linux-gnu/libc.so.6", .name = "libc.so.6", .build_id = ""};
-static const struct sym_module m_kernel = FIXTURE_KERNEL_MODULE;
 
 static const struct sym_frame f_main = FIXTURE_UFRAME(&m_app, 0x1100, "main", "app.c", 10, 1);
-static const struct sym_frame f_compute =
-	FIXTURE_UFRAME(&m_app, 0x1200, "compute", "app.c", 20, 2);
+static const struct sym_frame f_compute = FIXTURE_UFRAME(&m_app, 0x1200, "compute", "app.c", 20, 2);
 static const struct sym_frame f_write = FIXTURE_UFRAME(&m_libc, 0x10e2a0, "write", NULL, 0, 3);
-static const struct sym_frame f_sys =
-	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000100ULL, "do_syscall_64", 4);
-static const struct sym_frame f_idle =
-	FIXTURE_KFRAME(&m_kernel, 0xffffffff81000300ULL, "default_idle", 5);
+static const struct sym_frame f_sys = FIXTURE_KFRAME(0xffffffff81000100ULL, "do_syscall_64", 4);
+static const struct sym_frame f_idle = FIXTURE_KFRAME(0xffffffff81000300ULL, "default_idle", 5);
 
 static const struct sym_frame *const st_compute[] = {&f_compute, &f_main};
 static const struct sym_frame *const st_sys[] = {&f_sys, &f_write, &f_main};
