@@ -573,7 +573,7 @@ static int gzip_buf(const uint8_t *in, size_t len, struct encoded_buf *out)
 	if (len > UINT32_MAX / 2)
 		return -EFBIG; /* a single deflate() call must see it all */
 	memset(&zs, 0, sizeof(zs));
-	zerr = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+	zerr = deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
 	if (zerr != Z_OK)
 		return zerr == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
 
