@@ -90,6 +90,41 @@ static bool find_build_id(Elf_Data *data, char *dst)
 	return false;
 }
 
+static uint32_t note_word(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+bool elf_notes__build_id(const void *notes, size_t len, char *dst)
+{
+	const unsigned char *p = notes;
+	size_t off = 0;
+
+	dst[0] = '\0';
+	while (off + 12 <= len) { /* off <= len + 3: a last note may lack its padding */
+		uint32_t namesz = note_word(p + off), descsz = note_word(p + off + 4);
+		uint32_t type = note_word(p + off + 8);
+		size_t name_off = off + 12, desc_off, name_pad, desc_pad;
+
+		/* 32-bit sizes: these sums cannot overflow a 64-bit size_t. */
+		name_pad = ((size_t)namesz + 3) & ~(size_t)3;
+		desc_pad = ((size_t)descsz + 3) & ~(size_t)3;
+		if (name_pad > len - name_off || descsz > len - name_off - name_pad)
+			return false;
+		desc_off = name_off + name_pad;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(p + name_off, "GNU", 4) == 0 &&
+		    descsz > 0) {
+			hex_build_id(dst, p + desc_off, descsz);
+			return true;
+		}
+		off = desc_off + desc_pad;
+	}
+	return false;
+}
+
 static void read_build_id(Elf *elf, size_t phnum, char *dst)
 {
 	Elf_Scn *scn = NULL;

@@ -10,6 +10,11 @@
  * build id, so the same library seen through two container layers (two
  * inodes) holds its symbols once.
  *
+ * Identity strings for consumers: pub.build_id (from the loaded image; the
+ * kernel's is set by symbolizer.c from /sys/kernel/notes) and pub.htlhash
+ * (computed by the load, from the same opened file). Both are "" when
+ * unknown, never NULL; pseudo and kernel modules have no htlhash.
+ *
  * Threads: every function runs under symbolizer.lock. Modules and images are
  * never freed before module_table__deinit(): frames point to modules, and
  * modules to images, without references counts.
@@ -96,6 +101,7 @@ static struct module *module_alloc(const char *path, enum module_kind kind)
 	m->pub.path = m->path;
 	m->pub.name = m->name;
 	m->pub.build_id = "";
+	m->pub.htlhash = m->htlhash; /* "" until a load hashes the file */
 	m->pub.is_kernel = kind == MOD_KERNEL;
 	return m;
 fail:

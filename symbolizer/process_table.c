@@ -14,6 +14,12 @@
  * re-read when it shows up again): the table stays bounded without relying on
  * exit events.
  *
+ * An entry also carries the process's executable path and container id
+ * (strings interned in the symbolizer's pool, not owned here), read with the
+ * maps, or alone by symbolizer__process_info() for a tgid not in the table
+ * (then the entry has no maps until a sample needs them). That call counts
+ * as a use, like a slow-path lookup.
+ *
  * Threads: every function runs under symbolizer.lock. A mapping array is
  * replaced whole and freed at once; nothing outside the lock keeps a pointer
  * into it. An entry that a thread is reading (loading set) is never dropped.

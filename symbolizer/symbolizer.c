@@ -25,6 +25,14 @@
  * Error reporting: a file that cannot be opened or parsed, or has no symbols,
  * is counted in elf_load_errors and named once on stderr (each module is
  * loaded at most once; SYM_MAX_WARNINGS caps the total).
+ *
+ * Identity for exporters: a module load also computes the file's htlhash from
+ * the same open file (even past the memory bound, where symbols are skipped:
+ * it costs two page reads and 33 bytes); the kernel module's build id is read
+ * from /sys/kernel/notes by symbolizer__new(). Process info (executable path,
+ * container id) is read with each read of a process's maps, unlocked like
+ * them, and interned in sym->strings; symbolizer__process_info() serves it,
+ * or reads it on demand for a process the table does not know.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +47,8 @@
 
 #include "symbolizer_internal.h"
 
-#define KALLSYMS_PATH "/proc/kallsyms"
+#define KALLSYMS_PATH	  "/proc/kallsyms"
+#define KERNEL_NOTES_PATH "/sys/kernel/notes"
 
 /* State of one symbolizer__resolve_slow() call. */
 struct slow_ctx {
@@ -50,7 +59,7 @@ struct slow_ctx {
 
 static size_t cache_bytes(const struct symbolizer *sym)
 {
-	size_t b = sym->procs.bytes + sym->mods.bytes + sym->frames.bytes;
+	size_t b = sym->procs.bytes + sym->mods.bytes + sym->frames.bytes + sym->strings.bytes;
 
 	if (sym->ksyms)
 		b += sym->ksyms->bytes + sym->ksyms->n_mods * sizeof(*sym->ksym_mods);
@@ -151,16 +160,42 @@ static int install_maps(struct symbolizer *sym, struct process *p, const struct 
 }
 
 /*
- * Reads p's maps unlocked. Called and returns with sym->lock held. A read that
- * finds nothing (the process exited, or is a zombie with empty maps) keeps the
- * mappings seen before.
+ * Stores a process info read into p, unless p already has info and the read
+ * saw no executable (a zombie: keep what the live process showed). Called
+ * with sym->lock held. Returns 0 or -ENOMEM.
+ */
+static int set_info(struct symbolizer *sym, struct process *p, const struct proc_info *pi)
+{
+	const char *exe = NULL, *cid = NULL;
+
+	if (p->info_read && !pi->has_exe)
+		return 0;
+	if (pi->has_exe)
+		exe = str_pool__intern(&sym->strings, pi->exe, strlen(pi->exe));
+	if (pi->has_container)
+		cid = str_pool__intern(&sym->strings, pi->container_id, strlen(pi->container_id));
+	if ((pi->has_exe && !exe) || (pi->has_container && !cid))
+		return -ENOMEM;
+	p->exe_path = exe;
+	p->container_id = cid;
+	p->info_read = true;
+	return 0;
+}
+
+/*
+ * Reads p's maps and process info unlocked (the info each time: an exec, or a
+ * reused pid, may come with no invalidation, and reading it costs far less
+ * than the maps). Called and returns with sym->lock held. A read that finds
+ * nothing (the process exited, or is a zombie with empty maps) keeps the
+ * mappings and info seen before.
  */
 static void read_maps(struct symbolizer *sym, struct slow_ctx *cx, struct process *p)
 {
 	struct proc_maps pm = {0};
+	struct proc_info pi;
 	uint32_t seq = p->inval_seq, tgid = p->tgid;
 	bool first = !p->read_once;
-	int err;
+	int err, info_err;
 
 	p->loading = true;
 	p->read_once = true;
@@ -168,9 +203,12 @@ static void read_maps(struct symbolizer *sym, struct slow_ctx *cx, struct proces
 	p->read_ns = sym_now_ns();
 	pthread_mutex_unlock(&sym->lock);
 	err = proc_maps__read(&pm, tgid, true);
+	info_err = proc_info__read(tgid, &pi);
 	pthread_mutex_lock(&sym->lock);
 	if (!first)
 		sym->c.maps_refreshes++;
+	if (!info_err && set_info(sym, p, &pi))
+		cx->err = -ENOMEM;
 	if (!err && pm.n) {
 		err = install_maps(sym, p, &pm);
 		if (!err && p->inval_seq == seq)
@@ -281,19 +319,22 @@ static int load_vdso(struct elf_image **img, char *err, size_t errlen)
 }
 
 /*
- * Loads mod's symbols unlocked. Called and returns with sym->lock held; mod
- * must be MOD_STATE_NEW and ends MOD_STATE_DONE.
+ * Loads mod's symbols unlocked and hashes its file (htlhash). Called and
+ * returns with sym->lock held; mod must be MOD_STATE_NEW and ends
+ * MOD_STATE_DONE. Past the memory bound only the hash is computed: the module
+ * gets module-level frames from then on.
  */
 static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgid,
 			const struct sym_mapping *m)
 {
 	uint64_t start = m->start, end = m->end;
+	bool symbols = !over_budget(sym);
+	char err[256] = "", htl[SYM_HTLHASH_HEX + 1] = "";
 	struct elf_image *img = NULL;
-	char err[256] = "";
-	int ret;
+	int ret = 0;
 
-	if (over_budget(sym)) {
-		mod->state = MOD_STATE_DONE; /* module-level frames from now on */
+	if (mod->kind == MOD_VDSO && !symbols) {
+		mod->state = MOD_STATE_DONE; /* no file to hash */
 		return;
 	}
 	mod->state = MOD_STATE_LOADING;
@@ -305,14 +346,17 @@ static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgi
 		if (ret >= 0) {
 			int fd = ret;
 
-			ret = elf_image__load_fd(fd, &img, err, sizeof(err));
+			sym_htlhash_fd(fd, htl); /* "" if the file cannot be read */
+			ret = symbols ? elf_image__load_fd(fd, &img, err, sizeof(err)) : 0;
 			close(fd);
 		}
 	}
 	pthread_mutex_lock(&sym->lock);
+	/* Before MOD_STATE_DONE: no frame of mod has been handed out yet. */
+	memcpy(mod->htlhash, htl, sizeof(htl));
 	if (img)
 		module_table__set_image(&sym->mods, mod, img);
-	if (ret || !mod->elf || !mod->elf->n_syms) {
+	if (symbols && (ret || !mod->elf || !mod->elf->n_syms)) {
 		sym->c.elf_load_errors++;
 		sym_warn(sym, "no symbols for %s: %s", mod->path, ret ? err : "no symbol table");
 	}
@@ -470,6 +514,20 @@ int symbolizer__resolve_slow(struct symbolizer *sym, bool kernel, uint32_t tgid,
 
 /* ---- lifecycle ---- */
 
+/* Writes the running kernel's GNU build id (hex) into dst, or "" if
+ * /sys/kernel/notes cannot be read or has none. */
+static void kernel_build_id(char *dst)
+{
+	char *notes = NULL;
+	size_t len;
+
+	dst[0] = '\0';
+	if (sym_read_file(KERNEL_NOTES_PATH, &notes, &len))
+		return;
+	elf_notes__build_id(notes, len, dst);
+	free(notes);
+}
+
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 {
 	struct symbolizer *sym = calloc(1, sizeof(*sym));
@@ -487,7 +545,7 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		goto fail;
 	}
 	if (process_table__init(&sym->procs) || module_table__init(&sym->mods) ||
-	    frame_table__init(&sym->frames))
+	    frame_table__init(&sym->frames) || str_pool__init(&sym->strings))
 		goto fail;
 	sym->unknown_mod = pseudo_module(sym, "[unknown]", MOD_UNKNOWN);
 	sym->anon_mod = pseudo_module(sym, "[anon]", MOD_PSEUDO);
@@ -495,6 +553,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	/* The unknown module's coarse frame is the last resort: it must exist. */
 	if (!sym->unknown_mod || !sym->unknown_mod->coarse || !sym->anon_mod || !sym->kernel_mod)
 		goto fail;
+	/* Before any frame of it exists: readers take build_id without the lock. */
+	kernel_build_id(sym->kernel_build_id);
+	sym->kernel_mod->pub.build_id = sym->kernel_build_id;
 	return sym;
 fail:
 	symbolizer__free(sym);
@@ -509,6 +570,7 @@ void symbolizer__free(struct symbolizer *sym)
 	process_table__deinit(&sym->procs);
 	frame_table__deinit(&sym->frames);
 	module_table__deinit(&sym->mods);
+	str_pool__deinit(&sym->strings);
 	kallsyms__free(sym->ksyms);
 	free(sym->ksym_mods);
 	pthread_cond_destroy(&sym->loaded);
@@ -530,6 +592,56 @@ void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid)
 	pthread_mutex_unlock(&sym->lock);
 	/* After the stale mark: pairs with the acquire load in reader.c resolve(). */
 	atomic_fetch_add_explicit(&sym->proc_gen[sym_gen_slot(tgid)], 1, memory_order_release);
+}
+
+static void fill_info(struct sym_process_info *out, const struct process *p)
+{
+	out->tgid = p->tgid;
+	out->exe_path = p->exe_path;
+	out->container_id = p->container_id;
+}
+
+int symbolizer__process_info(struct symbolizer *sym, uint32_t tgid, struct sym_process_info *out)
+{
+	struct proc_info pi;
+	struct process *p;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->tgid = tgid;
+	pthread_mutex_lock(&sym->lock);
+	/* A first maps read in flight reads the info too: wait for it. */
+	while ((p = process_table__find(&sym->procs, tgid)) && p->loading && !p->info_read)
+		pthread_cond_wait(&sym->loaded, &sym->lock);
+	if (p && p->info_read) {
+		/* A use: an exited process the flush still reports stays known. */
+		p->used_ns = sym_now_ns();
+		fill_info(out, p);
+		pthread_mutex_unlock(&sym->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&sym->lock);
+
+	/* Not known: read it now, unlocked, and keep it in a process entry so
+	 * the next call (and the process's exit) finds it. */
+	err = proc_info__read(tgid, &pi);
+	if (err)
+		return err;
+	pthread_mutex_lock(&sym->lock);
+	p = process_table__find(&sym->procs, tgid);
+	if (!p)
+		p = process_table__add(&sym->procs, tgid, sym_now_ns());
+	if (!p) {
+		err = -ENOMEM;
+	} else {
+		p->used_ns = sym_now_ns();
+		if (!p->info_read) /* else a maps read stored a fresher one meanwhile */
+			err = set_info(sym, p, &pi);
+		if (!err)
+			fill_info(out, p);
+	}
+	pthread_mutex_unlock(&sym->lock);
+	return err;
 }
 
 void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st)

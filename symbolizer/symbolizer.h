@@ -38,7 +38,8 @@ struct sym_module {
 	const char *build_id; /* lower-case hex of .note.gnu.build-id; "" if none */
 	const char *htlhash;  /* OTLP htlhash: hex of the first 16 bytes of SHA-256(first
 			       * 4096 bytes, last 4096 bytes, file length as big-endian u64);
-			       * "" if the file could not be read */
+			       * "" if the file could not be read, and for pseudo and kernel
+			       * modules; never NULL */
 	bool is_kernel;
 };
 
@@ -121,7 +122,10 @@ void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid);
 /*
  * Fills *out for process tgid; the strings stay valid until symbolizer__free().
  * Thread-safe; meant for flush time, not the per-sample path (it may take the
- * shared lock, and reads /proc for a process not seen before). Returns 0, or
+ * shared lock, and reads /proc for a process not seen before). A process that
+ * exited stays known as long as its mappings do: until a few seconds after
+ * symbolizer__invalidate_process(), or a minute in which neither a lookup
+ * that missed the readers' caches nor this call used it. Returns 0, or
  * -ENOENT when the process is unknown and gone.
  */
 int symbolizer__process_info(struct symbolizer *sym, uint32_t tgid, struct sym_process_info *out);

@@ -6,8 +6,12 @@
  * One idea per file:
  *   util.c           whole-file reads, monotonic clock, hashes, rate-limited warnings
  *   htab.c           intrusive chained hash table behind every shared table
+ *   str_pool.c       interned strings that live until symbolizer__free()
+ *   htlhash.c        OTLP file identity: SHA-256 over a file's first and last pages
+ *   proc_info.c      a process's executable (/proc/PID/exe) and container id (cgroup)
  *   proc_maps.c      parse /proc/PID/maps text into mappings
- *   elf_symtab.c     one ELF file: PT_LOADs, build id, merged .symtab/.dynsym
+ *   elf_symtab.c     one ELF file: PT_LOADs, build id, merged .symtab/.dynsym; raw
+ *                    note streams (/sys/kernel/notes)
  *   kallsyms.c       /proc/kallsyms text symbols
  *   module_table.c   one entry per file identity; ELF images shared by build id
  *   process_table.c  per-tgid mapping snapshots, refresh and eviction rules
@@ -120,6 +124,54 @@ static inline struct hnode *htab__next(const struct hnode *n, uint64_t hash)
 	return p;
 }
 
+/* ---- str_pool.c: interned strings ----
+ * Not thread-safe: callers hold symbolizer.lock. Strings are never freed
+ * before str_pool__deinit(), so pointers handed out stay valid. */
+struct str_pool {
+	struct htab ht;
+	size_t bytes;
+};
+
+/* Returns 0 or -ENOMEM. */
+int str_pool__init(struct str_pool *sp);
+/* Frees every string. Accepts a zeroed pool. */
+void str_pool__deinit(struct str_pool *sp);
+/* Returns the interned copy of s[0..len) (NUL-terminated), or NULL on ENOMEM. */
+const char *str_pool__intern(struct str_pool *sp, const char *s, size_t len);
+
+/* ---- htlhash.c: OTLP process.executable.build_id.htlhash ---- */
+#define SYM_HTLHASH_PAGE 4096
+#define SYM_HTLHASH_HEX	 32 /* hex digits: the first 16 bytes of the SHA-256 */
+
+/* Writes into hex (SYM_HTLHASH_HEX + 1 bytes) the htlhash of a file of size
+ * bytes whose first min(size, 4096) bytes are head and last min(size, 4096)
+ * bytes are tail. Returns 0 or -EIO (hashing failed; hex is then ""). */
+int sym_htlhash_mem(const void *head, const void *tail, uint64_t size, char *hex);
+/* Same for an open regular file, read with pread (the offset is unchanged).
+ * Returns 0 or -errno (hex is then ""). */
+int sym_htlhash_fd(int fd, char *hex);
+
+/* ---- proc_info.c: executable path and container id ---- */
+#define SYM_CONTAINER_ID_MAX 64 /* hex digits */
+
+/* About 4 KiB: fine on a thread's stack. */
+struct proc_info {
+	bool has_exe, has_container;
+	char exe[4096]; /* /proc/PID/exe target, " (deleted)" stripped */
+	char container_id[SYM_CONTAINER_ID_MAX + 1];
+};
+
+/* Finds the container id in /proc/PID/cgroup text (len bytes, need not be
+ * NUL-terminated): the last path component, in the first line that has one,
+ * of the forms <64 hex>, docker-<64 hex>.scope, cri-containerd-<64 hex>.scope,
+ * crio-<64 hex>.scope, libpod-<64 hex>.scope. Writes it into id (65 bytes).
+ * Returns true if found. */
+bool proc_info__parse_cgroup(const char *text, size_t len, char *id);
+/* Reads /proc/<tgid>/exe and /proc/<tgid>/cgroup (either may be missing: a
+ * kernel thread has no exe, a zombie neither exe nor maps). Returns 0 if the
+ * process exists, -ENOENT if it does not, or another -errno. */
+int proc_info__read(uint32_t tgid, struct proc_info *out);
+
 /* ---- proc_maps.c: /proc/PID/maps ---- */
 #define PROC_MAP_EXEC	 0x1u
 #define PROC_MAP_DELETED 0x2u /* path ends in " (deleted)" */
@@ -189,6 +241,11 @@ int elf_image__load_mem(const void *data, size_t size, struct elf_image **out, c
 void elf_image__free(struct elf_image *img);
 /* Returns the symbol name covering a file offset, or NULL. */
 const char *elf_image__lookup(const struct elf_image *img, uint64_t file_offset);
+/* Finds the GNU build id (name "GNU", type NT_GNU_BUILD_ID) in a raw ELF note
+ * stream (Elf_Nhdr records, 4-byte aligned, host byte order), as in
+ * /sys/kernel/notes, and writes its lower-case hex into dst
+ * (2 * SYM_BUILD_ID_MAX + 1 bytes). Returns true if found; dst is "" if not. */
+bool elf_notes__build_id(const void *notes, size_t len, char *dst);
 
 /* ---- kallsyms.c: kernel text symbols ---- */
 struct ksym {
@@ -243,6 +300,9 @@ struct module {
 	uint8_t kind;			/* enum module_kind */
 	uint8_t state;			/* enum module_state */
 	bool deleted;			/* mapped path ended in " (deleted)" */
+	/* pub.htlhash; "" until set, under the lock, by the load that ends
+	 * MOD_STATE_LOADING (frames are only handed out after that). */
+	char htlhash[SYM_HTLHASH_HEX + 1];
 };
 
 struct module_table {
@@ -313,6 +373,9 @@ struct process {
 	uint64_t used_ns;	  /* last slow-path use */
 	struct sym_mapping *maps; /* sorted by start, disjoint; owned */
 	size_t n_maps;
+	bool info_read;		  /* exe_path and container_id are known */
+	const char *exe_path;	  /* interned in symbolizer.strings, or NULL */
+	const char *container_id; /* interned in symbolizer.strings, or NULL */
 };
 
 struct process_table {
@@ -384,7 +447,9 @@ struct symbolizer {
 	struct process_table procs;
 	struct module_table mods;
 	struct frame_table frames;
+	struct str_pool strings; /* exe paths, container ids */
 	struct module *unknown_mod, *anon_mod, *kernel_mod;
+	char kernel_build_id[2 * SYM_BUILD_ID_MAX + 1]; /* kernel_mod's, from /sys/kernel/notes */
 	struct kallsyms *ksyms;	   /* NULL until loaded, or if loading failed */
 	struct module **ksym_mods; /* ksyms->n_mods modules "[modname]" */
 	uint8_t kern_state;	   /* enum kern_state */

@@ -8,11 +8,14 @@
  * T threads, each with its own sym_reader, start together on a cold
  * symbolizer (so they race on the first maps read, ELF loads, kallsyms load
  * and interning) and resolve the same user and kernel addresses I times,
- * while the main thread keeps invalidating this process and reading stats.
+ * while the main thread keeps invalidating this process, reading stats and
+ * asking for this process's info (racing the first maps read, which reads it
+ * too, and the re-reads after each invalidation); workers ask for it too.
  * Invariants: every thread gets the same frame pointer for the same input on
  * every iteration (interning is stable across invalidations, since the
- * re-read maps name the same modules), names are right, and the counters add
- * up.
+ * re-read maps name the same modules), names are right, the process info
+ * is this executable and one interned string throughout, every module has a
+ * non-NULL htlhash, and the counters add up.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +52,8 @@ struct shared {
 	size_t n_kernel;
 	unsigned iterations;
 	atomic_int running;
+	char exe[4096];			/* /proc/self/exe */
+	_Atomic(const char *) exe_path; /* the first interned exe path seen */
 };
 
 struct worker {
@@ -64,6 +69,22 @@ struct worker {
 		if (!(cond) && !(w)->failed)                                                       \
 			(w)->failed = __LINE__;                                                    \
 	} while (0)
+
+/* Returns true if this process's info is right and its exe path is the same
+ * interned string every time. */
+static bool info_ok(struct shared *sh)
+{
+	struct sym_process_info pi;
+	const char *expected = NULL;
+
+	if (symbolizer__process_info(sh->sym, (uint32_t)getpid(), &pi) != 0)
+		return false;
+	if (pi.tgid != (uint32_t)getpid() || !pi.exe_path || strcmp(pi.exe_path, sh->exe) != 0)
+		return false;
+	if (!atomic_compare_exchange_strong(&sh->exe_path, &expected, pi.exe_path))
+		return expected == pi.exe_path;
+	return true;
+}
 
 static void *worker_main(void *arg)
 {
@@ -82,7 +103,10 @@ static void *worker_main(void *arg)
 			if (it == 0)
 				w->user[i] = u[i];
 			WCHECK(w, u[i] && u[i] == w->user[i]);
+			WCHECK(w, u[i]->module->htlhash && u[i]->module->build_id);
 		}
+		if (it % 256 == 0)
+			WCHECK(w, info_ok(sh));
 		for (size_t i = 0; i < sh->n_kernel; i++) {
 			if (it == 0)
 				w->kernel[i] = k[i];
@@ -130,6 +154,12 @@ int main(int argc, char **argv)
 	}
 	sh.sym = symbolizer__new(&opts);
 	CHECK(sh.sym);
+	{
+		ssize_t n = readlink("/proc/self/exe", sh.exe, sizeof(sh.exe) - 1);
+
+		CHECK(n > 0);
+		sh.exe[n] = '\0';
+	}
 	sh.user[0] = (uint64_t)(uintptr_t)conc_fn_one;
 	sh.user[1] = (uint64_t)(uintptr_t)conc_fn_two + 1;
 	sh.user[2] = (uint64_t)(uintptr_t)conc_fn_three + 1;
@@ -150,9 +180,11 @@ int main(int argc, char **argv)
 		CHECK(pthread_create(&w[i].thread, NULL, worker_main, &w[i]) == 0);
 	}
 	pthread_barrier_wait(&sh.start);
+	CHECK(info_ok(&sh)); /* races the workers' first maps read */
 	while (atomic_load(&sh.running) > 0) {
 		symbolizer__invalidate_process(sh.sym, (uint32_t)getpid());
 		symbolizer__stats(sh.sym, &st);
+		failed |= !info_ok(&sh);
 		invalidations++;
 		usleep(500);
 	}
@@ -176,6 +208,8 @@ int main(int argc, char **argv)
 	CHECK_STR(w[0].user[4]->function, "worker_main");
 	CHECK_STR(w[0].user[5]->function, "main");
 	CHECK_STR(w[0].user[9]->module->name, "[unknown]");
+	CHECK_STR(w[0].user[9]->module->htlhash, "");
+	CHECK_EQ_U64(strlen(w[0].user[0]->module->htlhash), 32); /* this executable */
 	CHECK(w[0].user[9] == w[0].user[10]);
 	CHECK(w[0].user[11] == w[0].user[0]);
 	symbolizer__stats(sh.sym, &st);

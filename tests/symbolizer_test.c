@@ -9,12 +9,17 @@
  * the shared library is dlopen'ed into this process. Broken files (garbage,
  * truncated ELF) are written to the build directory and mapped executable
  * here, so they show up in this process's own maps.
+ *
+ * Expected htlhash values are computed independently of the symbolizer's
+ * code: by the sha256sum CLI over the byte stream that head -c, tail -c and
+ * printf build in a shell.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +27,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,7 +52,8 @@ static int child_start(struct child *c, const char *path)
 	FILE *f;
 	int n;
 
-	if (pipe(in) || pipe(out))
+	/* Close-on-exec: a second child must not hold the first one's stdin open. */
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
 		return -1;
 	c->pid = fork();
 	if (c->pid < 0)
@@ -159,6 +166,38 @@ static uint64_t file_offset(uint64_t addr)
 	}
 	proc_maps__deinit(&pm);
 	return off;
+}
+
+/*
+ * Computes the expected htlhash of a file with a shell: head -c 4096, tail -c
+ * 4096 and printf of the big-endian size, piped to sha256sum; keeps the first
+ * 32 hex digits. Returns 0, or -1 if the shell or sha256sum is missing.
+ */
+static int shell_htlhash(const char *path, char *hex)
+{
+	char cmd[PATH_MAX * 2 + 256], be[64] = "", out[128] = "";
+	struct stat st;
+	size_t n = 0;
+	FILE *f;
+
+	if (stat(path, &st))
+		return -1;
+	for (int i = 0; i < 8; i++)
+		n += (size_t)snprintf(be + n, sizeof(be) - n, "\\%03o",
+				      (unsigned)(((uint64_t)st.st_size >> (56 - 8 * i)) & 0xff));
+	snprintf(cmd, sizeof(cmd),
+		 "{ head -c 4096 '%s'; tail -c 4096 '%s'; printf '%s'; } | sha256sum 2>/dev/null",
+		 path, path, be);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (!fgets(out, sizeof(out), f))
+		out[0] = '\0';
+	if (pclose(f) != 0 || strlen(out) < 64)
+		return -1;
+	memcpy(hex, out, 32);
+	hex[32] = '\0';
+	return 0;
 }
 
 /* ---- /proc/PID/maps parsing ---- */
@@ -597,12 +636,15 @@ static int test_pseudo_mappings(void)
 	CHECK(f && !f->function);
 	CHECK_STR(f->module->name, "[anon]");
 	CHECK_STR(f->module->path, "[anon]");
+	CHECK_STR(f->module->htlhash, ""); /* no file to hash */
+	CHECK_STR(f->module->build_id, "");
 	CHECK_EQ_U64(f->address, (uint64_t)(uintptr_t)anon + 16); /* no file: the address */
 
 	/* Outside every mapping. */
 	f = resolve1(rd, (uint32_t)getpid(), 0x1000);
 	CHECK(f && !f->function);
 	CHECK_STR(f->module->name, "[unknown]");
+	CHECK_STR(f->module->htlhash, "");
 	CHECK_EQ_U64(f->address, 0x1000);
 	CHECK(resolve1(rd, (uint32_t)getpid(), 0x1000) == f);
 
@@ -616,6 +658,7 @@ static int test_pseudo_mappings(void)
 		CHECK(f);
 		CHECK_STR(f->module->name, "[vdso]");
 		CHECK(f->function && strstr(f->function, "clock_gettime"));
+		CHECK_STR(f->module->htlhash, ""); /* identified by its build id */
 	}
 	munmap(anon, 4096);
 	sym_reader__free(rd);
@@ -796,6 +839,424 @@ static int test_api_edges(void)
 	return 0;
 }
 
+/* ---- htlhash ---- */
+
+/* Writes a file of len bytes of a position-dependent pattern. */
+static int write_pattern(const char *path, size_t len)
+{
+	unsigned char *b = malloc(len ? len : 1);
+	int ret;
+
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		b[i] = (unsigned char)(i * 7 + i / 251);
+	ret = write_file(path, b, len);
+	free(b);
+	return ret;
+}
+
+static int test_htlhash(void)
+{
+	/* Empty, shorter than a page (hashed twice), overlapping pages, disjoint pages. */
+	static const size_t sizes[] = {0, 100, 4096, 6000, 8192, 10000, 65537};
+	char path[512], want[64], got[64];
+	int fd;
+
+	scratch_path(path, sizeof(path), "symtest_htlhash.bin");
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		CHECK(write_pattern(path, sizes[i]) == 0);
+		if (shell_htlhash(path, want)) {
+			fprintf(stderr, "no shell or sha256sum: htlhash not checked\n");
+			unlink(path);
+			return TEST_SKIP;
+		}
+		fd = open(path, O_RDONLY);
+		CHECK(fd >= 0);
+		CHECK(sym_htlhash_fd(fd, got) == 0);
+		close(fd);
+		if (strcmp(got, want) != 0)
+			fprintf(stderr, "htlhash of %zu bytes\n", sizes[i]);
+		CHECK_STR(got, want);
+		CHECK_EQ_U64(strlen(got), SYM_HTLHASH_HEX);
+	}
+	unlink(path);
+
+	/* Known vector: an empty file hashes its size only, eight zero bytes:
+	 * SHA-256 = af5570f5a1810b7af78caf4bc70a660f0df51e42baf91d4de5b2328de0e83dfc. */
+	CHECK(sym_htlhash_mem("", "", 0, got) == 0);
+	CHECK_STR(got, "af5570f5a1810b7af78caf4bc70a660f");
+
+	/* A directory or an unreadable fd gives "". */
+	fd = open(SYMTEST_SCRATCH, O_RDONLY | O_DIRECTORY);
+	CHECK(fd >= 0);
+	CHECK(sym_htlhash_fd(fd, got) < 0);
+	CHECK_STR(got, "");
+	close(fd);
+	return 0;
+}
+
+/* The module of a loaded library carries its file's htlhash. */
+static int test_module_htlhash(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	void *h = dlopen(SYMTEST_SO, RTLD_NOW | RTLD_LOCAL);
+	const struct sym_frame *f;
+	char want[64];
+
+	CHECK(sym && rd && h);
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha"));
+	CHECK(f && f->module->htlhash);
+	CHECK_STR(f->module->name, "libsymtest.so");
+	if (shell_htlhash(SYMTEST_SO, want) == 0)
+		CHECK_STR(f->module->htlhash, want);
+	else
+		CHECK_EQ_U64(strlen(f->module->htlhash), SYM_HTLHASH_HEX);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+
+	/* Past the memory bound: no symbols, but the file is still identified. */
+	sym = new_sym(false, 1);
+	rd = sym ? symbolizer__reader_new(sym) : NULL;
+	CHECK(sym && rd);
+	f = resolve1(rd, (uint32_t)getpid(), (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha"));
+	CHECK(f && !f->function);
+	CHECK_STR(f->module->name, "libsymtest.so");
+	CHECK_EQ_U64(strlen(f->module->htlhash), SYM_HTLHASH_HEX);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	dlclose(h);
+	return 0;
+}
+
+/* ---- kernel build id ---- */
+
+static size_t put_note(unsigned char *b, uint32_t type, const char *name, uint32_t namesz,
+		       const void *desc, uint32_t descsz)
+{
+	size_t n = 0;
+
+	memcpy(b, &namesz, 4);
+	memcpy(b + 4, &descsz, 4);
+	memcpy(b + 8, &type, 4);
+	n = 12;
+	memset(b + n, 0, (namesz + 3) & ~3u);
+	memcpy(b + n, name, namesz);
+	n += (namesz + 3) & ~3u;
+	memset(b + n, 0, (descsz + 3) & ~3u);
+	memcpy(b + n, desc, descsz);
+	n += (descsz + 3) & ~3u;
+	return n;
+}
+
+/* An independent reading of /sys/kernel/notes: the descriptor that follows
+ * "GNU\0" where the header before it says namesz 4, type 3. */
+static int scan_kernel_build_id(char *hex)
+{
+	unsigned char *b = NULL;
+	size_t len = 0;
+
+	hex[0] = '\0';
+	if (sym_read_file("/sys/kernel/notes", (char **)&b, &len))
+		return -1;
+	for (size_t i = 12; i + 4 <= len; i += 4) {
+		uint32_t namesz, descsz, type;
+
+		if (memcmp(b + i, "GNU", 4) != 0)
+			continue;
+		memcpy(&namesz, b + i - 12, 4);
+		memcpy(&descsz, b + i - 8, 4);
+		memcpy(&type, b + i - 4, 4);
+		if (namesz != 4 || type != 3 || !descsz || i + 4 + descsz > len)
+			continue;
+		for (uint32_t j = 0; j < descsz; j++)
+			sprintf(hex + 2 * j, "%02x", b[i + 4 + j]);
+		break;
+	}
+	free(b);
+	return 0;
+}
+
+static int test_kernel_build_id(void)
+{
+	static const unsigned char id[20] = {0x4a, 0x5a, 0x9b, 0x0a, 0xff, 0xb6, 0x6c,
+					     0x43, 0x7a, 0xbc, 0xd4, 0x55, 0xd2, 0x73,
+					     0x8a, 0xf8, 0x79, 0x98, 0x5f, 0xa9};
+	static const char id_hex[] = "4a5a9b0affb66c437abcd455d2738af879985fa9";
+	unsigned char notes[512];
+	char hex[2 * SYM_BUILD_ID_MAX + 1], want[2 * SYM_BUILD_ID_MAX + 1];
+	struct symbolizer *sym;
+	struct sym_reader *rd;
+	const struct sym_frame *f;
+	uint64_t ka = 0xffffffff81000000ull;
+	size_t n = 0;
+	uint32_t big = 0xfffffff0u;
+
+	/* Other notes first (odd name length, "GNU" with another type, Xen). */
+	n += put_note(notes + n, 6, "Linux", 6, "\1\1\0\0", 4);
+	n += put_note(notes + n, 1, "GNU", 4, "abcd", 4);
+	n += put_note(notes + n, 3, "Xen", 4, "\0\0\0\0\0\0\0\1", 8);
+	n += put_note(notes + n, 3, "GNU", 4, id, sizeof(id));
+	CHECK(elf_notes__build_id(notes, n, hex));
+	CHECK_STR(hex, id_hex);
+	/* Truncated inside the build id's descriptor: not found, no overread. */
+	CHECK(!elf_notes__build_id(notes, n - 4, hex));
+	CHECK_STR(hex, "");
+	CHECK(!elf_notes__build_id(notes, 11, hex));
+	/* Absurd sizes stop the walk. */
+	memcpy(notes, &big, 4);
+	CHECK(!elf_notes__build_id(notes, n, hex));
+	memcpy(notes + 4, &big, 4);
+	memcpy(notes, "\6\0\0\0", 4);
+	CHECK(!elf_notes__build_id(notes, n, hex));
+
+	/* The kernel module carries the running kernel's build id. */
+	sym = new_sym(false, 0);
+	rd = sym ? symbolizer__reader_new(sym) : NULL;
+	CHECK(sym && rd);
+	CHECK(sym_reader__resolve_kernel(rd, &ka, 1, &f) == 0);
+	CHECK_STR(f->module->path, "[kernel.kallsyms]");
+	CHECK(f->module->build_id && f->module->htlhash);
+	CHECK_STR(f->module->htlhash, "");
+	if (scan_kernel_build_id(want) == 0) {
+		CHECK(want[0]);
+		CHECK_STR(f->module->build_id, want);
+		printf("     kernel build id %s\n", f->module->build_id);
+	} else {
+		fprintf(stderr, "/sys/kernel/notes unreadable: kernel build id not checked\n");
+		CHECK_STR(f->module->build_id, "");
+	}
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+/* ---- process info ---- */
+
+#define ID_A "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899"
+
+static int test_cgroup_parse(void)
+{
+	static const struct {
+		const char *text;
+		const char *id; /* NULL: not a container */
+	} cases[] = {
+		/* docker, cgroupfs driver (v1 and v2) */
+		{"12:pids:/docker/" ID_A "\n11:memory:/docker/" ID_A "\n", ID_A},
+		{"0::/docker/" ID_A "\n", ID_A},
+		/* docker, systemd driver */
+		{"0::/system.slice/docker-" ID_A ".scope\n", ID_A},
+		/* containerd (CRI), systemd driver */
+		{"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234abcd_5678."
+		 "slice/cri-containerd-" ID_A ".scope\n",
+		 ID_A},
+		/* kubernetes, cgroupfs driver */
+		{"0::/kubepods/besteffort/pod0c3d5e7f-1111-2222-3333-444455556666/" ID_A "\n",
+		 ID_A},
+		{"4:cpu,cpuacct:/kubepods/burstable/podabc/" ID_A, ID_A}, /* no final newline */
+		/* CRI-O */
+		{"0::/kubepods.slice/kubepods-pod1.slice/crio-" ID_A ".scope\n", ID_A},
+		/* podman / libpod, rootful and rootless (with a sub-cgroup) */
+		{"0::/machine.slice/libpod-" ID_A ".scope\n", ID_A},
+		{"0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID_A
+		 ".scope/container\n",
+		 ID_A},
+		/* hybrid v1/v2: the first line with an id */
+		{"1:name=systemd:/user.slice/user-1000.slice/session-2.scope\n"
+		 "0::/system.slice/docker-" ID_A ".scope\n",
+		 ID_A},
+		/* not containers */
+		{"0::/init.scope\n", NULL},
+		{"0::/\n", NULL},
+		{"0::/user.slice/user-1000.slice/session-3.scope\n", NULL},
+		{"0::/system.slice/foo.service\n", NULL},
+		{"0::/system.slice/libpod-conmon-" ID_A ".scope\n", NULL},
+		{"0::/machine.slice/crio-conmon-" ID_A ".scope\n", NULL},
+		{"0::/docker/" ID_A "0\n", NULL}, /* 65 digits */
+		{"0::/docker/3F4E5D6C7B8A99887766554433221100FFEEDDCCBBAA0011223344556677889\n",
+		 NULL},						      /* upper case */
+		{"0::/system.slice/docker-" ID_A ".service\n", NULL}, /* not a scope */
+		{"9:name=systemd:/\n8:pids:/\n", NULL},
+		{"garbage without colons " ID_A "\n", NULL},
+		{"", NULL},
+	};
+	char id[SYM_CONTAINER_ID_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool found = proc_info__parse_cgroup(cases[i].text, strlen(cases[i].text), id);
+
+		if (found != (cases[i].id != NULL))
+			fprintf(stderr, "cgroup case %zu: %s", i, cases[i].text);
+		CHECK(found == (cases[i].id != NULL));
+		CHECK_STR(id, cases[i].id ? cases[i].id : "");
+	}
+	return 0;
+}
+
+static int test_process_info(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	struct child c1 = {.stdin_fd = -1}, c2 = {.stdin_fd = -1}, c3 = {.stdin_fd = -1};
+	char self[PATH_MAX], want[PATH_MAX], cg_id[SYM_CONTAINER_ID_MAX + 1], *cg = NULL;
+	struct sym_process_info pi, pi2;
+	uint32_t pid1, pid2, pid3;
+	const char *exe1;
+	size_t cg_len;
+	ssize_t n;
+
+	CHECK(sym && rd);
+	CHECK(realpath(SYMTEST_PIE, want));
+
+	/* A child whose maps a sample read: its executable is the test binary. */
+	CHECK(child_start(&c1, SYMTEST_PIE) == 0);
+	CHECK(resolve1(rd, (uint32_t)c1.pid, c1.addr[0]));
+	CHECK(symbolizer__process_info(sym, (uint32_t)c1.pid, &pi) == 0);
+	CHECK_EQ_U64(pi.tgid, (uint32_t)c1.pid);
+	CHECK_STR(pi.exe_path, want);
+	exe1 = pi.exe_path;
+
+	/* Another process of the same executable shares the interned string;
+	 * this one is read on demand (no sample yet). */
+	CHECK(child_start(&c2, SYMTEST_PIE) == 0);
+	CHECK(symbolizer__process_info(sym, (uint32_t)c2.pid, &pi2) == 0);
+	CHECK(pi2.exe_path == exe1);
+	CHECK(pi2.container_id == pi.container_id);
+
+	/* Both exit (reaped): still known, same strings. */
+	pid1 = (uint32_t)c1.pid;
+	pid2 = (uint32_t)c2.pid;
+	child_stop(&c1);
+	child_stop(&c2);
+	symbolizer__invalidate_process(sym, pid1);
+	CHECK(resolve1(rd, pid1, c1.addr[1])); /* the re-read fails: maps and info kept */
+	CHECK(symbolizer__process_info(sym, pid1, &pi) == 0);
+	CHECK(pi.exe_path == exe1);
+	CHECK(symbolizer__process_info(sym, pid2, &pi2) == 0);
+	CHECK(pi2.exe_path == exe1);
+
+	/* Never seen and gone. */
+	CHECK(child_start(&c3, SYMTEST_PIE) == 0);
+	pid3 = (uint32_t)c3.pid;
+	child_stop(&c3);
+	CHECK(symbolizer__process_info(sym, pid3, &pi) == -ENOENT);
+	CHECK(pi.exe_path == NULL && pi.container_id == NULL);
+	CHECK(symbolizer__process_info(sym, 0x7fffffff, &pi) == -ENOENT);
+
+	/* Ourselves, on demand; the container id is whatever our cgroup names. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0);
+	self[n] = '\0';
+	CHECK(symbolizer__process_info(sym, (uint32_t)getpid(), &pi) == 0);
+	CHECK_STR(pi.exe_path, self);
+	CHECK(sym_read_file("/proc/self/cgroup", &cg, &cg_len) == 0);
+	if (proc_info__parse_cgroup(cg, cg_len, cg_id))
+		CHECK_STR(pi.container_id, cg_id);
+	else
+		CHECK(pi.container_id == NULL);
+	free(cg);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
+/* An executable deleted while it runs: " (deleted)" is stripped. */
+static int test_process_info_deleted(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct child c = {.stdin_fd = -1};
+	struct sym_process_info pi;
+	char path[512], want[PATH_MAX];
+	int ret;
+
+	CHECK(sym);
+	scratch_path(path, sizeof(path), "symtest-deleted-exe");
+	CHECK(copy_file(SYMTEST_PIE, path, SIZE_MAX) == 0);
+	CHECK(chmod(path, 0755) == 0);
+	CHECK(realpath(path, want));
+	ret = child_start(&c, path);
+	unlink(path);
+	CHECK(ret == 0);
+	ret = symbolizer__process_info(sym, (uint32_t)c.pid, &pi);
+	child_stop(&c);
+	CHECK(ret == 0);
+	CHECK(!strstr(pi.exe_path, "(deleted)"));
+	CHECK_STR(pi.exe_path, want);
+	symbolizer__free(sym);
+	return 0;
+}
+
+/* A process that execs, with no invalidation: the maps re-read that the
+ * first miss in the new image triggers reads the new executable too. */
+static int test_process_info_exec(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	char self[PATH_MAX], shell[PATH_MAX], want[PATH_MAX], line[256];
+	struct child c = {.stdin_fd = -1};
+	struct sym_process_info pi;
+	const struct sym_frame *f;
+	int in[2], out[2];
+	ssize_t n = 0;
+	FILE *fo;
+
+	CHECK(sym && rd);
+	CHECK(realpath(SYMTEST_PIE, want));
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0);
+	self[n] = '\0';
+	CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+	c.pid = fork();
+	CHECK(c.pid >= 0);
+	if (c.pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl("/bin/sh", "sh", "-c", "read x && exec \"$0\"", SYMTEST_PIE, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c.stdin_fd = in[1];
+	fo = fdopen(out[0], "r");
+	CHECK(fo);
+
+	/* Wait for the shell to run, then let a sample read its maps and info. */
+	for (int i = 0; i < 400; i++) {
+		char link[64];
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)c.pid);
+		n = readlink(link, shell, sizeof(shell) - 1);
+		if (n > 0) {
+			shell[n] = '\0';
+			if (strcmp(shell, self) != 0)
+				break;
+		}
+		usleep(5000);
+	}
+	CHECK(n > 0 && strcmp(shell, self) != 0);
+	f = resolve1(rd, (uint32_t)c.pid, 0x1000);
+	CHECK(f);
+	CHECK(symbolizer__process_info(sym, (uint32_t)c.pid, &pi) == 0);
+	CHECK_STR(pi.exe_path, shell);
+
+	/* exec: the shell becomes symtest_pie, which prints its addresses. */
+	CHECK(write(c.stdin_fd, "go\n", 3) == 3);
+	CHECK(fgets(line, sizeof(line), fo));
+	CHECK(sscanf(line, "%lx", &c.addr[0]) == 1);
+	fclose(fo);
+	usleep((SYM_MAPS_REFRESH_MIN_NS / 1000) * 3 / 2); /* past the re-read rate limit */
+	f = resolve1(rd, (uint32_t)c.pid, c.addr[0]);
+	CHECK(f);
+	CHECK_STR(f->function, "symtest_alpha");
+	CHECK(symbolizer__process_info(sym, (uint32_t)c.pid, &pi) == 0);
+	CHECK_STR(pi.exe_path, want);
+	child_stop(&c);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
 static const struct test_case cases[] = {
 	{"maps_parse", test_maps_parse},
 	{"kallsyms_parse", test_kallsyms_parse},
@@ -812,6 +1273,13 @@ static const struct test_case cases[] = {
 	{"interning", test_interning},
 	{"cache_full", test_cache_full},
 	{"api_edges", test_api_edges},
+	{"htlhash", test_htlhash},
+	{"module_htlhash", test_module_htlhash},
+	{"kernel_build_id", test_kernel_build_id},
+	{"cgroup_parse", test_cgroup_parse},
+	{"process_info", test_process_info},
+	{"process_info_deleted", test_process_info_deleted},
+	{"process_info_exec", test_process_info_exec},
 };
 
 TEST_MAIN(cases)
