@@ -35,17 +35,21 @@ struct otlp_exporter;
 struct otlp_exporter_opts {
 	/* Full URL of the profiles endpoint, e.g.
 	 * "http://127.0.0.1:4318/v1development/profiles" or "https://host:4318/...".
-	 * The caller resolves OTEL_EXPORTER_OTLP_(PROFILES_)ENDPOINT into it. */
+	 * The caller resolves OTEL_EXPORTER_OTLP_(PROFILES_)ENDPOINT into it.
+	 * The port defaults to 4318, the path to /v1development/profiles. NULL:
+	 * no network, requests only go to file_dir (which must then be set). */
 	const char *url;
 	const char *const *headers; /* extra "Key: Value" lines, n_headers of them */
 	size_t n_headers;
-	bool gzip;		   /* Content-Encoding: gzip (default on) */
-	unsigned timeout_ms;	   /* per request, connect to response (default 10000) */
-	size_t max_queue_bytes;	   /* bound on queued request bytes (default 64 MiB) */
-	const char *user_agent;	   /* e.g. "pipeline/0.1.0" */
-	const char *ca_file;	   /* https: extra CA bundle, or NULL for the system store */
-	bool insecure_skip_verify; /* https: do not verify the server certificate */
-	const char *file_dir;	   /* also write each request to file_dir/NNNNNN.binpb; NULL: off */
+	bool gzip;		     /* Content-Encoding: gzip (default on) */
+	unsigned timeout_ms;	     /* per request, connect to response (default 10000) */
+	size_t max_queue_bytes;	     /* bound on queued request bytes (default 64 MiB) */
+	const char *user_agent;	     /* e.g. "pipeline/0.1.0" */
+	const char *ca_file;	     /* https: extra CA bundle, or NULL for the system store */
+	bool insecure_skip_verify;   /* https: do not verify the server certificate */
+	const char *file_dir;	     /* also write each request to file_dir/NNNNNN.binpb; NULL: off.
+				      * Created (one level) if missing; numbering continues after
+				      * the highest NNNNNN already there. */
 	unsigned backoff_initial_ms; /* first retry delay (default 1000) */
 	unsigned backoff_max_ms;     /* cap on retry delay (default 30000) */
 };
@@ -53,16 +57,23 @@ struct otlp_exporter_opts {
 struct otlp_exporter_stats {
 	uint64_t requests_queued;  /* submit() calls accepted */
 	uint64_t requests_sent;	   /* answered 2xx */
-	uint64_t requests_retried; /* retry attempts (429/502/503/504, closed, connect failed) */
-	uint64_t requests_failed;  /* given up: non-retryable status or shutdown deadline */
-	uint64_t requests_dropped; /* oldest dropped because the queue was full */
+	uint64_t requests_retried; /* retry attempts (429/502/503/504, closed, connect failed,
+				    * TLS handshake failed, timeout) */
+	uint64_t requests_failed;  /* given up: non-retryable status, response over 4 MiB, or
+				    * left at the shutdown deadline */
+	uint64_t requests_dropped; /* oldest dropped because the queue was full (or one alone
+				    * over the bound: -ENOSPC) */
 	uint64_t partial_success;  /* 2xx with partial_success set (logged, not retried) */
 	uint64_t bytes_raw;	   /* request bytes before compression, of requests sent */
 	uint64_t bytes_sent;	   /* body bytes on the wire (after compression) */
-	uint64_t queue_bytes;	   /* bytes queued now */
+	uint64_t queue_bytes;	   /* bytes queued now (waiting; not the request in flight) */
 	uint64_t queue_bytes_max;  /* high-water mark of queue_bytes */
 	uint64_t files_written;	   /* --otlp-file requests written */
 	uint64_t file_errors;
+	/* Added with the implementation (appended, so older initializers still compile): */
+	uint64_t connects;	   /* connections established (TCP; TLS handshake may follow) */
+	uint64_t connect_failures; /* resolve, connect or TLS handshake failures (each retried) */
+	uint64_t timeouts;	   /* attempts that hit timeout_ms (each retried) */
 };
 
 /* Parses and checks opts (URL scheme, host, port), starts the exporter thread.
@@ -78,7 +89,9 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *opts);
 int otlp_exporter__submit(struct otlp_exporter *ex, void *body, size_t len);
 
 /* Sends what is queued until the queue is empty or timeout_ms has passed,
- * then stops the thread; what is left is counted as failed. Idempotent. */
+ * then stops the thread; what is left is counted as failed. Idempotent; call
+ * it (and free) from one thread, not concurrently with itself. Blocks for at
+ * most timeout_ms plus the I/O teardown (and a getaddrinfo in progress). */
 void otlp_exporter__shutdown(struct otlp_exporter *ex, unsigned timeout_ms);
 
 /* Shuts down with a zero timeout if needed, then frees. Accepts NULL. */

@@ -1,0 +1,26 @@
+# exporter tests (no privileges, 127.0.0.1 only):
+#   otlp_receiver   a scriptable OTLP/HTTP(S) receiver the tests run as a child
+#                   process (see the comment at the top of otlp_receiver.c)
+#   exporter_test   URL, HTTP head and response parser, Retry-After, backoff,
+#                   gzip, partial_success; then the exporter end to end against
+#                   otlp_receiver: retries, timeouts, refused connects, queue
+#                   bound, shutdown deadline, --otlp-file, TLS with a certificate
+#                   made by the openssl CLI (skipped without it, failed under CI).
+# Labelled concurrency too: the exporter thread runs against the test's
+# submitting thread, so CI runs it under ThreadSanitizer.
+
+add_executable(otlp_receiver otlp_receiver.c)
+target_link_libraries(otlp_receiver PRIVATE PkgConfig::OPENSSL PkgConfig::ZLIB)
+
+find_program(PIPELINE_OPENSSL_EXE openssl)
+if(PIPELINE_OPENSSL_EXE)
+	set(pl_openssl ${PIPELINE_OPENSSL_EXE})
+else()
+	set(pl_openssl openssl) # the TLS test reports it missing (fails under CI)
+endif()
+
+pipeline_add_test(exporter_test SOURCES exporter_test.c LIBS pl_exporter LABEL "unit;concurrency")
+add_dependencies(exporter_test otlp_receiver)
+target_compile_definitions(exporter_test PRIVATE
+	OTLP_RECEIVER_PATH="$<TARGET_FILE:otlp_receiver>" OPENSSL_CLI="${pl_openssl}")
+set_tests_properties(exporter_test PROPERTIES TIMEOUT 180)
