@@ -1,0 +1,815 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * OTLP Profiles encoder: struct profile[] -> ExportProfilesServiceRequest[]
+ * (opentelemetry-proto v1.11.0, profiles v1development; uncompressed, since
+ * compression is the exporter's).
+ *
+ * Shape of a request (see ../shared/reference/otlp-profiles.md):
+ *
+ *   resource_profiles[r]      one per process (pid, executable name and path,
+ *                             container id, host name, then the agent's own
+ *                             resource attributes), schema_url OTLP_SCHEMA_URL
+ *     scope_profiles[0]       scope = agent name and version
+ *       profiles[k]           one per interval in which the process has
+ *                             samples, per sample type (CPU: samples/count,
+ *                             period cpu/nanoseconds = 1e9 / Hz)
+ *         samples             stack_index + attributes thread.id, thread.name
+ *                             (+ cpu.logical_number with timestamps)
+ *   dictionary                one for the request, hash-consed (otlp_dict.c)
+ *
+ * Decisions:
+ *
+ * - Resource identity is the tuple of its attributes (pid, executable name and
+ *   path, container id, host name): a pid reused by another executable in a
+ *   later interval gets a resource of its own. Executable name and path come
+ *   from profile.processes; a process without an entry is named by its
+ *   process name (pcomm) and has no path. The idle task (tgid 0) is a
+ *   resource of its own: process.pid 0, process.executable.name "[idle]".
+ *   The agent's resource attributes (opts) are added to every resource, the
+ *   last of several with one key winning; on a clash with ours, ours win for
+ *   process.* and theirs for everything else (host.name, container.id), so no
+ *   key appears twice.
+ *
+ * - Sample shape, per interval, the same for all its samples: with
+ *   opts->timestamps, times_complete, every stack's times present and a
+ *   non-empty window, samples carry timestamps_unix_nano only (each counts
+ *   1), one Sample per (stack, thread, CPU) with the CPU as
+ *   cpu.logical_number; otherwise one aggregated value (count) per (stack,
+ *   thread) and no CPU attribute. Samples of equal identity are merged.
+ *   Timestamps outside [time_unix_nano, time_unix_nano + duration_nano)
+ *   (a sample that raced the interval's boundary) are clamped into it, so the
+ *   count is kept and the window rule holds.
+ *
+ * - thread.id is the kernel TID (semantic conventions define a "managed"
+ *   thread id; no OS-tid attribute exists, and the reference eBPF profiler
+ *   does the same), thread.name the task's comm. ScopeProfiles carries the
+ *   same schema_url as its resource, for the sample and location attributes.
+ *   profile_id (optional) is not set; the drop counts have no semantic
+ *   convention and are not exported here.
+ *
+ * - A stack with no frames (its capture failed) is kept with stack_index 0,
+ *   the empty stack the spec defines as stack_table[0], rather than with an
+ *   invented frame. Stacks with count 0 are skipped.
+ *
+ * - No samples at all (no profiles, or only empty ones) gives zero requests:
+ *   the spec says not to send empty envelopes.
+ *
+ * - Requests: when the whole request packs within opts->max_request_bytes (or
+ *   there is no limit) it is emitted as built; else otlp_split.c cuts it by
+ *   resource. All the given intervals go into the same request(s).
+ *
+ * Model: dictionary entries are protobuf-c messages (otlp_dict.c); resources,
+ * profiles and samples are compact records (struct otlp_res, otlp_prof,
+ * otlp_smp) that otlp_wire.c serializes directly. Samples, the bulk, live in
+ * one array, regrouped by profile once all intervals are in, so each later
+ * pass reads memory in order.
+ *
+ * Cost: O(total frames + total timestamps) expected time with hash tables
+ * everywhere; per-frame work is one pointer-keyed lookup once a frame has
+ * been seen.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoder.h"
+#include "otlp_internal.h"
+
+/* Sample and period types per profile.signal; one Profile per sample type. */
+struct otlp_signal {
+	const char *signal;
+	const char *sample_type, *sample_unit;
+	const char *period_type, *period_unit;
+};
+
+static const struct otlp_signal signals[] = {
+	{"cpu", "samples", "count", "cpu", "nanoseconds"},
+};
+
+static const struct otlp_signal *signal_find(const char *name)
+{
+	if (!name)
+		return &signals[0]; /* profile.h: "cpu" is the only signal so far */
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		if (strcmp(signals[i].signal, name) == 0)
+			return &signals[i];
+	}
+	return NULL;
+}
+
+/* ---- context ---- */
+
+static void enc_deinit(struct otlp_enc *e)
+{
+	otlp_dict_deinit(&e->dict);
+	strtab__deinit(&e->res_keys);
+	otlp_hset_deinit(&e->smp_set);
+	otlp_idmap_deinit(&e->res_by_tgid);
+	otlp_idmap_deinit(&e->tid_attr);
+	otlp_wire_deinit(&e->wire);
+	free(e->cpu_attr);
+	free(e->res);
+	free(e->profs);
+	free(e->prof_order);
+	free(e->smps);
+	free(e->tbuf);
+	free(e->lbuf);
+	free(e->kbuf);
+	for (size_t i = 0; i < e->n_out; i++)
+		free(e->out[i].data);
+	free(e->out);
+	arena__free(&e->arena);
+}
+
+/* A KeyValue with a string value (copied into the arena). */
+static OtlpKeyValue *kv_str(struct otlp_enc *e, const char *key, const char *s, size_t len)
+{
+	OtlpKeyValue *kv = arena__alloc(&e->arena, sizeof(*kv));
+	OtlpAnyValue *v = arena__alloc(&e->arena, sizeof(*v));
+	char *k = arena__strndup(&e->arena, key, strlen(key));
+	char *copy = arena__strndup(&e->arena, s, len);
+
+	if (!kv || !v || !k || !copy)
+		return NULL;
+	*v = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	v->string_value = copy;
+	*kv = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+	kv->key = k;
+	kv->value = v;
+	return kv;
+}
+
+static OtlpKeyValue *kv_int(struct otlp_enc *e, const char *key, int64_t i)
+{
+	OtlpKeyValue *kv = arena__alloc(&e->arena, sizeof(*kv));
+	OtlpAnyValue *v = arena__alloc(&e->arena, sizeof(*v));
+	char *k = arena__strndup(&e->arena, key, strlen(key));
+
+	if (!kv || !v || !k)
+		return NULL;
+	*v = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+	v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+	v->int_value = i;
+	*kv = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+	kv->key = k;
+	kv->value = v;
+	return kv;
+}
+
+/* The agent's resource attributes, one per key (the last given wins). */
+static int opt_kvs_build(struct otlp_enc *e)
+{
+	const struct otlp_encode_opts *o = e->opts;
+
+	if (!o->n_resource_attrs)
+		return 0;
+	if (!o->resource_attrs || o->n_resource_attrs > SIZE_MAX / sizeof(*e->opt_kvs))
+		return -EINVAL;
+	e->opt_kvs = arena__alloc(&e->arena, o->n_resource_attrs * sizeof(*e->opt_kvs));
+	if (!e->opt_kvs)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_resource_attrs; i++) {
+		const struct otlp_attr *a = &o->resource_attrs[i];
+		bool later = false;
+
+		if (!a->key || !a->key[0])
+			continue;
+		for (size_t j = i + 1; j < o->n_resource_attrs && !later; j++)
+			later = o->resource_attrs[j].key &&
+				!strcmp(o->resource_attrs[j].key, a->key);
+		if (later)
+			continue;
+		const char *v = a->value ? a->value : "";
+		OtlpKeyValue *kv = kv_str(e, a->key, v, strlen(v));
+		if (!kv)
+			return -ENOMEM;
+		e->opt_kvs[e->n_opt_kvs++] = kv;
+	}
+	return 0;
+}
+
+static int enc_init(struct otlp_enc *e, const struct otlp_encode_opts *opts)
+{
+	memset(e, 0, sizeof(*e));
+	e->opts = opts;
+	strtab__init(&e->res_keys, &e->arena, UINT32_MAX - 1);
+	e->scope = (OtlpScope)OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+	/* borrowed for the call; protobuf-c only reads them */
+	e->scope.name = (char *)(opts->agent_name ? opts->agent_name : "");
+	e->scope.version = (char *)(opts->agent_version ? opts->agent_version : "");
+
+	int err = otlp_dict_init(&e->dict, &e->arena);
+	if (!err)
+		err = opt_kvs_build(e);
+	return err;
+}
+
+/* ---- resources ---- */
+
+static const struct profile_process *process_find(const struct profile *p, uint32_t tgid)
+{
+	size_t lo = 0, hi = p->processes ? p->n_processes : 0;
+
+	while (lo < hi) { /* processes are sorted by tgid */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->processes[mid].tgid == tgid)
+			return &p->processes[mid];
+		if (p->processes[mid].tgid < tgid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* What identifies a resource: the values of its own attributes. */
+struct res_id {
+	uint32_t tgid;
+	const char *str[4]; /* NULL or non-empty */
+	size_t len[4];
+};
+
+enum { RES_NAME, RES_PATH, RES_CONTAINER, RES_HOST };
+
+static void res_id_set(struct res_id *id, int i, const char *s, size_t len)
+{
+	id->str[i] = len ? s : NULL;
+	id->len[i] = len;
+}
+
+static const char *const res_keys[4] = {
+	[RES_NAME] = "process.executable.name",
+	[RES_PATH] = "process.executable.path",
+	[RES_CONTAINER] = "container.id",
+	[RES_HOST] = "host.name",
+};
+
+/* Creates the resource of id at index n_res. Returns 0 or -errno. */
+static int resource_new(struct otlp_enc *e, const struct res_id *id)
+{
+	size_t cap = 1 + 4 + e->n_opt_kvs, n = 0;
+	struct otlp_res *r = arena__alloc(&e->arena, sizeof(*r));
+	OtlpKeyValue **kvs = arena__alloc(&e->arena, cap * sizeof(*kvs));
+
+	if (!r || !kvs)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	kvs[n++] = kv_int(e, "process.pid", id->tgid);
+	for (int i = 0; i < 4; i++) {
+		if (id->str[i])
+			kvs[n++] = kv_str(e, res_keys[i], id->str[i], id->len[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!kvs[i])
+			return -ENOMEM;
+	}
+	size_t n_ours = n;
+	for (size_t i = 0; i < e->n_opt_kvs; i++) {
+		OtlpKeyValue *kv = e->opt_kvs[i];
+		size_t j;
+
+		for (j = 0; j < n_ours && strcmp(kvs[j]->key, kv->key); j++)
+			;
+		if (j == n_ours)
+			kvs[n++] = kv;
+		else if (strncmp(kv->key, "process.", 8) != 0)
+			kvs[j] = kv; /* theirs win outside process.* (host.name, container.id) */
+	}
+
+	r->resource = (OtlpResource)OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+	r->resource.attributes = kvs;
+	r->resource.n_attributes = n;
+	e->res[e->n_res++] = r;
+	return 0;
+}
+
+/* The resource of stack st of profile p in *ridx. Returns 0 or -errno. */
+static int resource_findnew(struct otlp_enc *e, const struct profile *p,
+			    const struct profile_stack *st, uint32_t *ridx)
+{
+	uint32_t cached = otlp_idmap_get(&e->res_by_tgid, st->tgid);
+	struct res_id id = {.tgid = st->tgid};
+	int err;
+
+	if (cached) {
+		*ridx = cached - 1;
+		return 0;
+	}
+	if (st->tgid == 0) {
+		res_id_set(&id, RES_NAME, "[idle]", strlen("[idle]"));
+	} else {
+		const struct profile_process *pp = process_find(p, st->tgid);
+
+		if (pp && pp->exe_name && pp->exe_name[0])
+			res_id_set(&id, RES_NAME, pp->exe_name, strlen(pp->exe_name));
+		else
+			res_id_set(&id, RES_NAME, st->pcomm, strnlen(st->pcomm, sizeof(st->pcomm)));
+		if (pp && pp->exe_path)
+			res_id_set(&id, RES_PATH, pp->exe_path, strlen(pp->exe_path));
+		if (pp && pp->container_id)
+			res_id_set(&id, RES_CONTAINER, pp->container_id, strlen(pp->container_id));
+	}
+	if (p->hostname)
+		res_id_set(&id, RES_HOST, p->hostname, strlen(p->hostname));
+
+	/* key: tgid, then each string as its length and bytes */
+	size_t klen = sizeof(id.tgid);
+	for (int i = 0; i < 4; i++) {
+		if (id.len[i] > SIZE_MAX / 2 - klen)
+			return -E2BIG;
+		klen += sizeof(id.len[i]) + id.len[i];
+	}
+	uint8_t *k = array__grow(e->kbuf, &e->kcap, klen, 1);
+	if (!k)
+		return -ENOMEM;
+	e->kbuf = k;
+	memcpy(k, &id.tgid, sizeof(id.tgid));
+	k += sizeof(id.tgid);
+	for (int i = 0; i < 4; i++) {
+		memcpy(k, &id.len[i], sizeof(id.len[i]));
+		k += sizeof(id.len[i]);
+		if (id.len[i])
+			memcpy(k, id.str[i], id.len[i]);
+		k += id.len[i];
+	}
+
+	struct otlp_res **arr = array__grow(e->res, &e->cap_res, e->n_res + 1, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	e->res = arr;
+	size_t before = e->res_keys.n;
+	err = strtab__findnew(&e->res_keys, (const char *)e->kbuf, klen, ridx);
+	if (!err && e->res_keys.n != before)
+		err = resource_new(e, &id);
+	if (!err)
+		err = otlp_idmap_put(&e->res_by_tgid, st->tgid, *ridx + 1);
+	return err;
+}
+
+/* ---- profiles and samples ---- */
+
+/* One interval's parameters. */
+struct interval {
+	const struct profile *p;
+	uint32_t index;
+	bool timestamps;
+	uint64_t lo, hi;       /* timestamps are clamped into [lo, hi] */
+	int32_t types[4];      /* sample type and unit, period type and unit */
+	uint32_t prof;	       /* the profile of the last stack's process */
+	uint32_t last_tgid_p1; /* that process's tgid + 1; 0: none yet */
+};
+
+/* The Profile of resource ridx for interval iv, in *pidx. */
+static int profile_findnew(struct otlp_enc *e, const struct interval *iv, uint32_t ridx,
+			   uint32_t *pidx)
+{
+	struct otlp_res *r = e->res[ridx];
+
+	if (r->last_interval == iv->index + 1) {
+		*pidx = r->last_prof;
+		return 0;
+	}
+	if (e->n_profs >= UINT32_MAX - 1)
+		return -E2BIG;
+	struct otlp_prof *arr = array__grow(e->profs, &e->cap_profs, e->n_profs + 1, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	e->profs = arr;
+	e->profs[e->n_profs] = (struct otlp_prof){
+		.res = ridx,
+		.timestamps = iv->timestamps,
+		.time_ns = iv->p->time_ns,
+		.duration_ns = iv->p->duration_ns,
+		.period = (int64_t)iv->p->period_ns, /* checked <= INT64_MAX */
+		.sample_type = iv->types[0],
+		.sample_unit = iv->types[1],
+		.period_type = iv->types[2],
+		.period_unit = iv->types[3],
+	};
+	*pidx = (uint32_t)e->n_profs++;
+	r->n_profs++;
+	r->last_interval = iv->index + 1;
+	r->last_prof = *pidx;
+	return 0;
+}
+
+struct smp_probe {
+	const struct otlp_enc *e;
+	const struct otlp_smp_key *key;
+};
+
+static bool smp_eq(const void *ctx, uint32_t v)
+{
+	const struct smp_probe *p = ctx;
+
+	return memcmp(&p->e->smps[v - 1].key, p->key, sizeof(*p->key)) == 0;
+}
+
+/* Finds or creates (zeroed) the sample of key. The pointer is valid until
+ * the next sample is created. */
+static int sample_findnew(struct otlp_enc *e, const struct otlp_smp_key *key, struct otlp_smp **out)
+{
+	struct smp_probe probe = {e, key};
+	uint32_t h = otlp_hash_i32((const int32_t *)key, sizeof(*key) / sizeof(int32_t));
+	uint32_t found;
+	int err;
+
+	if (e->n_smps >= UINT32_MAX - 1)
+		return -E2BIG;
+	struct otlp_smp *arr = array__grow(e->smps, &e->cap_smps, e->n_smps + 1, sizeof(*arr));
+	if (!arr)
+		return -ENOMEM;
+	e->smps = arr;
+	err = otlp_hset_findnew(&e->smp_set, h, smp_eq, &probe, (uint32_t)e->n_smps + 1, &found);
+	if (err)
+		return err;
+	if (found) {
+		*out = &e->smps[found - 1];
+		return 0;
+	}
+	*out = &e->smps[e->n_smps++];
+	**out = (struct otlp_smp){.key = *key};
+	e->profs[key->prof].n_smps++;
+	return 0;
+}
+
+static int sample_add_count(struct otlp_enc *e, const struct otlp_smp_key *key, uint64_t count)
+{
+	struct otlp_smp *s;
+	int err = sample_findnew(e, key, &s);
+
+	if (err)
+		return err;
+	if (count > (uint64_t)(INT64_MAX - s->value))
+		return -EOVERFLOW;
+	s->value += (int64_t)count;
+	return 0;
+}
+
+/* Adds the timestamps t[0..n) (sorted) to the sample of key, clamped. */
+static int sample_add_times(struct otlp_enc *e, const struct otlp_smp_key *key,
+			    const struct profile_sample_time *t, size_t n, uint64_t lo, uint64_t hi)
+{
+	struct otlp_smp *s;
+	int err = sample_findnew(e, key, &s);
+
+	if (err)
+		return err;
+	size_t old = s->n_ts;
+	if (n > UINT32_MAX - old)
+		return -E2BIG;
+	uint64_t *ts = arena__alloc(&e->arena, (old + n) * sizeof(*ts));
+	if (!ts)
+		return -ENOMEM;
+	/* merge with what the sample has (rare: another input stack with the same
+	 * identity), keeping time order */
+	const uint64_t *a = s->ts;
+	size_t i = 0, j = 0, k = 0;
+	while (i < old || j < n) {
+		uint64_t b = j < n ? (t[j].ns < lo ? lo : t[j].ns > hi ? hi : t[j].ns) : 0;
+
+		if (j == n || (i < old && a[i] <= b)) {
+			ts[k++] = a[i++];
+		} else {
+			ts[k++] = b;
+			j++;
+		}
+	}
+	s->ts = ts;
+	s->n_ts = (uint32_t)(old + n);
+	return 0;
+}
+
+static int time_cmp(const void *pa, const void *pb)
+{
+	const struct profile_sample_time *a = pa, *b = pb;
+
+	if (a->cpu != b->cpu)
+		return a->cpu < b->cpu ? -1 : 1;
+	return a->ns < b->ns ? -1 : a->ns > b->ns;
+}
+
+/* Sorts by (cpu, time): insertion sort for the few times most stacks have. */
+static void times_sort(struct profile_sample_time *t, size_t n)
+{
+	if (n > 32) {
+		qsort(t, n, sizeof(*t), time_cmp);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct profile_sample_time x = t[i];
+		size_t j = i;
+
+		while (j > 0 && time_cmp(&t[j - 1], &x) > 0) {
+			t[j] = t[j - 1];
+			j--;
+		}
+		t[j] = x;
+	}
+}
+
+/* The thread.id attribute of tid, through a cache: most threads have many stacks. */
+static int thread_id_attr(struct otlp_enc *e, uint32_t tid, int32_t *idx)
+{
+	uint32_t cached = otlp_idmap_get(&e->tid_attr, tid);
+	int err;
+
+	if (cached) {
+		*idx = (int32_t)cached;
+		return 0;
+	}
+	err = otlp_dict_attr_int(&e->dict, OTLP_K_THREAD_ID, tid, idx);
+	if (!err)
+		err = otlp_idmap_put(&e->tid_attr, tid, (uint32_t)*idx);
+	return err;
+}
+
+#define CPU_ATTR_CACHE 4096 /* CPUs below this number have a direct slot */
+
+/* The cpu.logical_number attribute of cpu (one lookup per sample group). */
+static int cpu_attr(struct otlp_enc *e, uint32_t cpu, int32_t *idx)
+{
+	int err;
+
+	if (cpu >= CPU_ATTR_CACHE)
+		return otlp_dict_attr_int(&e->dict, OTLP_K_CPU, cpu, idx);
+	if (!e->cpu_attr) {
+		e->cpu_attr = calloc(CPU_ATTR_CACHE, sizeof(*e->cpu_attr));
+		if (!e->cpu_attr)
+			return -ENOMEM;
+	}
+	if (!e->cpu_attr[cpu]) {
+		err = otlp_dict_attr_int(&e->dict, OTLP_K_CPU, cpu, &e->cpu_attr[cpu]);
+		if (err)
+			return err;
+	}
+	*idx = e->cpu_attr[cpu];
+	return 0;
+}
+
+/* Adds the samples of one stack. */
+static int stack_add(struct otlp_enc *e, struct interval *iv, const struct profile_stack *st)
+{
+	size_t n_frames = (size_t)st->n_kernel + st->n_user;
+	struct otlp_smp_key key;
+	uint32_t ridx;
+	int err;
+
+	if (!st->count)
+		return 0;
+	if (n_frames && !st->frames)
+		return -EINVAL;
+	if (!iv->timestamps && st->count > INT64_MAX)
+		return -EOVERFLOW;
+
+	memset(&key, 0, sizeof(key));		   /* the padding-free key is hashed as bytes */
+	if (iv->last_tgid_p1 != st->tgid + 1ull) { /* stacks of a process often follow */
+		err = resource_findnew(e, iv->p, st, &ridx);
+		if (!err)
+			err = profile_findnew(e, iv, ridx, &iv->prof);
+		if (err)
+			return err;
+		iv->last_tgid_p1 = st->tgid + 1;
+	}
+	key.prof = iv->prof;
+
+	int32_t *locs = array__grow(e->lbuf, &e->lcap, n_frames ? n_frames : 1, sizeof(*locs));
+	if (!locs)
+		return -ENOMEM;
+	e->lbuf = locs;
+	for (size_t i = 0; i < n_frames; i++) { /* leaf first: kernel frames, then user */
+		if (!st->frames[i])
+			return -EINVAL;
+		err = otlp_dict_location(&e->dict, st->frames[i], &locs[i]);
+		if (err)
+			return err;
+	}
+	err = otlp_dict_stack(&e->dict, locs, n_frames, &key.stack);
+	if (!err)
+		err = thread_id_attr(e, st->tid, &key.attrs[0]);
+	size_t comm_len = strnlen(st->comm, sizeof(st->comm));
+	if (!err && comm_len)
+		err = otlp_dict_attr_str(&e->dict, OTLP_K_THREAD_NAME, st->comm, comm_len,
+					 &key.attrs[1]);
+	if (err)
+		return err;
+
+	if (!iv->timestamps)
+		return sample_add_count(e, &key, st->count);
+
+	/* one sample per CPU: sort a copy of the times by (cpu, time) */
+	struct profile_sample_time *t =
+		array__grow(e->tbuf, &e->tcap, st->n_times, sizeof(*e->tbuf));
+	if (!t)
+		return -ENOMEM;
+	e->tbuf = t;
+	memcpy(t, st->times, st->n_times * sizeof(*t));
+	times_sort(t, st->n_times);
+	for (size_t a = 0, b; a < st->n_times; a = b) {
+		for (b = a + 1; b < st->n_times && t[b].cpu == t[a].cpu; b++)
+			;
+		err = cpu_attr(e, t[a].cpu, &key.attrs[2]);
+		if (!err)
+			err = sample_add_times(e, &key, t + a, b - a, iv->lo, iv->hi);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Whether interval p can use the timestamps shape for every sample. */
+static bool timestamps_usable(const struct otlp_enc *e, const struct profile *p)
+{
+	if (!e->opts->timestamps || !p->times_complete || !p->duration_ns)
+		return false;
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		const struct profile_stack *st = &p->stacks[i];
+
+		if (st->count && (!st->times || st->n_times != st->count))
+			return false;
+	}
+	return true;
+}
+
+static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t index)
+{
+	struct interval iv = {.p = p, .index = index};
+	const struct otlp_signal *sig;
+	int err;
+
+	if (!p || (p->n_stacks && !p->stacks))
+		return -EINVAL;
+	sig = signal_find(p->signal);
+	if (!sig)
+		return -EINVAL;
+	if (p->period_ns > INT64_MAX)
+		return -EOVERFLOW;
+	iv.timestamps = timestamps_usable(e, p);
+	/* strings interned only when a profile will use them (no orphans) */
+	bool used = false;
+	for (size_t i = 0; i < p->n_stacks && !used; i++)
+		used = p->stacks[i].count > 0;
+	const char *types[4] = {sig->sample_type, sig->sample_unit, sig->period_type,
+				sig->period_unit};
+	for (int i = 0; i < 4 && used; i++) {
+		err = otlp_dict_string(&e->dict, types[i], strlen(types[i]), &iv.types[i]);
+		if (err)
+			return err;
+	}
+	iv.lo = p->time_ns;
+	iv.hi = p->duration_ns > UINT64_MAX - p->time_ns ? UINT64_MAX
+							 : p->time_ns + p->duration_ns - 1;
+	otlp_idmap_clear(&e->res_by_tgid); /* process info is per interval */
+	/* room for the samples likely to come (a stack's times split over a few
+	 * CPUs), so that neither the array nor the set grows on the way there */
+	size_t expect = e->n_smps;
+	for (size_t i = 0; i < p->n_stacks && expect < UINT32_MAX; i++)
+		expect += iv.timestamps ? (p->stacks[i].count < 4 ? p->stacks[i].count : 4) : 1;
+	if (expect > UINT32_MAX - 1)
+		expect = UINT32_MAX - 1;
+	if (expect > e->cap_smps) {
+		struct otlp_smp *arr = array__grow(e->smps, &e->cap_smps, expect, sizeof(*arr));
+
+		if (!arr)
+			return -ENOMEM;
+		e->smps = arr;
+	}
+	err = otlp_hset_reserve(&e->smp_set, expect);
+	if (err)
+		return err;
+	for (size_t i = 0; i < p->n_stacks; i++) {
+		err = stack_add(e, &iv, &p->stacks[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Regroups samples by profile and profiles by resource, keeping creation
+ * order within each (so the output does not depend on hash order). */
+static int model_finish(struct otlp_enc *e)
+{
+	struct otlp_smp *sorted = malloc((e->n_smps ? e->n_smps : 1) * sizeof(*sorted));
+	uint32_t *order = malloc((e->n_profs ? e->n_profs : 1) * sizeof(*order));
+	size_t at = 0;
+
+	if (!sorted || !order) {
+		free(sorted);
+		free(order);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < e->n_profs; i++) {
+		e->profs[i].first_smp = at;
+		at += e->profs[i].n_smps;
+		e->profs[i].n_smps = 0;
+	}
+	for (size_t i = 0; i < e->n_smps; i++) {
+		struct otlp_prof *pr = &e->profs[e->smps[i].key.prof];
+
+		sorted[pr->first_smp + pr->n_smps++] = e->smps[i];
+	}
+	free(e->smps);
+	e->smps = sorted;
+	e->cap_smps = e->n_smps;
+	otlp_hset_deinit(&e->smp_set); /* its indices were into the old order */
+
+	at = 0;
+	for (size_t i = 0; i < e->n_res; i++) {
+		e->res[i]->first_prof = at;
+		at += e->res[i]->n_profs;
+		e->res[i]->n_profs = 0;
+	}
+	for (size_t i = 0; i < e->n_profs; i++) {
+		struct otlp_res *r = e->res[e->profs[i].res];
+
+		order[r->first_prof + r->n_profs++] = (uint32_t)i;
+	}
+	e->prof_order = order;
+	return 0;
+}
+
+int otlp_enc_emit(struct otlp_enc *e, const struct otlp_view *v, size_t len)
+{
+	struct encoded_buf *arr = array__grow(e->out, &e->cap_out, e->n_out + 1, sizeof(*arr));
+
+	if (!arr)
+		return -ENOMEM;
+	e->out = arr;
+	uint8_t *data = malloc(len ? len : 1);
+	if (!data)
+		return -ENOMEM;
+	if (otlp_wire_write(&e->wire, v, data) != len) {
+		free(data);
+		return -EIO;
+	}
+	e->out[e->n_out++] = (struct encoded_buf){.data = data, .len = len};
+	return 0;
+}
+
+/* The whole model as one request, or split when over max_bytes (0: no limit). */
+static int emit_all(struct otlp_enc *e, size_t max_bytes)
+{
+	struct otlp_dict *d = &e->dict;
+	OtlpDictionary dict =
+		OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__PROFILES_DICTIONARY__INIT;
+	struct otlp_view v = {.e = e, .first_res = 0, .last_res = e->n_res, .dict = &dict};
+	size_t len;
+	int err;
+
+	dict.mapping_table = d->mappings;
+	dict.n_mapping_table = d->n_mappings;
+	dict.location_table = d->locations;
+	dict.n_location_table = d->n_locations;
+	dict.function_table = d->functions;
+	dict.n_function_table = d->n_functions;
+	dict.link_table = d->links;
+	dict.n_link_table = 1;
+	dict.string_table = d->strings.strs;
+	dict.n_string_table = d->strings.n;
+	dict.attribute_table = d->attrs;
+	dict.n_attribute_table = d->n_attrs;
+	dict.stack_table = d->stacks;
+	dict.n_stack_table = d->n_stacks;
+	err = otlp_wire_measure(&e->wire, &v, &len);
+	if (err)
+		return err;
+	if (max_bytes && len > max_bytes && e->n_res > 1)
+		return otlp_split_emit(e, max_bytes);
+	return otlp_enc_emit(e, &v, len);
+}
+
+int otlp__encode(const struct profile *const *profiles, size_t n,
+		 const struct otlp_encode_opts *opts, struct encoded_buf **out, size_t *n_out)
+{
+	static const struct otlp_encode_opts defaults;
+	struct otlp_enc e;
+	int err;
+
+	if (!out || !n_out || (n && !profiles))
+		return -EINVAL;
+	*out = NULL;
+	*n_out = 0;
+	if (n >= UINT32_MAX)
+		return -E2BIG;
+
+	err = enc_init(&e, opts ? opts : &defaults);
+	for (size_t i = 0; !err && i < n; i++)
+		err = interval_add(&e, profiles[i], (uint32_t)i);
+	if (!err && e.n_res)
+		err = model_finish(&e);
+	if (!err && e.n_res)
+		err = emit_all(&e, e.opts->max_request_bytes);
+	if (!err) {
+		*out = e.out;
+		*n_out = e.n_out;
+		e.out = NULL;
+		e.n_out = 0;
+	}
+	enc_deinit(&e);
+	return err;
+}
