@@ -19,6 +19,7 @@ enum opt_kind {
 	OPT_SHARDS, /* "auto" or 1..max */
 	OPT_STRING, /* const char * field */
 	OPT_PID,    /* repeatable pid */
+	OPT_HEADER, /* repeatable KEY=VALUE */
 	OPT_TRUE,   /* sets a bool field to true */
 	OPT_FALSE,  /* sets a bool field to false */
 	OPT_HELP,
@@ -72,6 +73,36 @@ static const struct opt_desc opt_table[] = {
 	 "write each interval to its own files, cpu-YYYYMMDDTHHMMSSZ.{pb.gz,folded,svg} "
 	 "named by the interval's start, and keep nothing older in memory (for "
 	 "continuous runs); default: cpu.* rewritten at every flush with the whole run"},
+	{"otlp-endpoint", OPT_STRING, CFG(otlp_endpoint), 0, 0, "URL",
+	 "send profiles as OTLP/HTTP to this collector (http://HOST:4318 or https://...; "
+	 "/v1development/profiles is appended when the URL has no path); default "
+	 "$OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT (used as is) or $OTEL_EXPORTER_OTLP_ENDPOINT. "
+	 "With an endpoint, local files are written only if --output is given"},
+	{"otlp-header", OPT_HEADER, 0, 0, 0, "K=V",
+	 "extra HTTP header on every request (repeatable); added to "
+	 "$OTEL_EXPORTER_OTLP_HEADERS"},
+	{"otlp-compression", OPT_STRING, CFG(otlp_compression), 0, 0, "gzip|none",
+	 "request body compression (default $OTEL_EXPORTER_OTLP_COMPRESSION, else gzip)"},
+	{"otlp-timeout-ms", OPT_UINT, CFG(otlp_timeout_ms), 1, 600000, "MS",
+	 "per-request timeout (default $OTEL_EXPORTER_OTLP_TIMEOUT, else 10000)"},
+	{"otlp-ca", OPT_STRING, CFG(otlp_ca), 0, 0, "FILE",
+	 "https: also trust the CA certificates in FILE (default: the system store)"},
+	{"otlp-insecure-skip-verify", OPT_TRUE, CFG(otlp_insecure), 0, 0, NULL,
+	 "https: do not verify the collector's certificate"},
+	{"otlp-timestamps", OPT_TRUE, CFG(otlp_timestamps), 0, 0, NULL,
+	 "send a timestamp per sample (default)"},
+	{"no-otlp-timestamps", OPT_FALSE, CFG(otlp_timestamps), 0, 0, NULL,
+	 "send aggregated counts per stack instead of per-sample timestamps"},
+	{"otlp-file", OPT_TRUE, CFG(otlp_file), 0, 0, NULL,
+	 "also write each request to DIR/otlp/NNNNNN.binpb (needs --output)"},
+	{"otlp-max-request-bytes", OPT_UINT, CFG(otlp_max_request_bytes), 65536, 67108864, "N",
+	 "split an interval into several requests, by process, above N bytes before "
+	 "compression (default 4194304, at most 64 MiB)"},
+	{"export-queue-bytes", OPT_UINT, CFG(export_queue_bytes), 65536, 4294967295UL, "N",
+	 "bound on requests waiting for the collector; when full the oldest is dropped and "
+	 "counted (default 67108864)"},
+	{"shutdown-timeout", OPT_UINT, CFG(shutdown_timeout), 0, 3600, "SEC",
+	 "at exit, keep sending what is queued for at most SEC seconds (default 5)"},
 	{"quiet", OPT_TRUE, CFG(quiet), 0, 0, NULL, "do not print self-stats at exit"},
 	{"help", OPT_HELP, 0, 0, 0, NULL, "print this help and exit"},
 	{"version", OPT_VERSION, 0, 0, 0, NULL, "print the version and exit"},
@@ -87,6 +118,10 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->duration = 0;
 	cfg->interval = 10;
 	cfg->output = "profile";
+	cfg->otlp_timestamps = true;
+	cfg->otlp_max_request_bytes = 4u << 20;
+	cfg->export_queue_bytes = 64u << 20;
+	cfg->shutdown_timeout = 5;
 	cfg->kernel_stacks = true;
 	cfg->idle = false;
 	cfg->bpf_stats = true;
@@ -190,6 +225,22 @@ static int config__apply(struct pipeline_config *cfg, const struct opt_desc *o, 
 			return CONFIG_EXIT_USAGE;
 		}
 		*(const char **)(base + o->offset) = arg;
+		if (o->offset == CFG(output))
+			cfg->output_given = true;
+		return CONFIG_OK;
+	case OPT_HEADER:
+		if (!strchr(arg, '=') || *arg == '=' || strpbrk(arg, "\r\n")) {
+			fprintf(stderr,
+				"pipeline: invalid value '%s' for --%s: expected KEY=VALUE\n", arg,
+				o->name);
+			return CONFIG_EXIT_USAGE;
+		}
+		if (cfg->n_otlp_headers >= CONFIG_MAX_HEADERS) {
+			fprintf(stderr, "pipeline: too many --%s (at most %d)\n", o->name,
+				CONFIG_MAX_HEADERS);
+			return CONFIG_EXIT_USAGE;
+		}
+		cfg->otlp_headers[cfg->n_otlp_headers++] = arg;
 		return CONFIG_OK;
 	case OPT_TRUE:
 		*(bool *)(base + o->offset) = true;
@@ -245,6 +296,18 @@ int config__parse(struct pipeline_config *cfg, int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "pipeline: unexpected argument '%s'\nTry 'pipeline --help'.\n",
 			argv[optind]);
+		return CONFIG_EXIT_USAGE;
+	}
+	if (cfg->otlp_compression && strcmp(cfg->otlp_compression, "gzip") &&
+	    strcmp(cfg->otlp_compression, "none")) {
+		fprintf(stderr,
+			"pipeline: invalid value '%s' for --otlp-compression: expected gzip "
+			"or none\n",
+			cfg->otlp_compression);
+		return CONFIG_EXIT_USAGE;
+	}
+	if (cfg->otlp_file && !cfg->output_given) {
+		fprintf(stderr, "pipeline: --otlp-file needs --output DIR\n");
 		return CONFIG_EXIT_USAGE;
 	}
 	/* Power-of-two sizes let the queue index by mask. */

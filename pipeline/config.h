@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_PIDS 1024
+#define CONFIG_MAX_PIDS	   1024
+#define CONFIG_MAX_HEADERS 64
 
 struct pipeline_config {
 	unsigned shards;    /* 0 = auto */
@@ -30,6 +31,22 @@ struct pipeline_config {
 	unsigned poll_ms;     /* reader poll period */
 	bool per_interval;    /* one set of files per interval instead of one cumulative set */
 	bool quiet;	      /* no self-stats on stderr */
+
+	/* OTLP export; the OTEL_EXPORTER_OTLP_* variables fill what flags leave unset
+	 * (pipeline/otlp_setup.c). */
+	const char *otlp_endpoint;		      /* base URL (…:4318) or NULL */
+	const char *otlp_headers[CONFIG_MAX_HEADERS]; /* "K=V" */
+	unsigned n_otlp_headers;
+	const char *otlp_compression;	 /* "gzip", "none", or NULL (env, else gzip) */
+	unsigned otlp_timeout_ms;	 /* 0: env, else 10000 */
+	const char *otlp_ca;		 /* extra CA bundle for https */
+	bool otlp_insecure;		 /* skip certificate verification */
+	bool otlp_timestamps;		 /* per-sample timestamps (default on) */
+	bool otlp_file;			 /* also write requests to DIR/otlp/ */
+	unsigned otlp_max_request_bytes; /* split requests above this (before compression) */
+	unsigned export_queue_bytes;	 /* bound on queued requests */
+	unsigned shutdown_timeout;	 /* s to send what is queued at exit */
+	bool output_given;		 /* --output was on the command line */
 };
 
 enum config_parse_result {

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Flush: shards' retired aggregates -> cumulative aggregate -> encoders ->
- * file sink. The cumulative aggregate holds the whole run, so each flush
- * rewrites complete files and the last one written is the whole profile.
- * Its size is bounded like the shards' (max_stacks per shard times shards);
- * samples that do not fit are counted and exported as dropped.
+ * Flush: shards' retired aggregates -> the interval's aggregate, which goes
+ * (1) to the OTLP encoder and the exporter's queue, as one interval, and
+ * (2) to the files: with --per-interval as its own set of files, otherwise
+ * merged into the run's cumulative aggregate, from which complete files are
+ * rewritten, so the last one written is the whole profile.
+ * Both aggregates are bounded (max_stacks x 4 stacks); samples that do not
+ * fit are counted and exported as dropped. Runs on the main thread only;
+ * never waits for the exporter.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,13 +21,19 @@
 #include "flush.h"
 #include "shard.h"
 #include "stack_agg.h"
+#include "symbolizer.h"
 
 #define SWAP_TIMEOUT_MS 2000
 
 struct flusher {
 	const struct pipeline_config *cfg;
-	struct stack_agg *total;
-	uint64_t start_real_ns; /* of the run, or of the interval with --per-interval */
+	struct symbolizer *sym;		     /* borrowed: process metadata for the profile */
+	struct otlp_exporter *exporter;	     /* borrowed; NULL: no OTLP */
+	const struct otlp_encode_opts *otlp; /* borrowed */
+	bool files;			     /* write local files */
+	struct stack_agg *interval;	     /* this interval, all shards */
+	struct stack_agg *total;	     /* the run, for cumulative files; NULL if unused */
+	uint64_t run_start_ns, interval_start_ns;
 	char hostname[256];
 	struct flush_stats stats;
 };
@@ -36,19 +45,28 @@ static uint64_t now_real_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-struct flusher *flusher__new(const struct pipeline_config *cfg, uint64_t start_real_ns)
+struct flusher *flusher__new(const struct flusher_opts *opts)
 {
 	struct flusher *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
-	f->cfg = cfg;
-	f->start_real_ns = start_real_ns;
+	f->cfg = opts->cfg;
+	f->sym = opts->sym;
+	f->exporter = opts->exporter;
+	f->otlp = opts->otlp;
+	f->files = opts->files;
+	f->run_start_ns = f->interval_start_ns = opts->start_real_ns;
 	/* Not bounded by shard count alone: the union of all shards' stacks. */
-	f->total = stack_agg__new((size_t)cfg->max_stacks * 4);
-	if (!f->total) {
-		free(f);
+	size_t bound = (size_t)f->cfg->max_stacks * 4;
+	f->interval = stack_agg__new(bound);
+	if (f->files && !f->cfg->per_interval)
+		f->total = stack_agg__new(bound);
+	if (!f->interval || (f->files && !f->cfg->per_interval && !f->total)) {
+		flusher__free(f);
 		return NULL;
 	}
+	if (opts->max_times)
+		stack_agg__record_times(f->interval, opts->max_times);
 	if (gethostname(f->hostname, sizeof(f->hostname) - 1))
 		strcpy(f->hostname, "unknown");
 	return f;
@@ -58,6 +76,7 @@ void flusher__free(struct flusher *f)
 {
 	if (!f)
 		return;
+	stack_agg__free(f->interval);
 	stack_agg__free(f->total);
 	free(f);
 }
@@ -76,7 +95,7 @@ static int flusher__write_one(struct flusher *f, const struct profile *p, const 
 	struct encoded_buf buf = {0};
 	char name[64];
 	if (f->cfg->per_interval) {
-		time_t t = (time_t)(p->time_ns / 1000000000ULL);
+		time_t t = (time_t)(p->time_ns / 1000000000ULL); /* the interval's start */
 		struct tm tm;
 		char stamp[32];
 		gmtime_r(&t, &tm);
@@ -100,10 +119,145 @@ static int flusher__write_one(struct flusher *f, const struct profile *p, const 
 	return err;
 }
 
+struct tgid_ref {
+	uint32_t tgid;
+	const char *pcomm; /* process name of one of its stacks */
+};
+
+static int cmp_tgid_ref(const void *a, const void *b)
+{
+	uint32_t x = ((const struct tgid_ref *)a)->tgid, y = ((const struct tgid_ref *)b)->tgid;
+	return x < y ? -1 : x > y;
+}
+
+/* Builds the sorted list of processes with samples, from what the symbolizer
+ * learned of each (kept after a process exits). Returns 0 or -ENOMEM. */
+static int flusher__processes(struct flusher *f, const struct stack_agg_snapshot *snap,
+			      struct profile_process **out, size_t *n_out)
+{
+	struct tgid_ref *refs = malloc((snap->n_stacks ? snap->n_stacks : 1) * sizeof(*refs));
+	struct profile_process *procs = NULL;
+	size_t n = 0, k = 0;
+	if (!refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->n_stacks; i++)
+		if (snap->stacks[i].tgid)
+			refs[n++] = (struct tgid_ref){snap->stacks[i].tgid, snap->stacks[i].pcomm};
+	qsort(refs, n, sizeof(*refs), cmp_tgid_ref);
+	procs = calloc(n ? n : 1, sizeof(*procs));
+	if (!procs) {
+		free(refs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i && refs[i].tgid == refs[i - 1].tgid)
+			continue;
+		struct sym_process_info info = {0};
+		struct profile_process *p = &procs[k++];
+		p->tgid = refs[i].tgid;
+		if (symbolizer__process_info(f->sym, refs[i].tgid, &info) == 0) {
+			p->exe_path = info.exe_path;
+			p->container_id = info.container_id;
+		}
+		const char *slash = p->exe_path ? strrchr(p->exe_path, '/') : NULL;
+		p->exe_name = slash ? slash + 1 : p->exe_path ? p->exe_path : refs[i].pcomm;
+	}
+	free(refs);
+	*out = procs;
+	*n_out = k;
+	return 0;
+}
+
+/* A profile of agg over [start_ns, now), with its snapshot and process list,
+ * which the caller releases with built_profile__free(). */
+struct built_profile {
+	struct profile p;
+	struct stack_agg_snapshot snap;
+	struct profile_process *procs;
+};
+
+static void built_profile__free(struct built_profile *b)
+{
+	free(b->procs);
+	stack_agg__snapshot_free(&b->snap);
+}
+
+static int flusher__build(struct flusher *f, const struct stack_agg *agg, uint64_t start_ns,
+			  const struct profile_drops *drops, struct built_profile *b)
+{
+	size_t n_procs = 0;
+	memset(b, 0, sizeof(*b));
+	int err = stack_agg__snapshot(agg, &b->snap);
+	if (!err)
+		err = flusher__processes(f, &b->snap, &b->procs, &n_procs);
+	if (err) {
+		built_profile__free(b);
+		return err;
+	}
+	b->p = (struct profile){
+		.signal = "cpu",
+		.hostname = f->hostname,
+		.time_ns = start_ns,
+		.duration_ns = now_real_ns() - start_ns,
+		.frequency_hz = f->cfg->frequency,
+		.period_ns = 1000000000ULL / f->cfg->frequency,
+		.stacks = b->snap.stacks,
+		.n_stacks = b->snap.n_stacks,
+		.total_samples = stack_agg__total(agg),
+		/* Drop counters are the run's so far. */
+		.drops = *drops,
+		.processes = b->procs,
+		.n_processes = n_procs,
+		.times_complete = b->snap.times_complete,
+	};
+	b->p.drops.aggregator_full += f->stats.merge_dropped;
+	return 0;
+}
+
+static int flusher__write_files(struct flusher *f, const struct profile *p)
+{
+	static const struct {
+		const char *name;
+		encode_fn encode;
+	} outputs[] = {
+		{"pb.gz", pprof__encode},
+		{"folded", folded__encode},
+		{"svg", encode_svg},
+	};
+	int first_err = 0;
+	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		int err = flusher__write_one(f, p, outputs[i].name, outputs[i].encode);
+		if (err && !first_err)
+			first_err = err;
+	}
+	return first_err;
+}
+
+/* Encodes the interval and queues it for the collector; never waits. */
+static int flusher__export(struct flusher *f, const struct profile *p)
+{
+	const struct profile *one[] = {p};
+	struct encoded_buf *reqs = NULL;
+	size_t n = 0;
+	int err = otlp__encode(one, 1, f->otlp, &reqs, &n);
+	if (err) {
+		f->stats.export_errors++;
+		fprintf(stderr, "pipeline: cannot encode the OTLP request: %s\n", strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		f->stats.otlp_requests++;
+		/* The exporter owns the body from here, queued or dropped. */
+		otlp_exporter__submit(f->exporter, reqs[i].data, reqs[i].len);
+	}
+	free(reqs);
+	return 0;
+}
+
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
 		   const struct profile_drops *drops)
 {
-	int first_err = 0;
+	int first_err = 0, err;
 
 	for (unsigned i = 0; i < n_shards; i++) {
 		struct stack_agg *retired = shard__swap(shards[i], SWAP_TIMEOUT_MS);
@@ -115,62 +269,50 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 				SWAP_TIMEOUT_MS);
 			continue;
 		}
-		int64_t lost = stack_agg__merge(f->total, retired);
+		int64_t lost = stack_agg__merge(f->interval, retired);
+		stack_agg__reset(retired);
 		if (lost < 0)
 			return (int)lost;
 		f->stats.merge_dropped += (uint64_t)lost;
-		stack_agg__reset(retired);
 	}
 	f->stats.flushes++;
-	f->stats.distinct_stacks = stack_agg__size(f->total);
-	/* Samples written: the whole run's, adding up the intervals if each has its own files. */
-	if (f->cfg->per_interval)
-		f->stats.samples += stack_agg__total(f->total);
-	else
-		f->stats.samples = stack_agg__total(f->total);
+	f->stats.samples += stack_agg__total(f->interval);
+	uint64_t interval_start = f->interval_start_ns;
+	f->interval_start_ns = now_real_ns();
 
-	if (f->cfg->per_interval && stack_agg__size(f->total) == 0) {
-		f->start_real_ns = now_real_ns(); /* nothing sampled: no files */
-		return 0;
+	/* Nothing sampled: nothing to send, and no interval files. */
+	bool empty = stack_agg__size(f->interval) == 0;
+	struct built_profile b;
+	if (!empty && (f->exporter || (f->files && f->cfg->per_interval))) {
+		err = flusher__build(f, f->interval, interval_start, drops, &b);
+		if (err)
+			goto out;
+		if (f->exporter)
+			flusher__export(f, &b.p);
+		if (f->files && f->cfg->per_interval) {
+			f->stats.distinct_stacks = b.p.n_stacks;
+			first_err = flusher__write_files(f, &b.p);
+		}
+		built_profile__free(&b);
 	}
-	struct profile_stack *stacks = stack_agg__snapshot(f->total);
-	if (!stacks)
-		return -ENOMEM;
-	struct profile p = {
-		.signal = "cpu",
-		.hostname = f->hostname,
-		.time_ns = f->start_real_ns,
-		.duration_ns = now_real_ns() - f->start_real_ns,
-		/* Drop counters are the run's so far in both modes. */
-		.frequency_hz = f->cfg->frequency,
-		.period_ns = 1000000000ULL / f->cfg->frequency,
-		.stacks = stacks,
-		.n_stacks = stack_agg__size(f->total),
-		.total_samples = stack_agg__total(f->total),
-		.drops = *drops,
-	};
-	p.drops.aggregator_full += f->stats.merge_dropped;
-
-	static const struct {
-		const char *name;
-		encode_fn encode;
-	} outputs[] = {
-		{"pb.gz", pprof__encode},
-		{"folded", folded__encode},
-		{"svg", encode_svg},
-	};
-	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
-		int err = flusher__write_one(f, &p, outputs[i].name, outputs[i].encode);
-		if (err && !first_err)
-			first_err = err;
+	if (f->files && !f->cfg->per_interval) {
+		int64_t lost = stack_agg__merge(f->total, f->interval);
+		if (lost < 0) {
+			err = (int)lost;
+			goto out;
+		}
+		f->stats.merge_dropped += (uint64_t)lost;
+		err = flusher__build(f, f->total, f->run_start_ns, drops, &b);
+		if (err)
+			goto out;
+		f->stats.distinct_stacks = b.p.n_stacks;
+		first_err = flusher__write_files(f, &b.p);
+		built_profile__free(&b);
 	}
-	free(stacks);
-	if (f->cfg->per_interval) {
-		/* The next interval starts now and owes nothing to this one. */
-		stack_agg__reset(f->total);
-		f->start_real_ns = now_real_ns();
-	}
-	return first_err;
+	err = first_err;
+out:
+	stack_agg__reset(f->interval);
+	return err;
 }
 
 void flusher__stats(const struct flusher *f, struct flush_stats *st)

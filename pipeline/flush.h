@@ -14,18 +14,35 @@
 
 struct flusher;
 struct shard;
+struct symbolizer;
+struct otlp_exporter;
+struct otlp_encode_opts;
 
 struct flush_stats {
 	uint64_t flushes;
+	uint64_t otlp_requests;	  /* requests handed to the exporter */
+	uint64_t export_errors;	  /* intervals that could not be encoded */
 	uint64_t write_errors;	  /* output files that could not be written */
 	uint64_t merge_dropped;	  /* samples that did not fit the cumulative aggregate */
 	uint64_t swap_timeouts;	  /* a worker did not hand over its aggregate in time */
-	uint64_t distinct_stacks; /* in the cumulative aggregate */
-	uint64_t samples;	  /* in the profiles written (whole run) */
+	uint64_t distinct_stacks; /* in the last profile written to files */
+	uint64_t samples;	  /* aggregated into intervals (whole run) */
 };
 
 /* Returns a flusher writing to cfg->output, or NULL with errno set. */
-struct flusher *flusher__new(const struct pipeline_config *cfg, uint64_t start_real_ns);
+struct flusher_opts {
+	const struct pipeline_config *cfg;
+	struct symbolizer *sym;		     /* process metadata for profiles */
+	struct otlp_exporter *exporter;	     /* NULL: no OTLP export */
+	const struct otlp_encode_opts *otlp; /* with exporter */
+	bool files;			     /* write local files to cfg->output */
+	size_t max_times;		     /* per-sample times kept per interval; 0 = none */
+	uint64_t start_real_ns;
+};
+
+/* Returns a flusher, or NULL with errno set. Everything in opts is borrowed
+ * and must outlive it. */
+struct flusher *flusher__new(const struct flusher_opts *opts);
 /* Accepts NULL. */
 void flusher__free(struct flusher *f);
 

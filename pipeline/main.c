@@ -31,6 +31,7 @@
 #include "config.h"
 #include "exporter.h"
 #include "flush.h"
+#include "otlp_setup.h"
 #include "sampler.h"
 #include "self_stats.h"
 #include "shard.h"
@@ -121,6 +122,8 @@ int main(int argc, char **argv)
 	struct symbolizer *sym = NULL;
 	struct sampler *smp = NULL;
 	struct flusher *flusher = NULL;
+	struct otlp_exporter *exporter = NULL;
+	struct otlp_setup otlp = {0};
 	struct shard *shards[MAX_SHARDS] = {0};
 	unsigned n_shards = 0;
 	int rc = 1, err;
@@ -146,11 +149,18 @@ int main(int argc, char **argv)
 				"BPF programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return 1;
 	}
-	err = file_sink__check_dir(cfg.output);
-	if (err) {
-		fprintf(stderr, "pipeline: output directory '%s' cannot be written: %s\n",
-			cfg.output, strerror(-err));
-		return 1;
+	if (otlp_setup__init(&otlp, &cfg))
+		return 2; /* otlp_setup said which flag or variable is wrong */
+	/* With a collector, local files are written only when asked for. */
+	bool files = !otlp.enabled || cfg.output_given;
+	if (files) {
+		err = file_sink__check_dir(cfg.output);
+		if (err) {
+			fprintf(stderr, "pipeline: output directory '%s' cannot be written: %s\n",
+				cfg.output, strerror(-err));
+			otlp_setup__deinit(&otlp);
+			return 1;
+		}
 	}
 	if (cfg.n_pids && !check_pids(&cfg))
 		fprintf(stderr, "pipeline: none of the --pid processes exist; the profile will "
@@ -177,16 +187,37 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pipeline: cannot create the symbolizer: %s\n", strerror(errno));
 		goto cleanup;
 	}
-	flusher = flusher__new(&cfg, start_real);
+	smp = sampler__new(&cfg);
+	if (!smp)
+		goto cleanup; /* sampler__new said what failed */
+	unsigned n_cpus = sampler__n_cpus(smp);
+
+	/* Per-sample times only when they are sent; bounded at twice an
+	 * interval's worth of samples, beyond which counts stay exact and the
+	 * interval is sent as aggregated values. */
+	size_t max_times = 0;
+	if (otlp.enabled && cfg.otlp_timestamps)
+		max_times = (size_t)cfg.frequency * n_cpus * cfg.interval * 2;
+	if (otlp.enabled) {
+		exporter = otlp_exporter__new(&otlp.exporter);
+		if (!exporter)
+			goto cleanup; /* otlp_exporter__new said what is wrong */
+	}
+	struct flusher_opts fopts = {
+		.cfg = &cfg,
+		.sym = sym,
+		.exporter = exporter,
+		.otlp = &otlp.encoder,
+		.files = files,
+		.max_times = max_times,
+		.start_real_ns = start_real,
+	};
+	flusher = flusher__new(&fopts);
 	if (!flusher) {
 		fprintf(stderr, "pipeline: out of memory\n");
 		goto cleanup;
 	}
-	smp = sampler__new(&cfg);
-	if (!smp)
-		goto cleanup; /* sampler__new said what failed */
 
-	unsigned n_cpus = sampler__n_cpus(smp);
 	n_shards = cfg.shards ? cfg.shards : config__auto_shards(n_cpus, cfg.frequency);
 	if (n_shards > n_cpus)
 		n_shards = n_cpus;
@@ -202,6 +233,7 @@ int main(int argc, char **argv)
 			.n_cpus = hi - lo,
 			.queue_depth = cfg.queue_depth,
 			.max_stacks = cfg.max_stacks,
+			.max_times = max_times,
 			.poll_ms = cfg.poll_ms,
 			.mono_to_real_ns = start_real - start_mono,
 		};
@@ -213,14 +245,22 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	if (!cfg.quiet)
+	if (!cfg.quiet) {
 		fprintf(stderr,
 			"pipeline: sampling %u CPUs at %u Hz%s with %u shard%s, %llu KiB ring per "
-			"CPU; writing %s/cpu%s.{pb.gz,folded,svg} every %u s\n",
+			"CPU\n",
 			n_cpus, cfg.frequency, cfg.n_pids ? " (--pid filter)" : "", n_shards,
 			n_shards == 1 ? "" : "s",
-			(unsigned long long)(sampler__ring_bytes(smp) / 1024), cfg.output,
-			cfg.per_interval ? "-<interval start>" : "", cfg.interval);
+			(unsigned long long)(sampler__ring_bytes(smp) / 1024));
+		if (files)
+			fprintf(stderr,
+				"pipeline: writing %s/cpu%s.{pb.gz,folded,svg} every %u s\n",
+				cfg.output, cfg.per_interval ? "-<interval start>" : "",
+				cfg.interval);
+		if (otlp.enabled)
+			fprintf(stderr, "pipeline: sending OTLP profiles to %s every %u s%s\n",
+				otlp.url, cfg.interval, otlp.exporter.gzip ? " (gzip)" : "");
+	}
 
 	uint64_t end_mono = cfg.duration ? start_mono + cfg.duration * 1000000000ULL : 0;
 	uint64_t next_flush = start_mono + cfg.interval * 1000000000ULL;
@@ -255,7 +295,7 @@ int main(int argc, char **argv)
 		if (sig == SIGUSR1) {
 			collect_drops(smp, shards, n_shards, &drops);
 			self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym,
-					  clock_ns(CLOCK_MONOTONIC) - start_mono);
+					  exporter, clock_ns(CLOCK_MONOTONIC) - start_mono);
 		}
 	}
 	if (pids_gone && !cfg.quiet)
@@ -267,8 +307,11 @@ int main(int argc, char **argv)
 		shard__stop(shards[i]);
 	collect_drops(smp, shards, n_shards, &drops);
 	err = flusher__flush(flusher, shards, n_shards, &drops);
+	/* What the collector has not taken yet gets --shutdown-timeout more. */
+	if (exporter)
+		otlp_exporter__shutdown(exporter, cfg.shutdown_timeout * 1000);
 	if (!cfg.quiet)
-		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym,
+		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym, exporter,
 				  clock_ns(CLOCK_MONOTONIC) - start_mono);
 	rc = err ? 1 : 0;
 
@@ -277,6 +320,8 @@ cleanup:
 		shard__free(shards[i]);
 	sampler__free(smp);
 	flusher__free(flusher);
+	otlp_exporter__free(exporter);
+	otlp_setup__deinit(&otlp);
 	symbolizer__free(sym);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "exporter.h"
 #include "flush.h"
 #include "sampler.h"
 #include "self_stats.h"
@@ -23,7 +24,7 @@ static double tv_sec(struct timeval tv)
 
 void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
-		       struct symbolizer *sym, uint64_t elapsed_ns)
+		       struct symbolizer *sym, struct otlp_exporter *exporter, uint64_t elapsed_ns)
 {
 	struct cpu_sample_stats ks = {0};
 	struct sampler_bpf_stats bs = {0};
@@ -82,6 +83,26 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	fprintf(f, "  flushes                    %llu (write errors %llu, swap timeouts %llu)\n",
 		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors,
 		(unsigned long long)fs.swap_timeouts);
+	if (exporter) {
+		struct otlp_exporter_stats es;
+		otlp_exporter__stats(exporter, &es);
+		fprintf(f,
+			"  OTLP requests              %llu encoded, %llu sent, %llu retried, %llu "
+			"failed, %llu dropped (queue full), %llu partial success\n",
+			(unsigned long long)fs.otlp_requests, (unsigned long long)es.requests_sent,
+			(unsigned long long)es.requests_retried,
+			(unsigned long long)es.requests_failed,
+			(unsigned long long)es.requests_dropped,
+			(unsigned long long)es.partial_success);
+		fprintf(f,
+			"  OTLP bytes                 %llu before compression, %llu sent; queue "
+			"%llu now, %llu at most\n",
+			(unsigned long long)es.bytes_raw, (unsigned long long)es.bytes_sent,
+			(unsigned long long)es.queue_bytes, (unsigned long long)es.queue_bytes_max);
+		if (fs.export_errors)
+			fprintf(f, "  OTLP intervals not encoded %llu\n",
+				(unsigned long long)fs.export_errors);
+	}
 	fprintf(f, "  worker wake-ups            %llu\n", (unsigned long long)tot.wakeups);
 	fprintf(f,
 		"  symbolizer                 %llu lookups, %llu reader hits, %llu shared hits, "

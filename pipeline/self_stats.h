@@ -15,10 +15,12 @@ struct sampler;
 struct shard;
 struct flusher;
 struct symbolizer;
+struct otlp_exporter;
 
-/* Prints the agent's counters and costs over elapsed_ns of wall time to f. */
+/* Prints the agent's counters and costs over elapsed_ns of wall time to f;
+ * exporter may be NULL (no OTLP export). */
 void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
-		       struct symbolizer *sym, uint64_t elapsed_ns);
+		       struct symbolizer *sym, struct otlp_exporter *exporter, uint64_t elapsed_ns);
 
 #endif /* PIPELINE_SELF_STATS_H */

@@ -152,7 +152,7 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 	}
 
 	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
-	err = stack_agg__add(agg, &key, 1, ts, ts);
+	err = stack_agg__add_sample(agg, &key, ts, rec->cpu);
 	if (err)
 		counter_add(&sh->aggregator_full, 1);
 }
@@ -210,6 +210,10 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 	sh->queue = spsc_queue__new(opts->queue_depth, sizeof(struct cpu_sample));
 	sh->aggs[0] = stack_agg__new(opts->max_stacks);
 	sh->aggs[1] = stack_agg__new(opts->max_stacks);
+	if (sh->aggs[0] && sh->aggs[1] && opts->max_times) {
+		stack_agg__record_times(sh->aggs[0], opts->max_times);
+		stack_agg__record_times(sh->aggs[1], opts->max_times);
+	}
 	sh->sym_rd = symbolizer__reader_new(sym);
 	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd) {
 		err = -ENOMEM;

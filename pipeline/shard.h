@@ -31,6 +31,7 @@ struct shard_opts {
 	unsigned n_cpus;
 	unsigned queue_depth;
 	unsigned max_stacks;
+	size_t max_times; /* per-sample times kept per aggregator; 0 = not recorded */
 	unsigned poll_ms;
 	uint64_t mono_to_real_ns; /* added to BPF monotonic timestamps */
 };

@@ -5,6 +5,11 @@
  * Entries are carved from an arena of 256 KiB chunks: one allocation per
  * chunk, not per stack, and reset() rewinds the arena instead of freeing, so
  * a warm shard allocates nothing per sample.
+ *
+ * With time recording on (stack_agg__record_times), each sample's wall time
+ * and CPU is appended to its entry's chain of fixed-size blocks, also from
+ * the arena, up to a bound on recorded times per aggregator; past it the
+ * counts stay exact and the profile says its times are incomplete.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -15,8 +20,18 @@
 
 #define ARENA_CHUNK (256 * 1024)
 
+#define TIMES_PER_BLOCK 15
+
+struct time_block {
+	struct time_block *next;
+	uint32_t n;
+	struct profile_sample_time t[TIMES_PER_BLOCK];
+};
+
 struct agg_entry {
-	struct profile_stack stack; /* stack.frames points at frames[] below */
+	struct profile_stack stack; /* stack.frames points at frames[] below;
+				     * stack.n_times counts the chained times */
+	struct time_block *times_head, *times_tail;
 	const struct sym_frame *frames[];
 };
 
@@ -37,6 +52,9 @@ struct stack_agg {
 	size_t n_entries;
 	size_t max_entries;
 	uint64_t total;
+	size_t max_times;	    /* 0: times are not recorded */
+	size_t n_times;		    /* times recorded */
+	bool times_dropped;	    /* a time was not recorded: the bound was hit */
 	struct arena_chunk *chunks; /* all chunks, current first */
 	struct arena_chunk *current;
 };
@@ -161,60 +179,144 @@ static int stack_agg__grow(struct stack_agg *agg)
 	return 0;
 }
 
-int stack_agg__add(struct stack_agg *agg, const struct profile_stack *key, uint64_t count,
-		   uint64_t first_ns, uint64_t last_ns)
+/* Returns the entry of key, inserting it with zero counts if new; NULL with
+ * *err = -ENOSPC (table full) or -ENOMEM. */
+static struct agg_entry *stack_agg__findnew(struct stack_agg *agg, const struct profile_stack *key,
+					    int *err)
 {
 	uint64_t h = stack_hash(key);
 	size_t i = h & agg->mask;
 
 	for (; agg->slots[i].entry; i = (i + 1) & agg->mask) {
 		struct agg_entry *e = agg->slots[i].entry;
-		if (agg->slots[i].hash != h || !stack_equal(&e->stack, key))
-			continue;
-		e->stack.count += count;
-		if (first_ns < e->stack.first_ns)
-			e->stack.first_ns = first_ns;
-		if (last_ns > e->stack.last_ns)
-			e->stack.last_ns = last_ns;
-		agg->total += count;
-		return 0;
+		if (agg->slots[i].hash == h && stack_equal(&e->stack, key))
+			return e;
 	}
-	if (agg->n_entries >= agg->max_entries)
-		return -ENOSPC;
-
+	if (agg->n_entries >= agg->max_entries) {
+		*err = -ENOSPC;
+		return NULL;
+	}
 	size_t n_frames = key->n_kernel + key->n_user;
 	struct agg_entry *e = arena_alloc(agg, sizeof(*e) + n_frames * sizeof(e->frames[0]));
-	if (!e)
-		return -ENOMEM;
+	if (!e) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	e->stack = *key;
 	memcpy(e->frames, key->frames, n_frames * sizeof(e->frames[0]));
 	e->stack.frames = e->frames;
-	e->stack.count = count;
-	e->stack.first_ns = first_ns;
-	e->stack.last_ns = last_ns;
+	e->stack.count = 0;
+	e->stack.first_ns = UINT64_MAX;
+	e->stack.last_ns = 0;
+	e->stack.times = NULL;
+	e->stack.n_times = 0;
+	e->times_head = e->times_tail = NULL;
 	agg->slots[i].hash = h;
 	agg->slots[i].entry = e;
 	agg->n_entries++;
-	agg->total += count;
+	if (agg->n_entries * 2 > agg->mask + 1 && stack_agg__grow(agg)) {
+		*err = -ENOMEM; /* the entry is in; only the growth failed */
+		return NULL;
+	}
+	return e;
+}
 
-	if (agg->n_entries * 2 > agg->mask + 1)
-		return stack_agg__grow(agg) ? -ENOMEM : 0;
+static void entry__count(struct stack_agg *agg, struct agg_entry *e, uint64_t count,
+			 uint64_t first_ns, uint64_t last_ns)
+{
+	e->stack.count += count;
+	if (first_ns < e->stack.first_ns)
+		e->stack.first_ns = first_ns;
+	if (last_ns > e->stack.last_ns)
+		e->stack.last_ns = last_ns;
+	agg->total += count;
+}
+
+/* Appends one time to e's chain. Returns false when it was not recorded. */
+static bool entry__add_time(struct stack_agg *agg, struct agg_entry *e,
+			    const struct profile_sample_time *t)
+{
+	if (agg->n_times >= agg->max_times)
+		return false;
+	struct time_block *b = e->times_tail;
+	if (!b || b->n == TIMES_PER_BLOCK) {
+		b = arena_alloc(agg, sizeof(*b));
+		if (!b)
+			return false;
+		b->next = NULL;
+		b->n = 0;
+		if (e->times_tail)
+			e->times_tail->next = b;
+		else
+			e->times_head = b;
+		e->times_tail = b;
+	}
+	b->t[b->n++] = *t;
+	e->stack.n_times++;
+	agg->n_times++;
+	return true;
+}
+
+int stack_agg__add(struct stack_agg *agg, const struct profile_stack *key, uint64_t count,
+		   uint64_t first_ns, uint64_t last_ns)
+{
+	int err = 0;
+	struct agg_entry *e = stack_agg__findnew(agg, key, &err);
+	if (!e)
+		return err;
+	entry__count(agg, e, count, first_ns, last_ns);
+	if (agg->max_times)
+		agg->times_dropped = true; /* counted without times */
 	return 0;
+}
+
+int stack_agg__add_sample(struct stack_agg *agg, const struct profile_stack *key, uint64_t ns,
+			  uint32_t cpu)
+{
+	int err = 0;
+	struct agg_entry *e = stack_agg__findnew(agg, key, &err);
+	if (!e)
+		return err;
+	entry__count(agg, e, 1, ns, ns);
+	if (agg->max_times) {
+		struct profile_sample_time t = {.ns = ns, .cpu = cpu};
+		if (!entry__add_time(agg, e, &t))
+			agg->times_dropped = true;
+	}
+	return 0;
+}
+
+void stack_agg__record_times(struct stack_agg *agg, size_t max_times)
+{
+	agg->max_times = max_times;
 }
 
 int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src)
 {
 	int64_t lost = 0;
+	if (src->times_dropped && dst->max_times)
+		dst->times_dropped = true;
 	for (size_t i = 0; i <= src->mask; i++) {
-		const struct agg_entry *e = src->slots[i].entry;
-		if (!e)
+		const struct agg_entry *se = src->slots[i].entry;
+		if (!se)
 			continue;
-		int rc = stack_agg__add(dst, &e->stack, e->stack.count, e->stack.first_ns,
-					e->stack.last_ns);
-		if (rc == -ENOSPC)
-			lost += (int64_t)e->stack.count;
-		else if (rc)
-			return rc;
+		int err = 0;
+		struct agg_entry *e = stack_agg__findnew(dst, &se->stack, &err);
+		if (!e) {
+			if (err != -ENOSPC)
+				return err;
+			lost += (int64_t)se->stack.count;
+			continue;
+		}
+		entry__count(dst, e, se->stack.count, se->stack.first_ns, se->stack.last_ns);
+		if (!dst->max_times)
+			continue;
+		if (se->stack.n_times < se->stack.count)
+			dst->times_dropped = true;
+		for (const struct time_block *b = se->times_head; b; b = b->next)
+			for (uint32_t k = 0; k < b->n; k++)
+				if (!entry__add_time(dst, e, &b->t[k]))
+					dst->times_dropped = true;
 	}
 	return lost;
 }
@@ -228,6 +330,8 @@ void stack_agg__reset(struct stack_agg *agg)
 	agg->current = agg->chunks;
 	agg->n_entries = 0;
 	agg->total = 0;
+	agg->n_times = 0;
+	agg->times_dropped = false;
 }
 
 size_t stack_agg__size(const struct stack_agg *agg)
@@ -240,14 +344,36 @@ uint64_t stack_agg__total(const struct stack_agg *agg)
 	return agg->total;
 }
 
-struct profile_stack *stack_agg__snapshot(const struct stack_agg *agg)
+int stack_agg__snapshot(const struct stack_agg *agg, struct stack_agg_snapshot *snap)
 {
-	struct profile_stack *out = malloc((agg->n_entries ? agg->n_entries : 1) * sizeof(*out));
-	if (!out)
-		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i <= agg->mask; i++)
-		if (agg->slots[i].entry)
-			out[k++] = agg->slots[i].entry->stack;
-	return out;
+	memset(snap, 0, sizeof(*snap));
+	snap->stacks = malloc((agg->n_entries ? agg->n_entries : 1) * sizeof(*snap->stacks));
+	snap->times = malloc((agg->n_times ? agg->n_times : 1) * sizeof(*snap->times));
+	if (!snap->stacks || !snap->times) {
+		stack_agg__snapshot_free(snap);
+		return -ENOMEM;
+	}
+	size_t k = 0, t = 0;
+	for (size_t i = 0; i <= agg->mask; i++) {
+		const struct agg_entry *e = agg->slots[i].entry;
+		if (!e)
+			continue;
+		struct profile_stack *s = &snap->stacks[k++];
+		*s = e->stack;
+		s->times = snap->times + t;
+		for (const struct time_block *b = e->times_head; b; b = b->next) {
+			memcpy(snap->times + t, b->t, b->n * sizeof(b->t[0]));
+			t += b->n;
+		}
+	}
+	snap->n_stacks = k;
+	snap->times_complete = agg->max_times && !agg->times_dropped && t == agg->total;
+	return 0;
+}
+
+void stack_agg__snapshot_free(struct stack_agg_snapshot *snap)
+{
+	free(snap->stacks);
+	free(snap->times);
+	memset(snap, 0, sizeof(*snap));
 }

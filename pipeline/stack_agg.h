@@ -32,7 +32,18 @@ void stack_agg__free(struct stack_agg *agg);
 int stack_agg__add(struct stack_agg *agg, const struct profile_stack *key, uint64_t count,
 		   uint64_t first_ns, uint64_t last_ns);
 
-/* Adds every stack of src into dst. Returns the number of samples that did
+/*
+ * Adds one sample taken at wall time ns on cpu; records the time when time
+ * recording is on. The hot-path form of add(). Returns as add() does.
+ */
+int stack_agg__add_sample(struct stack_agg *agg, const struct profile_stack *key, uint64_t ns,
+			  uint32_t cpu);
+
+/* Turns per-sample time recording on (max_times > 0: at most that many times
+ * kept until the next reset) or off (0). */
+void stack_agg__record_times(struct stack_agg *agg, size_t max_times);
+
+/* Adds every stack of src into dst, with its recorded times. Returns the number of samples that did
  * not fit (dst full), or -ENOMEM. */
 int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src);
 
@@ -44,12 +55,18 @@ size_t stack_agg__size(const struct stack_agg *agg);
 /* Returns the sum of all counts. */
 uint64_t stack_agg__total(const struct stack_agg *agg);
 
-/*
- * Returns a malloc'ed array of stack_agg__size() stacks (caller frees the
- * array with free()); their frames and names are borrowed from agg and valid
- * until its next add/reset/free. NULL with errno set on failure; an empty
- * aggregator returns a valid pointer to zero elements.
- */
-struct profile_stack *stack_agg__snapshot(const struct stack_agg *agg);
+/* A copy of an aggregator's stacks for the encoders. */
+struct stack_agg_snapshot {
+	struct profile_stack *stacks; /* frames and names borrowed from the aggregator */
+	size_t n_stacks;
+	struct profile_sample_time *times; /* every stack's times, stacks[i].times points here */
+	bool times_complete;		   /* recording was on and every sample has its time */
+};
+
+/* Fills *snap; it stays valid until the aggregator's next add/reset/free and
+ * is released with stack_agg__snapshot_free(). Returns 0 or -ENOMEM. */
+int stack_agg__snapshot(const struct stack_agg *agg, struct stack_agg_snapshot *snap);
+/* Frees what snapshot() allocated. Accepts a zeroed or freed snapshot. */
+void stack_agg__snapshot_free(struct stack_agg_snapshot *snap);
 
 #endif /* PIPELINE_STACK_AGG_H */

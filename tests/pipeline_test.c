@@ -135,19 +135,22 @@ static int test_agg_add_and_bound(void)
 	CHECK(stack_agg__add(agg, &sa, 1, 300, 300) == 0);     /* known stacks still count */
 	CHECK_EQ_U64(stack_agg__total(agg), 6);
 
-	struct profile_stack *snap = stack_agg__snapshot(agg);
-	CHECK(snap);
+	struct stack_agg_snapshot snap;
+	CHECK(stack_agg__snapshot(agg, &snap) == 0);
+	CHECK_EQ_U64(snap.n_stacks, 3);
+	CHECK(!snap.times_complete); /* recording was off */
 	int found = 0;
-	for (size_t i = 0; i < stack_agg__size(agg); i++) {
-		if (snap[i].tid == 11 && snap[i].frames[2] == &frames[2]) {
-			CHECK_EQ_U64(snap[i].count, 4);
-			CHECK_EQ_U64(snap[i].first_ns, 50);
-			CHECK_EQ_U64(snap[i].last_ns, 300);
-			CHECK(snap[i].frames != a); /* frames were copied */
+	for (size_t i = 0; i < snap.n_stacks; i++) {
+		if (snap.stacks[i].tid == 11 && snap.stacks[i].frames[2] == &frames[2]) {
+			CHECK_EQ_U64(snap.stacks[i].count, 4);
+			CHECK_EQ_U64(snap.stacks[i].first_ns, 50);
+			CHECK_EQ_U64(snap.stacks[i].last_ns, 300);
+			CHECK_EQ_U64(snap.stacks[i].n_times, 0);
+			CHECK(snap.stacks[i].frames != a); /* frames were copied */
 			found++;
 		}
 	}
-	free(snap);
+	stack_agg__snapshot_free(&snap);
 	CHECK(found == 1);
 	stack_agg__free(agg);
 	return 0;
@@ -174,18 +177,19 @@ static int test_agg_merge_across_shards(void)
 	CHECK(stack_agg__merge(total, s2) == 0);
 	CHECK_EQ_U64(stack_agg__size(total), 2);
 	CHECK_EQ_U64(stack_agg__total(total), 180);
-	struct profile_stack *snap = stack_agg__snapshot(total);
-	CHECK(snap);
+	struct stack_agg_snapshot snap;
+	CHECK(stack_agg__snapshot(total, &snap) == 0);
+	CHECK_EQ_U64(snap.n_stacks, 2);
 	for (size_t i = 0; i < 2; i++) {
-		if (snap[i].tid == 7) {
-			CHECK_EQ_U64(snap[i].count, 150);
-			CHECK_EQ_U64(snap[i].first_ns, 500);
-			CHECK_EQ_U64(snap[i].last_ns, 1099);
+		if (snap.stacks[i].tid == 7) {
+			CHECK_EQ_U64(snap.stacks[i].count, 150);
+			CHECK_EQ_U64(snap.stacks[i].first_ns, 500);
+			CHECK_EQ_U64(snap.stacks[i].last_ns, 1099);
 		} else {
-			CHECK_EQ_U64(snap[i].count, 30);
+			CHECK_EQ_U64(snap.stacks[i].count, 30);
 		}
 	}
-	free(snap);
+	stack_agg__snapshot_free(&snap);
 
 	/* Reset keeps nothing, and the table works again afterwards. */
 	stack_agg__reset(s1);
@@ -229,7 +233,73 @@ static int test_agg_many_stacks(void)
 	return 0;
 }
 
+static int test_agg_times(void)
+{
+	init_frames();
+	struct stack_agg *s1 = stack_agg__new(100), *s2 = stack_agg__new(100);
+	struct stack_agg *total = stack_agg__new(100);
+	CHECK(s1 && s2 && total);
+	stack_agg__record_times(s1, 1000);
+	stack_agg__record_times(s2, 1000);
+	stack_agg__record_times(total, 1000);
+	const struct sym_frame *a[] = {&frames[0]};
+	const struct sym_frame *b[] = {&frames[1]};
+	struct profile_stack sa = make_stack(5, 5, "t", a, 0, 1);
+	struct profile_stack sb = make_stack(5, 6, "t", b, 0, 1);
+	/* More than one block's worth on one stack, across two shards. */
+	for (uint64_t i = 0; i < 40; i++)
+		CHECK(stack_agg__add_sample(s1, &sa, 1000 + i, 0) == 0);
+	for (uint64_t i = 0; i < 7; i++)
+		CHECK(stack_agg__add_sample(s2, &sa, 5000 + i, 1) == 0);
+	CHECK(stack_agg__add_sample(s2, &sb, 9000, 1) == 0);
+	CHECK(stack_agg__merge(total, s1) == 0);
+	CHECK(stack_agg__merge(total, s2) == 0);
+
+	struct stack_agg_snapshot snap;
+	CHECK(stack_agg__snapshot(total, &snap) == 0);
+	CHECK(snap.times_complete);
+	for (size_t i = 0; i < snap.n_stacks; i++) {
+		const struct profile_stack *s = &snap.stacks[i];
+		CHECK_EQ_U64(s->n_times, s->count);
+		if (s->tid == 5) {
+			CHECK_EQ_U64(s->count, 47);
+			CHECK_EQ_U64(s->times[0].ns, 1000); /* arrival order kept */
+			CHECK_EQ_U64(s->times[39].ns, 1039);
+			CHECK_EQ_U64(s->times[40].ns, 5000);
+			CHECK_EQ_U64(s->times[40].cpu, 1);
+			CHECK_EQ_U64(s->times[46].ns, 5006);
+		} else {
+			CHECK_EQ_U64(s->times[0].ns, 9000);
+		}
+	}
+	stack_agg__snapshot_free(&snap);
+
+	/* Past the bound: counts stay exact, the snapshot says times are incomplete. */
+	struct stack_agg *small = stack_agg__new(100);
+	CHECK(small);
+	stack_agg__record_times(small, 10);
+	for (uint64_t i = 0; i < 25; i++)
+		CHECK(stack_agg__add_sample(small, &sa, i, 0) == 0);
+	CHECK(stack_agg__snapshot(small, &snap) == 0);
+	CHECK_EQ_U64(snap.stacks[0].count, 25);
+	CHECK_EQ_U64(snap.stacks[0].n_times, 10);
+	CHECK(!snap.times_complete);
+	stack_agg__snapshot_free(&snap);
+	stack_agg__reset(small);
+	CHECK(stack_agg__add_sample(small, &sa, 1, 0) == 0);
+	CHECK(stack_agg__snapshot(small, &snap) == 0);
+	CHECK(snap.times_complete); /* reset starts a new interval */
+	stack_agg__snapshot_free(&snap);
+
+	stack_agg__free(small);
+	stack_agg__free(s1);
+	stack_agg__free(s2);
+	stack_agg__free(total);
+	return 0;
+}
+
 static const struct test_case cases[] = {
+	{"agg_times", test_agg_times},
 	{"config_defaults", test_config_defaults},
 	{"config_values", test_config_values},
 	{"config_rejects", test_config_rejects},
