@@ -287,8 +287,11 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		err = flusher__build(f, f->interval, interval_start, drops, &b);
 		if (err)
 			goto out;
-		if (f->exporter)
+		if (f->exporter) {
 			flusher__export(f, &b.p);
+			if (!f->files)
+				f->stats.distinct_stacks = b.p.n_stacks;
+		}
 		if (f->files && f->cfg->per_interval) {
 			f->stats.distinct_stacks = b.p.n_stacks;
 			first_err = flusher__write_files(f, &b.p);

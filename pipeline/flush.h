@@ -25,7 +25,7 @@ struct flush_stats {
 	uint64_t write_errors;	  /* output files that could not be written */
 	uint64_t merge_dropped;	  /* samples that did not fit the cumulative aggregate */
 	uint64_t swap_timeouts;	  /* a worker did not hand over its aggregate in time */
-	uint64_t distinct_stacks; /* in the last profile written to files */
+	uint64_t distinct_stacks; /* in the last profile written (files, else OTLP) */
 	uint64_t samples;	  /* aggregated into intervals (whole run) */
 };
 

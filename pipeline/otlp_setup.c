@@ -207,7 +207,9 @@ int otlp_setup__init(struct otlp_setup *s, const struct pipeline_config *cfg)
 	snprintf(s->user_agent, sizeof(s->user_agent), "pipeline/%s", PIPELINE_VERSION);
 	if (cfg->otlp_file) {
 		snprintf(s->file_dir, sizeof(s->file_dir), "%s/otlp", cfg->output);
-		if (mkdir(s->file_dir, 0755) && errno != EEXIST) {
+		/* The output directory itself is checked later, with the file sink. */
+		if ((mkdir(cfg->output, 0755) && errno != EEXIST) ||
+		    (mkdir(s->file_dir, 0755) && errno != EEXIST)) {
 			fprintf(stderr, "pipeline: cannot create %s: %s\n", s->file_dir,
 				strerror(errno));
 			return -errno;
