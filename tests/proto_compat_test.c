@@ -35,7 +35,7 @@
 #include <zlib.h>
 
 #include "encoder.h"
-#include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
+#include "otlp_types.h"
 #include "perftools/profiles/profile.pb-c.h"
 #include "profile_fixture.h"
 #include "test_helpers.h"
@@ -51,26 +51,6 @@
 #define OTLP_MSG    "opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest"
 #define PPROF_PROTO "perftools/profiles/profile.proto"
 #define PPROF_MSG   "perftools.profiles.Profile"
-
-typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest
-	OtlpRequest;
-typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary OtlpDictionary;
-typedef Opentelemetry__Proto__Profiles__V1development__ResourceProfiles OtlpResourceProfiles;
-typedef Opentelemetry__Proto__Profiles__V1development__ScopeProfiles OtlpScopeProfiles;
-typedef Opentelemetry__Proto__Profiles__V1development__Profile OtlpProfile;
-typedef Opentelemetry__Proto__Profiles__V1development__Sample OtlpSample;
-typedef Opentelemetry__Proto__Profiles__V1development__Mapping OtlpMapping;
-typedef Opentelemetry__Proto__Profiles__V1development__Location OtlpLocation;
-typedef Opentelemetry__Proto__Profiles__V1development__Line OtlpLine;
-typedef Opentelemetry__Proto__Profiles__V1development__Function OtlpFunction;
-typedef Opentelemetry__Proto__Profiles__V1development__Link OtlpLink;
-typedef Opentelemetry__Proto__Profiles__V1development__Stack OtlpStack;
-typedef Opentelemetry__Proto__Profiles__V1development__ValueType OtlpValueType;
-typedef Opentelemetry__Proto__Profiles__V1development__KeyValueAndUnit OtlpKeyValueAndUnit;
-typedef Opentelemetry__Proto__Common__V1__KeyValue OtlpKeyValue;
-typedef Opentelemetry__Proto__Common__V1__AnyValue OtlpAnyValue;
-typedef Opentelemetry__Proto__Common__V1__InstrumentationScope OtlpScope;
-typedef Opentelemetry__Proto__Resource__V1__Resource OtlpResource;
 
 static char g_ref_dir[4096]; /* .../shared/reference */
 static char g_tmp_dir[4096];

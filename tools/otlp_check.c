@@ -42,24 +42,7 @@
 #include <zlib.h>
 
 #include "encoder_internal.h"
-#include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
-
-typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest
-	OtlpRequest;
-typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary OtlpDictionary;
-typedef Opentelemetry__Proto__Profiles__V1development__ResourceProfiles OtlpResourceProfiles;
-typedef Opentelemetry__Proto__Profiles__V1development__ScopeProfiles OtlpScopeProfiles;
-typedef Opentelemetry__Proto__Profiles__V1development__Profile OtlpProfile;
-typedef Opentelemetry__Proto__Profiles__V1development__Sample OtlpSample;
-typedef Opentelemetry__Proto__Profiles__V1development__Mapping OtlpMapping;
-typedef Opentelemetry__Proto__Profiles__V1development__Location OtlpLocation;
-typedef Opentelemetry__Proto__Profiles__V1development__Function OtlpFunction;
-typedef Opentelemetry__Proto__Profiles__V1development__Link OtlpLink;
-typedef Opentelemetry__Proto__Profiles__V1development__Stack OtlpStack;
-typedef Opentelemetry__Proto__Profiles__V1development__ValueType OtlpValueType;
-typedef Opentelemetry__Proto__Profiles__V1development__KeyValueAndUnit OtlpKeyValueAndUnit;
-typedef Opentelemetry__Proto__Common__V1__KeyValue OtlpKeyValue;
-typedef Opentelemetry__Proto__Common__V1__AnyValue OtlpAnyValue;
+#include "otlp_types.h"
 
 #define MAX_PRINTED	1000		/* findings printed per file */
 #define MAX_INPUT_BYTES (1024ull << 20) /* after gunzip */

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Short names for the protobuf-c types of the OTLP Profiles messages
+ * (generated at build time from encoder/proto/). Shared by the OTLP encoder,
+ * tools/otlp_check.c and the tests that decode requests.
+ */
+#ifndef PIPELINE_ENCODER_OTLP_TYPES_H
+#define PIPELINE_ENCODER_OTLP_TYPES_H
+
+#include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest
+	OtlpRequest;
+typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary OtlpDictionary;
+typedef Opentelemetry__Proto__Profiles__V1development__ResourceProfiles OtlpResourceProfiles;
+typedef Opentelemetry__Proto__Profiles__V1development__ScopeProfiles OtlpScopeProfiles;
+typedef Opentelemetry__Proto__Profiles__V1development__Profile OtlpProfile;
+typedef Opentelemetry__Proto__Profiles__V1development__Sample OtlpSample;
+typedef Opentelemetry__Proto__Profiles__V1development__Mapping OtlpMapping;
+typedef Opentelemetry__Proto__Profiles__V1development__Location OtlpLocation;
+typedef Opentelemetry__Proto__Profiles__V1development__Line OtlpLine;
+typedef Opentelemetry__Proto__Profiles__V1development__Function OtlpFunction;
+typedef Opentelemetry__Proto__Profiles__V1development__Link OtlpLink;
+typedef Opentelemetry__Proto__Profiles__V1development__Stack OtlpStack;
+typedef Opentelemetry__Proto__Profiles__V1development__ValueType OtlpValueType;
+typedef Opentelemetry__Proto__Profiles__V1development__KeyValueAndUnit OtlpKeyValueAndUnit;
+typedef Opentelemetry__Proto__Common__V1__KeyValue OtlpKeyValue;
+typedef Opentelemetry__Proto__Common__V1__AnyValue OtlpAnyValue;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope OtlpScope;
+typedef Opentelemetry__Proto__Resource__V1__Resource OtlpResource;
+
+#endif /* PIPELINE_ENCODER_OTLP_TYPES_H */
