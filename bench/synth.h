@@ -53,6 +53,43 @@ struct synth_stacks *synth_stacks__new(const struct synth *s, size_t n, unsigned
 /* Accepts NULL. */
 void synth_stacks__free(struct synth_stacks *st);
 
+/*
+ * A whole aggregated interval as the pipeline's flusher hands it to the OTLP
+ * encoder: distinct stacks of min_depth..max_depth frames (the call tree of
+ * synth_stacks__new(), one in four entering the kernel), over n_processes
+ * processes with executable paths (two in three in a container) and a few
+ * threads each, and every sample's time and CPU: hz x n_cpus x seconds
+ * samples on a per-CPU tick grid, each stack getting one and the rest drawn
+ * with Zipf skew. Stacks come in no particular order (as from the
+ * aggregator's hash table); each stack's times in arrival (tick) order.
+ */
+struct synth_interval_cfg {
+	size_t n_stacks;
+	unsigned min_depth, max_depth; /* frames per stack, both included */
+	unsigned n_processes;	       /* 1..n_stacks */
+	unsigned n_cpus;
+	unsigned hz;
+	unsigned seconds;
+	uint64_t seed;
+};
+
+struct synth_interval {
+	struct profile profile; /* what the encoders read; points into the rest */
+	struct profile_stack *stacks;
+	const struct sym_frame **frames;
+	struct profile_sample_time *times;
+	struct profile_process *processes; /* sorted by tgid */
+	char *container_ids;		   /* 65 bytes per process */
+	char *paths;			   /* executable paths, 128 bytes per process */
+};
+
+/* Returns the interval, or NULL with errno set (EINVAL: fewer samples than
+ * stacks, or a bad count). It borrows frames from s (free it first). */
+struct synth_interval *synth_interval__new(const struct synth *s,
+					   const struct synth_interval_cfg *cfg);
+/* Accepts NULL. */
+void synth_interval__free(struct synth_interval *si);
+
 /* Zipf sampler (exponent 1) over n items by inverse CDF. */
 struct synth_zipf {
 	double *cdf; /* owned */

@@ -35,5 +35,7 @@ int tp_queue__run(const struct tp_cfg *cfg, struct bench_report *rep);
 int tp_agg__run(const struct tp_cfg *cfg, struct bench_report *rep);
 int tp_sym__run(const struct tp_cfg *cfg, struct bench_report *rep);
 int tp_enc__run(const struct tp_cfg *cfg, struct bench_report *rep);
+/* The OTLP rows of the encoder stage (throughput_otlp.c); tp_enc__run() calls it. */
+int tp_enc_otlp__run(const struct tp_cfg *cfg, struct bench_report *rep);
 
 #endif /* PIPELINE_BENCH_THROUGHPUT_H */

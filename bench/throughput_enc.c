@@ -3,7 +3,8 @@
  * Stage 4, the encoders (encoder/encoder.h): pprof (gzip included), folded
  * stacks and the SVG flame graph, each on a synthetic profile (synth.h) of
  * 1000 and of 10000 distinct 20-frame stacks over 8 processes, Zipf-like
- * counts, frames from a pool of 4096 user and 512 kernel functions.
+ * counts, frames from a pool of 4096 user and 512 kernel functions. Then the
+ * OTLP rows, on whole intervals with per-sample times (throughput_otlp.c).
  *
  * An operation is one whole encode, output buffer freed outside the timer;
  * the figure is the time per encode and the extra is the bytes out. Single
@@ -113,5 +114,7 @@ int tp_enc__run(const struct tp_cfg *cfg, struct bench_report *rep)
 	synth_stacks__free(st[0]);
 	synth_stacks__free(st[1]);
 	synth__free(s);
+	if (!err)
+		err = tp_enc_otlp__run(cfg, rep);
 	return err;
 }
