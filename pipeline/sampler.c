@@ -267,14 +267,19 @@ uint64_t sampler__ring_bytes(const struct sampler *s)
 	return s->ring_bytes;
 }
 
+int sampler__read_stats_per_cpu(const struct sampler *s, struct cpu_sample_stats *out)
+{
+	uint32_t zero = 0;
+	return bpf_map__lookup_elem(s->skel->maps.stats, &zero, sizeof(zero), out,
+				    s->n_cpus * sizeof(*out), 0);
+}
+
 int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 {
 	struct cpu_sample_stats *per_cpu = calloc(s->n_cpus, sizeof(*per_cpu));
-	uint32_t zero = 0;
 	if (!per_cpu)
 		return -ENOMEM;
-	int err = bpf_map__lookup_elem(s->skel->maps.stats, &zero, sizeof(zero), per_cpu,
-				       s->n_cpus * sizeof(*per_cpu), 0);
+	int err = sampler__read_stats_per_cpu(s, per_cpu);
 	if (err) {
 		free(per_cpu);
 		return err;

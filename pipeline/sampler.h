@@ -40,6 +40,9 @@ uint64_t sampler__ring_bytes(const struct sampler *s);
 
 /* Sums the per-CPU counters of the BPF program into *out. Returns 0 or -errno. */
 int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out);
+/* Copies the per-CPU counters into out[0 .. n_cpus-1] (n_cpus from
+ * sampler__n_cpus()). Returns 0 or -errno. */
+int sampler__read_stats_per_cpu(const struct sampler *s, struct cpu_sample_stats *out);
 /* Reads the program's run time and count. Returns 0 or -errno. */
 int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out);
 
