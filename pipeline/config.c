@@ -103,6 +103,9 @@ static const struct opt_desc opt_table[] = {
 	 "counted (default 67108864)"},
 	{"shutdown-timeout", OPT_UINT, CFG(shutdown_timeout), 0, 3600, "SEC",
 	 "at exit, keep sending what is queued for at most SEC seconds (default 5)"},
+	{"stats-json", OPT_STRING, CFG(stats_json), 0, 0, "FILE",
+	 "at exit, also write the self-stats as one JSON object to FILE (samples and drops, "
+	 "samples per CPU, agent CPU time, BPF run time)"},
 	{"quiet", OPT_TRUE, CFG(quiet), 0, 0, NULL, "do not print self-stats at exit"},
 	{"help", OPT_HELP, 0, 0, 0, NULL, "print this help and exit"},
 	{"version", OPT_VERSION, 0, 0, 0, NULL, "print the version and exit"},

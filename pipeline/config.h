@@ -24,13 +24,14 @@ struct pipeline_config {
 	unsigned n_pids;
 	bool kernel_stacks;
 	bool idle;
-	bool bpf_stats;	      /* measure BPF run time (bpf_enable_stats) */
-	unsigned ring_kib;    /* per-CPU ring size in KiB, 0 = sized from frequency */
-	unsigned queue_depth; /* records per shard queue (power of two) */
-	unsigned max_stacks;  /* distinct stacks per shard and interval */
-	unsigned poll_ms;     /* reader poll period */
-	bool per_interval;    /* one set of files per interval instead of one cumulative set */
-	bool quiet;	      /* no self-stats on stderr */
+	bool bpf_stats;		/* measure BPF run time (bpf_enable_stats) */
+	unsigned ring_kib;	/* per-CPU ring size in KiB, 0 = sized from frequency */
+	unsigned queue_depth;	/* records per shard queue (power of two) */
+	unsigned max_stacks;	/* distinct stacks per shard and interval */
+	unsigned poll_ms;	/* reader poll period */
+	bool per_interval;	/* one set of files per interval instead of one cumulative set */
+	bool quiet;		/* no self-stats on stderr */
+	const char *stats_json; /* also write self-stats as JSON here at exit */
 
 	/* OTLP export; the OTEL_EXPORTER_OTLP_* variables fill what flags leave unset
 	 * (pipeline/otlp_setup.c). */

@@ -23,4 +23,11 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 		       struct symbolizer *sym, struct otlp_exporter *exporter, uint64_t elapsed_ns);
 
+/* Writes the same counters as one JSON object to path (atomically).
+ * Returns 0 or -errno. */
+int self_stats__write_json(const char *path, const struct pipeline_config *cfg, struct sampler *smp,
+			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
+			   struct symbolizer *sym, struct otlp_exporter *exporter,
+			   uint64_t elapsed_ns);
+
 #endif /* PIPELINE_SELF_STATS_H */

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Self-stats as one JSON object (--stats-json FILE), for benchmarks and
+ * tools that should not parse the text report: the same counters, plus the
+ * samples taken on each CPU (the overhead suite divides the stolen time of
+ * one CPU by the samples taken there). Written atomically through a
+ * temporary file at exit.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "exporter.h"
+#include "flush.h"
+#include "sampler.h"
+#include "self_stats.h"
+#include "shard.h"
+#include "symbolizer.h"
+
+static double tv_sec(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void write_json(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
+		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
+		       struct symbolizer *sym, struct otlp_exporter *exporter, uint64_t elapsed_ns,
+		       const struct cpu_sample_stats *per_cpu)
+{
+	struct cpu_sample_stats ks = {0};
+	struct sampler_bpf_stats bs = {0};
+	struct shard_stats tot = {0};
+	struct flush_stats fs;
+	struct symbolizer_stats ss;
+	struct rusage ru;
+	unsigned n_cpus = sampler__n_cpus(smp);
+
+	sampler__read_stats(smp, &ks);
+	sampler__read_bpf_stats(smp, &bs);
+	for (unsigned i = 0; i < n_shards; i++) {
+		struct shard_stats st;
+		shard__stats(shards[i], &st);
+		tot.received += st.received;
+		tot.queue_full += st.queue_full;
+		tot.malformed += st.malformed;
+		tot.processed += st.processed;
+		tot.aggregator_full += st.aggregator_full;
+		tot.truncated += st.truncated;
+		tot.stack_errors += st.stack_errors;
+	}
+	flusher__stats(flusher, &fs);
+	symbolizer__stats(sym, &ss);
+	getrusage(RUSAGE_SELF, &ru);
+
+	fprintf(f, "{\n  \"elapsed_s\": %.3f,\n  \"cpus\": %u,\n  \"frequency_hz\": %u,\n",
+		(double)elapsed_ns / 1e9, n_cpus, cfg->frequency);
+	fprintf(f, "  \"shards\": %u,\n  \"samples_taken\": %llu,\n  \"samples_filtered\": %llu,\n",
+		n_shards, (unsigned long long)ks.seen, (unsigned long long)ks.filtered);
+	fprintf(f, "  \"samples_received\": %llu,\n  \"samples_aggregated\": %llu,\n",
+		(unsigned long long)tot.received, (unsigned long long)tot.processed);
+	fprintf(f,
+		"  \"dropped\": {\"kernel_ring_full\": %llu, \"kernel_no_ring\": %llu, "
+		"\"queue_full\": %llu, \"malformed\": %llu, \"aggregator_full\": %llu, "
+		"\"merge\": %llu},\n",
+		(unsigned long long)ks.ring_full, (unsigned long long)ks.no_ring,
+		(unsigned long long)tot.queue_full, (unsigned long long)tot.malformed,
+		(unsigned long long)tot.aggregator_full, (unsigned long long)fs.merge_dropped);
+	fprintf(f, "  \"dropped_total\": %llu,\n",
+		(unsigned long long)(ks.ring_full + ks.no_ring + tot.queue_full + tot.malformed +
+				     tot.aggregator_full + fs.merge_dropped));
+	fprintf(f, "  \"truncated_stacks\": %llu,\n  \"stack_errors\": %llu,\n",
+		(unsigned long long)tot.truncated, (unsigned long long)tot.stack_errors);
+	fprintf(f, "  \"samples_by_cpu\": [");
+	for (unsigned i = 0; per_cpu && i < n_cpus; i++)
+		fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)per_cpu[i].seen);
+	fprintf(f, "],\n");
+	fprintf(f,
+		"  \"agent_cpu_s\": %.6f,\n  \"agent_user_s\": %.6f,\n  \"agent_sys_s\": %.6f,\n",
+		tv_sec(ru.ru_utime) + tv_sec(ru.ru_stime), tv_sec(ru.ru_utime),
+		tv_sec(ru.ru_stime));
+	fprintf(f, "  \"agent_max_rss_kib\": %ld,\n", ru.ru_maxrss);
+	fprintf(f, "  \"bpf_stats\": %s,\n  \"bpf_run_time_s\": %.6f,\n  \"bpf_runs\": %llu,\n",
+		cfg->bpf_stats ? "true" : "false", (double)bs.run_time_ns / 1e9,
+		(unsigned long long)bs.run_cnt);
+	fprintf(f, "  \"flushes\": %llu,\n  \"write_errors\": %llu,\n",
+		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors);
+	fprintf(f,
+		"  \"symbolizer\": {\"lookups\": %llu, \"misses\": %llu, \"unknown\": %llu, "
+		"\"cache_bytes\": %llu}",
+		(unsigned long long)ss.lookups, (unsigned long long)ss.misses,
+		(unsigned long long)ss.unknown, (unsigned long long)ss.cache_bytes);
+	if (exporter) {
+		struct otlp_exporter_stats es;
+		otlp_exporter__stats(exporter, &es);
+		fprintf(f,
+			",\n  \"otlp\": {\"encoded\": %llu, \"sent\": %llu, \"retried\": %llu, "
+			"\"failed\": %llu, \"dropped\": %llu, \"partial_success\": %llu, "
+			"\"bytes_raw\": %llu, \"bytes_sent\": %llu, \"queue_bytes_max\": %llu}",
+			(unsigned long long)fs.otlp_requests, (unsigned long long)es.requests_sent,
+			(unsigned long long)es.requests_retried,
+			(unsigned long long)es.requests_failed,
+			(unsigned long long)es.requests_dropped,
+			(unsigned long long)es.partial_success, (unsigned long long)es.bytes_raw,
+			(unsigned long long)es.bytes_sent, (unsigned long long)es.queue_bytes_max);
+	}
+	fprintf(f, "\n}\n");
+}
+
+int self_stats__write_json(const char *path, const struct pipeline_config *cfg, struct sampler *smp,
+			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
+			   struct symbolizer *sym, struct otlp_exporter *exporter,
+			   uint64_t elapsed_ns)
+{
+	char tmp[4096];
+	int err = 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	struct cpu_sample_stats *per_cpu = calloc(sampler__n_cpus(smp), sizeof(*per_cpu));
+	if (per_cpu && sampler__read_stats_per_cpu(smp, per_cpu)) {
+		free(per_cpu);
+		per_cpu = NULL;
+	}
+	FILE *f = fopen(tmp, "we");
+	if (!f) {
+		err = -errno;
+		goto out;
+	}
+	write_json(f, cfg, smp, shards, n_shards, flusher, sym, exporter, elapsed_ns, per_cpu);
+	if (ferror(f))
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+out:
+	free(per_cpu);
+	return err;
+}
