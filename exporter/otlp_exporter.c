@@ -1,15 +1,30 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * OTLP/HTTP exporter: one thread, one io_uring. This file: the API, the
- * queue, the event loop and the --otlp-file writes; otlp_send.c delivers the
- * request in flight; otlp_loop.h holds the state they share.
+ * The agent's I/O loop: one thread, one io_uring, owning every socket and
+ * file write of the agent (OTLP/HTTP requests, their --otlp-file copies, the
+ * local profile files). This file: the API, the request queue, the event
+ * loop and shutdown; otlp_send.c delivers the request in flight;
+ * loop_files.c does the file writes and the profile file queue; otlp_loop.h
+ * holds the state they share.
  *
  * Threads. Callers (the pipeline's flush) only queue: otlp_exporter__submit()
- * appends an encoded request to a FIFO under ex->lock and pokes an eventfd.
- * The exporter thread ("pl-otlp") owns everything else: the ring, the socket,
- * OpenSSL, the --otlp-file writes, the request in flight. Its ring always has
- * a read of the eventfd armed, so a submit wakes it; timers (backoff, the
- * shutdown deadline) are the timeout of its wait for completions.
+ * and otlp_exporter__write_file() append to a FIFO under ex->lock and poke an
+ * eventfd. The exporter thread ("pl-io") owns everything else: the ring, the
+ * socket, OpenSSL, the file writes, the request in flight. Its ring always
+ * has a read of the eventfd armed, so a submit wakes it; timers (backoff,
+ * the shutdown deadlines) are the timeout of its wait for completions.
+ *
+ * Two independent streams. Requests (HTTP, and --otlp-file copies, which go
+ * before their request) and profile files (loop_files.c) have their own
+ * FIFOs, bounds and ops in flight: a request stuck on a slow collector or
+ * waiting in backoff never delays a profile file, and a slow disk never
+ * delays a request (unless --otlp-file puts that disk in its path).
+ *
+ * Shutdown. shutdown(timeout_ms) stops both queues from taking more. Then
+ * requests get timeout_ms (past it the socket op in flight is cancelled and
+ * what is left counts as failed), and profile files get written whatever
+ * timeout_ms says, bounded by FILE_DRAIN_NS (30 s) for a disk that hangs; the
+ * thread ends when both are over.
  *
  * Queue. Many producers, one consumer, a mutex (this is once per interval,
  * not per sample). queue_bytes counts the requests waiting in the FIFO; the
@@ -77,13 +92,15 @@ __attribute__((format(printf, 4, 0))) static void vrlog(struct loop *l, enum log
 		r->suppressed++;
 		return;
 	}
+	/* Profile files are the agent's output, not OTLP's. */
+	const char *prefix = k == LOG_PROFILE_FILE ? "pipeline" : "pipeline: otlp";
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (r->suppressed)
-		fprintf(stderr, "pipeline: otlp: %s (%llu more like it in the last %llu s)\n", msg,
+		fprintf(stderr, "%s: %s (%llu more like it in the last %llu s)\n", prefix, msg,
 			(unsigned long long)r->suppressed,
 			(unsigned long long)((now - r->last_ns) / NSEC_PER_SEC));
 	else
-		fprintf(stderr, "pipeline: otlp: %s\n", msg);
+		fprintf(stderr, "%s: %s\n", prefix, msg);
 	r->last_ns = now;
 	r->suppressed = 0;
 	r->last_key = key;
@@ -128,7 +145,7 @@ static void efd_arm(struct otlp_exporter *ex)
 	l->inflight++;
 }
 
-static void wake(struct otlp_exporter *ex)
+void otlp_wake(struct otlp_exporter *ex)
 {
 	uint64_t one = 1;
 	/* Non-blocking; the counter cannot realistically saturate. */
@@ -141,98 +158,6 @@ void otlp_stat_inc(struct otlp_exporter *ex, uint64_t *field)
 	pthread_mutex_lock(&ex->lock);
 	(*field)++;
 	pthread_mutex_unlock(&ex->lock);
-}
-
-/* ---- --otlp-file -------------------------------------------------------------- */
-
-static void file_finish(struct otlp_exporter *ex, int err)
-{
-	struct loop *l = &ex->l;
-	struct qreq *f = l->fw;
-
-	if (l->fw_fd >= 0) {
-		if (close(l->fw_fd) && !err)
-			err = -errno;
-		l->fw_fd = -1;
-	}
-	if (!err && rename(l->fw_tmp, l->fw_dst))
-		err = -errno;
-	if (err) {
-		unlink(l->fw_tmp);
-		otlp_rlog(l, LOG_FILE, "cannot write %s: %s", l->fw_dst, strerror(-err));
-	}
-	pthread_mutex_lock(&ex->lock);
-	if (err)
-		ex->st.file_errors++;
-	else
-		ex->st.files_written++;
-	f->writing = false;
-	bool dropped = f->dropped;
-	if (!dropped)
-		f->file_done = true;
-	pthread_mutex_unlock(&ex->lock);
-	if (dropped)
-		otlp_qreq_free(f);
-	l->fw = NULL;
-}
-
-static void file_submit(struct loop *l)
-{
-	size_t left = l->fw->len - l->fw_off;
-	struct io_uring_sqe *sqe = otlp_sqe_get(l);
-	io_uring_prep_write(sqe, l->fw_fd, l->fw->body + l->fw_off,
-			    left > (1u << 30) ? (1u << 30) : (unsigned)left, l->fw_off);
-	io_uring_sqe_set_data64(sqe, UD(UD_FILE, 0));
-	l->inflight++;
-}
-
-static void on_file_cqe(struct otlp_exporter *ex, int res)
-{
-	struct loop *l = &ex->l;
-	if (res <= 0) {
-		file_finish(ex, res ? res : -EIO);
-		return;
-	}
-	l->fw_off += (size_t)res;
-	if (l->fw_off < l->fw->len && !l->exiting)
-		file_submit(l);
-	else
-		file_finish(ex, l->fw_off < l->fw->len ? -ECANCELED : 0);
-}
-
-/* Starts the next file write if none is in flight. */
-static void file_progress(struct otlp_exporter *ex)
-{
-	struct loop *l = &ex->l;
-
-	while (ex->file_dir && !l->fw) {
-		pthread_mutex_lock(&ex->lock);
-		struct qreq *f = ex->file_cursor;
-		if (f) {
-			f->writing = true;
-			ex->file_cursor = f->next;
-		}
-		pthread_mutex_unlock(&ex->lock);
-		if (!f)
-			return;
-		l->fw = f;
-		l->fw_off = 0;
-		l->file_seq++;
-		snprintf(l->fw_tmp, sizeof(l->fw_tmp), "%s/.%06llu.binpb.tmp", ex->file_dir,
-			 (unsigned long long)l->file_seq);
-		snprintf(l->fw_dst, sizeof(l->fw_dst), "%s/%06llu.binpb", ex->file_dir,
-			 (unsigned long long)l->file_seq);
-		l->fw_fd = open(l->fw_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (l->fw_fd < 0) {
-			file_finish(ex, -errno);
-			continue;
-		}
-		if (f->len == 0) {
-			file_finish(ex, 0);
-			continue;
-		}
-		file_submit(l);
-	}
 }
 
 /* ---- the loop ------------------------------------------------------------------ */
@@ -249,13 +174,16 @@ static void dispatch(struct otlp_exporter *ex, uint64_t ud, int res)
 			efd_arm(ex);
 		return;
 	case UD_FILE:
-		on_file_cqe(ex, res);
+		otlp_file__on_cqe(ex, res);
+		return;
+	case UD_PFILE:
+		pfile__on_cqe(ex, res);
 		return;
 	case UD_CONNECT:
 	case UD_SEND:
 	case UD_RECV:
 		l->op_pending = false;
-		if (l->exiting || gen != l->gen)
+		if (l->exiting || l->http_stopped || gen != l->gen)
 			return;
 		otlp_send__on_cqe(ex, kind, res);
 		return;
@@ -328,8 +256,9 @@ static void teardown(struct otlp_exporter *ex)
 
 	bool drained = drain_ring(ex);
 	if (!drained)
-		fprintf(stderr, "pipeline: otlp: %u I/O operations did not finish at exit\n",
+		fprintf(stderr, "pipeline: %u I/O operations did not finish at exit\n",
 			l->inflight);
+	pfile__teardown(ex);
 	if (drained || !l->op_pending)
 		otlp_send__close(l);
 	if (l->ai)
@@ -363,6 +292,22 @@ static void teardown(struct otlp_exporter *ex)
 			(unsigned long long)left);
 }
 
+/* The HTTP deadline passed while profile files are still being written: the
+ * socket op in flight is cancelled and no new one starts. The request in
+ * flight and those queued are counted as failed at teardown. */
+static void http_stop(struct otlp_exporter *ex)
+{
+	struct loop *l = &ex->l;
+
+	l->http_stopped = true;
+	if (l->op_pending && l->fd >= 0) {
+		struct io_uring_sqe *sqe = otlp_sqe_get(l);
+		io_uring_prep_cancel_fd(sqe, l->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, UD(UD_CANCEL, 0));
+		l->inflight++;
+	}
+}
+
 static void log_drops(struct otlp_exporter *ex, uint64_t dropped)
 {
 	struct loop *l = &ex->l;
@@ -384,26 +329,40 @@ static void *exporter_main(void *arg)
 		pthread_mutex_lock(&ex->lock);
 		bool stopping = ex->stopping;
 		uint64_t deadline = ex->stop_deadline_ns;
+		uint64_t files_deadline = ex->files_deadline_ns;
 		uint64_t dropped = ex->st.requests_dropped;
 		pthread_mutex_unlock(&ex->lock);
 
-		if (stopping && now_ns() >= deadline)
-			break;
-		log_drops(ex, dropped);
-		file_progress(ex);
-		otlp_send__progress(ex);
+		/* After shutdown(), HTTP (and --otlp-file copies) run until their
+		 * deadline; profile files until they are all written, or until
+		 * FILE_DRAIN_NS for a disk that hangs. */
+		uint64_t now = now_ns();
+		bool http_open = !stopping || now < deadline;
+		if (!http_open && !l->http_stopped)
+			http_stop(ex);
+		pfile__progress(ex);
+		if (http_open) {
+			log_drops(ex, dropped);
+			otlp_file__progress(ex);
+			otlp_send__progress(ex);
+		}
 
-		pthread_mutex_lock(&ex->lock);
-		bool empty = !ex->head;
-		pthread_mutex_unlock(&ex->lock);
-		if (stopping && empty && !l->cur && !l->fw)
-			break;
+		if (stopping) {
+			pthread_mutex_lock(&ex->lock);
+			bool http_idle = !ex->head && !l->cur && !l->fw;
+			pthread_mutex_unlock(&ex->lock);
+			bool files_over = pfile__idle(ex) || now >= files_deadline;
+			if ((http_idle || !http_open) && files_over)
+				break;
+		}
 
 		uint64_t until = UINT64_MAX;
-		if (l->cur && l->waiting)
+		if (http_open && l->cur && l->waiting)
 			until = l->next_attempt_ns;
-		if (stopping && deadline < until)
+		if (stopping && http_open && deadline < until)
 			until = deadline;
+		if (stopping && files_deadline < until)
+			until = files_deadline;
 		wait_events(ex, until);
 	}
 	teardown(ex);
@@ -441,8 +400,9 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *o)
 	const char *why = NULL;
 	int err = EINVAL;
 
-	if (!o || (!o->url && !o->file_dir)) {
-		fprintf(stderr, "pipeline: otlp: no endpoint URL and no file directory\n");
+	if (!o || (!o->url && !o->file_dir && !o->local_files)) {
+		fprintf(stderr,
+			"pipeline: otlp: no endpoint URL, no file directory, no local files\n");
 		goto fail;
 	}
 	ex = calloc(1, sizeof(*ex));
@@ -452,7 +412,6 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *o)
 	}
 	ex->efd = -1;
 	ex->l.fd = -1;
-	ex->l.fw_fd = -1;
 	pthread_mutex_init(&ex->lock, NULL);
 	http_resp__init(&ex->l.resp, RESP_MAX_BODY);
 
@@ -487,6 +446,8 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *o)
 	ex->gzip = o->gzip;
 	ex->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	ex->max_queue_bytes = o->max_queue_bytes ? o->max_queue_bytes : DEFAULT_QUEUE_BYTES;
+	ex->max_file_bytes =
+		o->max_file_queue_bytes ? o->max_file_queue_bytes : ex->max_queue_bytes;
 	ex->backoff_initial_ms = o->backoff_initial_ms ? o->backoff_initial_ms : DEFAULT_BACKOFF_MS;
 	ex->backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : DEFAULT_BACKOFF_MAX;
 	if (ex->backoff_max_ms < ex->backoff_initial_ms)
@@ -529,13 +490,14 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *o)
 	ex->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ex->efd < 0) {
 		err = errno;
-		fprintf(stderr, "pipeline: otlp: eventfd: %s\n", strerror(err));
+		fprintf(stderr, "pipeline: I/O loop: eventfd: %s\n", strerror(err));
 		goto fail;
 	}
 	int rc = io_uring_queue_init(RING_ENTRIES, &ex->l.ring, 0);
 	if (rc) {
 		err = -rc;
-		fprintf(stderr, "pipeline: otlp: io_uring unavailable: %s\n", strerror(err));
+		fprintf(stderr, "pipeline: io_uring unavailable (the I/O loop needs it): %s\n",
+			strerror(err));
 		goto fail;
 	}
 	ex->l.ring_ok = true;
@@ -553,11 +515,10 @@ struct otlp_exporter *otlp_exporter__new(const struct otlp_exporter_opts *o)
 	rc = pthread_create(&ex->thread, NULL, exporter_main, ex);
 	if (rc) {
 		err = rc;
-		fprintf(stderr, "pipeline: otlp: cannot start the exporter thread: %s\n",
-			strerror(rc));
+		fprintf(stderr, "pipeline: cannot start the I/O thread: %s\n", strerror(rc));
 		goto fail;
 	}
-	pthread_setname_np(ex->thread, "pl-otlp");
+	pthread_setname_np(ex->thread, "pl-io");
 	ex->started = true;
 	return ex;
 fail:
@@ -579,6 +540,10 @@ int otlp_exporter__submit(struct otlp_exporter *ex, void *body, size_t len)
 	pthread_mutex_lock(&ex->lock);
 	if (ex->stopping) {
 		err = -ESHUTDOWN;
+		goto unlock;
+	}
+	if (!ex->has_url && !ex->file_dir) {
+		err = -EINVAL; /* a loop for local files only */
 		goto unlock;
 	}
 	if (!q || len > ex->max_queue_bytes) {
@@ -640,7 +605,7 @@ unlock:
 		free(q);
 		return err;
 	}
-	wake(ex);
+	otlp_wake(ex);
 	return 0;
 }
 
@@ -650,11 +615,13 @@ void otlp_exporter__shutdown(struct otlp_exporter *ex, unsigned timeout_ms)
 		return;
 	pthread_mutex_lock(&ex->lock);
 	if (!ex->stopping) {
+		uint64_t now = now_ns();
 		ex->stopping = true;
-		ex->stop_deadline_ns = now_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+		ex->stop_deadline_ns = now + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+		ex->files_deadline_ns = now + FILE_DRAIN_NS;
 	}
 	pthread_mutex_unlock(&ex->lock);
-	wake(ex);
+	otlp_wake(ex);
 	pthread_join(ex->thread, NULL);
 	ex->joined = true;
 }
@@ -674,6 +641,7 @@ void otlp_exporter__free(struct otlp_exporter *ex)
 		otlp_qreq_free(ex->head);
 		ex->head = next;
 	}
+	pfile__free_queue(ex);
 	tls_ctx__free(ex->ssl_ctx);
 	http_resp__deinit(&ex->l.resp);
 	free(ex->l.obuf);

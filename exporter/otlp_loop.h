@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The OTLP exporter's private state, shared by its two halves:
- * otlp_exporter.c (API, queue, event loop, --otlp-file writes) and
- * otlp_send.c (delivering one request: connection, TLS, HTTP, retries).
- * Everything in struct loop belongs to the exporter thread; struct
+ * The exporter's private state (the agent's I/O loop), shared by its parts:
+ * otlp_exporter.c (API, request queue, event loop), otlp_send.c (delivering
+ * one request: connection, TLS, HTTP, retries) and loop_files.c (file
+ * writes: the atomic-replace steps, --otlp-file copies, the profile file
+ * queue). Everything in struct loop belongs to the exporter thread; struct
  * otlp_exporter says which fields its lock guards.
  */
 #ifndef PIPELINE_OTLP_LOOP_H
@@ -36,6 +37,9 @@
 #define DEFAULT_QUEUE_BYTES (64u << 20)
 #define DEFAULT_BACKOFF_MS  1000u
 #define DEFAULT_BACKOFF_MAX 30000u
+/* At shutdown, queued profile file writes get this long, whatever the HTTP
+ * deadline: a local write takes milliseconds; this only bounds a hung disk. */
+#define FILE_DRAIN_NS (30 * NSEC_PER_SEC)
 
 /* user_data of each SQE: kind in the low byte, connection generation above. */
 enum ud_kind {
@@ -44,7 +48,8 @@ enum ud_kind {
 	UD_SEND,
 	UD_RECV,
 	UD_LINK_TIMEOUT,
-	UD_FILE,
+	UD_FILE,  /* a step of the --otlp-file write */
+	UD_PFILE, /* a step of the profile file write */
 	UD_CANCEL,
 };
 #define UD(kind, gen) (((uint64_t)(gen) << 8) | (uint64_t)(kind))
@@ -58,6 +63,43 @@ struct qreq {
 	bool file_done; /* its --otlp-file copy is written (or failed) */
 	bool writing;	/* a file write of body is in flight: must not be freed */
 	bool dropped;	/* dropped while writing: the loop frees it afterwards */
+};
+
+/* One profile file write queued by otlp_exporter__write_file(). In the
+ * queue (ex->pf_head), guarded by ex->lock; once taken by the loop, the
+ * loop's alone. */
+struct pfile {
+	struct pfile *next;
+	uint8_t *data; /* malloc'ed, owned */
+	size_t len;
+	char *tmp;   /* dir/.name.tmp, inside path[] */
+	char path[]; /* dir/name, then tmp */
+};
+
+/*
+ * One atomic replace in progress: open tmp (O_CREAT | O_TRUNC), write at
+ * increasing offsets until len bytes are in, close, rename over dst; after a
+ * failure, close what is open and unlink tmp. One io_uring op in flight at a
+ * time, each started from the completion of the one before. The buffers and
+ * paths are borrowed and must stay until the op is done.
+ */
+enum fop_step {
+	FOP_IDLE,
+	FOP_OPEN,
+	FOP_WRITE,
+	FOP_CLOSE,
+	FOP_RENAME,
+	FOP_UNLINK,
+};
+
+struct file_op {
+	enum fop_step step; /* the op in flight (FOP_IDLE: none) */
+	enum ud_kind kind;  /* tag of its completions: UD_FILE or UD_PFILE */
+	int fd;
+	int err; /* first failure (-errno): the write failed, tmp is being removed */
+	const uint8_t *data;
+	size_t len, off;
+	const char *tmp, *dst;
 };
 
 enum phase {
@@ -91,6 +133,7 @@ enum log_kind {
 	LOG_RECOVERED,
 	LOG_DROPPED,
 	LOG_FILE,
+	LOG_PROFILE_FILE,
 	LOG_INTERNAL,
 	LOG_KINDS,
 };
@@ -109,15 +152,19 @@ struct loop {
 	struct io_uring ring;
 	bool ring_ok;
 	bool exiting;
+	bool http_stopped; /* the shutdown deadline passed: no more socket work */
 	unsigned inflight; /* SQEs whose completion has not been reaped */
 	uint64_t efd_val;
 
 	/* --otlp-file: at most one write in flight */
 	struct qreq *fw;
-	int fw_fd;
-	size_t fw_off;
+	struct file_op fw_op;
 	uint64_t file_seq;
 	char fw_tmp[PATH_MAX], fw_dst[PATH_MAX];
+
+	/* profile files: at most one write in flight, independent of the above */
+	struct pfile *pw;
+	struct file_op pw_op;
 
 	/* the request being delivered (popped from the FIFO) */
 	struct qreq *cur;
@@ -171,6 +218,7 @@ struct otlp_exporter {
 	bool gzip;
 	unsigned timeout_ms;
 	size_t max_queue_bytes;
+	size_t max_file_bytes; /* bound on the profile file queue */
 	unsigned backoff_initial_ms, backoff_max_ms;
 	SSL_CTX *ssl_ctx;
 	int efd;
@@ -178,13 +226,16 @@ struct otlp_exporter {
 	bool started;
 	bool joined; /* shutdown() joined the thread (caller side only) */
 
-	/* Guards the FIFO, the stop request and the counters. Taken by submit(),
-	 * stats(), shutdown() and briefly by the loop; never held across I/O. */
+	/* Guards both FIFOs, the stop request and the counters. Taken by
+	 * submit(), write_file(), stats(), shutdown() and briefly by the loop;
+	 * never held across I/O. */
 	pthread_mutex_t lock;
 	struct qreq *head, *tail;
-	struct qreq *file_cursor; /* first request whose file is not started */
+	struct qreq *file_cursor;	 /* first request whose file is not started */
+	struct pfile *pf_head, *pf_tail; /* profile files waiting (not the one in flight) */
 	bool stopping;
-	uint64_t stop_deadline_ns;
+	uint64_t stop_deadline_ns;  /* for HTTP (and --otlp-file copies) */
+	uint64_t files_deadline_ns; /* for profile files: FILE_DRAIN_NS after shutdown() */
 	struct otlp_exporter_stats st;
 
 	struct loop l;
@@ -219,6 +270,34 @@ __attribute__((format(printf, 4, 5))) void otlp_rlogk(struct loop *l, enum log_k
 struct io_uring_sqe *otlp_sqe_get(struct loop *l);
 /* Increments one of ex->st under ex->lock. */
 void otlp_stat_inc(struct otlp_exporter *ex, uint64_t *field);
+/* Wakes the loop (pokes its eventfd). Any thread; never blocks. */
+void otlp_wake(struct otlp_exporter *ex);
+
+/* ---- loop_files.c ---- */
+
+/* Starts the atomic replace of dst by data (through tmp); completions
+ * tagged kind go to file_op__on_cqe(). */
+void file_op__start(struct loop *l, struct file_op *op, enum ud_kind kind, const char *tmp,
+		    const char *dst, const uint8_t *data, size_t len);
+/* Handles the completion of op's step and starts the next. Returns true when
+ * the write is over (op->err: 0 or the first -errno); once the loop is
+ * exiting, the remaining steps run synchronously (close; rename if complete,
+ * else unlink). */
+bool file_op__on_cqe(struct loop *l, struct file_op *op, int res);
+/* Starts the next --otlp-file write if none is in flight. */
+void otlp_file__progress(struct otlp_exporter *ex);
+void otlp_file__on_cqe(struct otlp_exporter *ex, int res);
+/* Starts the next profile file write if none is in flight. */
+void pfile__progress(struct otlp_exporter *ex);
+void pfile__on_cqe(struct otlp_exporter *ex, int res);
+/* True when no profile file is queued or being written. */
+bool pfile__idle(struct otlp_exporter *ex);
+/* At teardown, after the ring is drained (or given up on): counts what was
+ * not written as failed and frees it (a write the kernel may still read
+ * from is leaked). */
+void pfile__teardown(struct otlp_exporter *ex);
+/* Frees the queue after the thread is gone. */
+void pfile__free_queue(struct otlp_exporter *ex);
 
 /* ---- otlp_send.c ---- */
 

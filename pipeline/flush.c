@@ -7,7 +7,9 @@
  * rewritten, so the last one written is the whole profile.
  * Both aggregates are bounded (max_stacks x 4 stacks); samples that do not
  * fit are counted and exported as dropped. Runs on the main thread only;
- * never waits for the exporter.
+ * never waits for the exporter: files and requests are encoded here and
+ * handed over (ownership included) to the I/O loop, which writes the files
+ * (atomic replace) and sends the requests on its own thread.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +30,8 @@
 struct flusher {
 	const struct pipeline_config *cfg;
 	struct symbolizer *sym;		     /* borrowed: process metadata for the profile */
-	struct otlp_exporter *exporter;	     /* borrowed; NULL: no OTLP */
+	struct otlp_exporter *exporter;	     /* borrowed: the I/O loop (files and OTLP) */
+	bool send_otlp;			     /* queue OTLP requests on it */
 	const struct otlp_encode_opts *otlp; /* borrowed */
 	bool files;			     /* write local files */
 	struct stack_agg *interval;	     /* this interval, all shards */
@@ -47,12 +50,17 @@ static uint64_t now_real_ns(void)
 
 struct flusher *flusher__new(const struct flusher_opts *opts)
 {
+	if ((opts->files || opts->send_otlp) && !opts->exporter) {
+		errno = EINVAL;
+		return NULL;
+	}
 	struct flusher *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
 	f->cfg = opts->cfg;
 	f->sym = opts->sym;
 	f->exporter = opts->exporter;
+	f->send_otlp = opts->send_otlp;
 	f->otlp = opts->otlp;
 	f->files = opts->files;
 	f->run_start_ns = f->interval_start_ns = opts->start_real_ns;
@@ -109,13 +117,20 @@ static int flusher__write_one(struct flusher *f, const struct profile *p, const 
 		fprintf(stderr, "pipeline: cannot encode %s: %s\n", name, strerror(-err));
 		return err;
 	}
-	err = file_sink__write(f->cfg->output, name, buf.data, buf.len);
+	/* The loop owns buf.data from here, queued or not; it logs and counts
+	 * the failures of the write itself. */
+	err = otlp_exporter__write_file(f->exporter, f->cfg->output, name, buf.data, buf.len);
 	if (err) {
 		f->stats.write_errors++;
-		fprintf(stderr, "pipeline: cannot write %s/%s: %s (the previous version is kept)\n",
-			f->cfg->output, name, strerror(-err));
+		if (err == -ENOBUFS)
+			fprintf(stderr,
+				"pipeline: cannot write %s/%s: the file write queue is full (%s "
+				"is slow to take writes); this version is not written\n",
+				f->cfg->output, name, f->cfg->output);
+		else
+			fprintf(stderr, "pipeline: cannot write %s/%s: %s\n", f->cfg->output, name,
+				strerror(-err));
 	}
-	free(buf.data);
 	return err;
 }
 
@@ -283,11 +298,11 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 	/* Nothing sampled: nothing to send, and no interval files. */
 	bool empty = stack_agg__size(f->interval) == 0;
 	struct built_profile b;
-	if (!empty && (f->exporter || (f->files && f->cfg->per_interval))) {
+	if (!empty && (f->send_otlp || (f->files && f->cfg->per_interval))) {
 		err = flusher__build(f, f->interval, interval_start, drops, &b);
 		if (err)
 			goto out;
-		if (f->exporter) {
+		if (f->send_otlp) {
 			flusher__export(f, &b.p);
 			if (!f->files)
 				f->stats.distinct_stacks = b.p.n_stacks;
@@ -321,4 +336,14 @@ out:
 void flusher__stats(const struct flusher *f, struct flush_stats *st)
 {
 	*st = f->stats;
+}
+
+bool flusher__writes_files(const struct flusher *f)
+{
+	return f->files;
+}
+
+bool flusher__sends_otlp(const struct flusher *f)
+{
+	return f->send_otlp;
 }

@@ -4,11 +4,13 @@
  *
  * Order of a run: parse flags; check privileges, BTF, the output directory
  * and the target pids before anything starts; create the shared symbolizer;
- * load and attach the sampler; start the shards (a reader and a worker
- * thread each); then the main thread alone waits for signals and the flush
- * timer. At the end: stop sampling, let every reader drain its rings and
- * every worker its queue, flush one last time (nothing collected is lost),
- * print self-stats and tear down in reverse order.
+ * load and attach the sampler; start the I/O loop (exporter/: one thread
+ * that writes the files and sends OTLP requests) and the shards (a reader
+ * and a worker thread each); then the main thread alone waits for signals
+ * and the flush timer. At the end: stop sampling, let every reader drain its
+ * rings and every worker its queue, flush one last time (nothing collected
+ * is lost), let the I/O loop finish the files (and the collector its
+ * --shutdown-timeout), print self-stats and tear down in reverse order.
  *
  * Signals are blocked in every thread and taken synchronously by the main
  * thread with sigtimedwait(), so no work ever runs in a signal handler.
@@ -198,8 +200,14 @@ int main(int argc, char **argv)
 	size_t max_times = 0;
 	if (otlp.enabled && cfg.otlp_timestamps)
 		max_times = (size_t)cfg.frequency * n_cpus * cfg.interval * 2;
-	if (otlp.enabled) {
-		exporter = otlp_exporter__new(&otlp.exporter);
+	/* The I/O loop (pl-io) writes the files and sends the OTLP requests;
+	 * without an endpoint it runs for the files alone. */
+	if (files || otlp.enabled) {
+		struct otlp_exporter_opts xo = otlp.exporter; /* zeroed without OTLP */
+		xo.local_files = files;
+		if (!otlp.enabled)
+			xo.max_queue_bytes = cfg.export_queue_bytes;
+		exporter = otlp_exporter__new(&xo);
 		if (!exporter)
 			goto cleanup; /* otlp_exporter__new said what is wrong */
 	}
@@ -207,6 +215,7 @@ int main(int argc, char **argv)
 		.cfg = &cfg,
 		.sym = sym,
 		.exporter = exporter,
+		.send_otlp = otlp.enabled,
 		.otlp = &otlp.encoder,
 		.files = files,
 		.max_times = max_times,
@@ -306,10 +315,21 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n_shards; i++)
 		shard__stop(shards[i]);
 	collect_drops(smp, shards, n_shards, &drops);
-	err = flusher__flush(flusher, shards, n_shards, &drops);
-	/* What the collector has not taken yet gets --shutdown-timeout more. */
+	struct otlp_exporter_stats io_before = {0}, io_after = {0};
 	if (exporter)
+		otlp_exporter__stats(exporter, &io_before);
+	err = flusher__flush(flusher, shards, n_shards, &drops);
+	/* The final flush's files are written whatever --shutdown-timeout says
+	 * (the loop gives them up to 30 s); what the collector has not taken yet
+	 * gets --shutdown-timeout more. A file write that failed since the final
+	 * flush began (the loop logged it) makes the exit status 1, as one that
+	 * failed to queue does. */
+	if (exporter) {
 		otlp_exporter__shutdown(exporter, cfg.shutdown_timeout * 1000);
+		otlp_exporter__stats(exporter, &io_after);
+		if (!err && io_after.profile_file_errors > io_before.profile_file_errors)
+			err = -EIO;
+	}
 	if (!cfg.quiet)
 		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym, exporter,
 				  clock_ns(CLOCK_MONOTONIC) - start_mono);

@@ -83,9 +83,20 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	fprintf(f, "  flushes                    %llu (write errors %llu, swap timeouts %llu)\n",
 		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors,
 		(unsigned long long)fs.swap_timeouts);
-	if (exporter) {
-		struct otlp_exporter_stats es;
+	struct otlp_exporter_stats es = {0};
+	if (exporter)
 		otlp_exporter__stats(exporter, &es);
+	if (exporter && flusher__writes_files(flusher))
+		fprintf(f,
+			"  profile files              %llu written, %llu failed, %llu dropped "
+			"(queue full), %llu superseded; queue %llu bytes now, %llu at most\n",
+			(unsigned long long)es.profile_files_written,
+			(unsigned long long)es.profile_file_errors,
+			(unsigned long long)es.profile_files_dropped,
+			(unsigned long long)es.profile_files_superseded,
+			(unsigned long long)es.file_queue_bytes,
+			(unsigned long long)es.file_queue_bytes_max);
+	if (exporter && flusher__sends_otlp(flusher)) {
 		fprintf(f,
 			"  OTLP requests              %llu encoded, %llu sent, %llu retried, %llu "
 			"failed, %llu dropped (queue full), %llu partial success\n",
@@ -99,6 +110,10 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			"%llu now, %llu at most\n",
 			(unsigned long long)es.bytes_raw, (unsigned long long)es.bytes_sent,
 			(unsigned long long)es.queue_bytes, (unsigned long long)es.queue_bytes_max);
+		if (es.files_written || es.file_errors)
+			fprintf(f, "  OTLP request files         %llu written, %llu failed\n",
+				(unsigned long long)es.files_written,
+				(unsigned long long)es.file_errors);
 		if (fs.export_errors)
 			fprintf(f, "  OTLP intervals not encoded %llu\n",
 				(unsigned long long)fs.export_errors);

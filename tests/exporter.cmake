@@ -5,7 +5,9 @@
 #                   gzip, partial_success; then the exporter end to end against
 #                   otlp_receiver: retries, timeouts, refused connects, queue
 #                   bound, shutdown deadline, --otlp-file, TLS with a certificate
-#                   made by the openssl CLI (skipped without it, failed under CI).
+#                   made by the openssl CLI (skipped without it, failed under CI);
+#                   the profile file writes on the same loop (files only, behind
+#                   a stuck or backing-off request, the file queue's bound).
 # Labelled concurrency too: the exporter thread runs against the test's
 # submitting thread, so CI runs it under ThreadSanitizer.
 

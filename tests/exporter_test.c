@@ -5,7 +5,9 @@
  * exporter end to end against tests/otlp_receiver.c on 127.0.0.1, which is
  * scripted per request (statuses, Retry-After, partial success, delays,
  * closed connections, refused connects, TLS with a certificate made here by
- * the openssl CLI). No privileges; every wait is bounded.
+ * the openssl CLI); the profile file writes on the same loop (exact bytes,
+ * atomic, last write wins, failures counted, never behind a stuck request,
+ * the queue's bound). No privileges; every wait is bounded.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -1331,6 +1333,264 @@ static int test_new_rejects(void)
 	return 0;
 }
 
+/* ---- profile files on the loop ------------------------------------------------------------ */
+
+/* Queues a copy of b as dir/name (the loop takes ownership of what it gets). */
+static int write_copy(struct otlp_exporter *ex, const char *dir, const char *name, const uint8_t *b,
+		      size_t len)
+{
+	uint8_t *c = malloc(len ? len : 1);
+	if (len)
+		memcpy(c, b, len);
+	return otlp_exporter__write_file(ex, dir, name, c, len);
+}
+
+/* Entries of dir whose name starts with '.', besides . and ..: tmp files left. */
+static unsigned dot_files(const char *dir)
+{
+	unsigned n = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static bool file_is(const char *dir, const char *name, const uint8_t *want, size_t len)
+{
+	char path[PATH_MAX + 64];
+	size_t got_len = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	uint8_t *got = read_all(path, &got_len);
+	bool same = got && got_len == len && (!len || !memcmp(got, want, len));
+	if (!same)
+		fprintf(stderr, "%s differs (%zu bytes, want %zu)\n", path, got ? got_len : 0, len);
+	free(got);
+	return same;
+}
+
+static int test_io_files(void)
+{
+	struct otlp_exporter_stats st;
+	char dir[PATH_MAX], sub[PATH_MAX + 32], keep[PATH_MAX + 64];
+	uint8_t *v[40];
+	size_t vlen[40];
+
+	snprintf(dir, sizeof(dir), "%s/io-files-XXXXXX", tmp_base());
+	CHECK(mkdtemp(dir));
+	/* files only: no endpoint, no --otlp-file */
+	struct otlp_exporter_opts o = {.local_files = true};
+	struct otlp_exporter *ex = otlp_exporter__new(&o);
+	CHECK(ex);
+
+	/* the exact bytes, whatever the size, and no tmp file left behind */
+	size_t big = 3u << 20;
+	uint8_t *a = make_body(big, 1), *b = make_body(1000, 2);
+	CHECK(write_copy(ex, dir, "cpu.pb.gz", a, big) == 0);
+	CHECK(write_copy(ex, dir, "cpu.folded", b, 1000) == 0);
+	CHECK(otlp_exporter__write_file(ex, dir, "empty", NULL, 0) == 0);
+	CHECK(WAIT_FOR(ex, st, st.profile_files_written == 3, 5000));
+	CHECK(file_is(dir, "cpu.pb.gz", a, big));
+	CHECK(file_is(dir, "cpu.folded", b, 1000));
+	CHECK(file_is(dir, "empty", NULL, 0));
+	CHECK(dot_files(dir) == 0);
+
+	/* repeated writes of one name, each shorter than the one before: in
+	 * order, and the last one wins (whole, truncated to its length) */
+	for (unsigned i = 0; i < 40; i++) {
+		vlen[i] = 8000 - 150 * i;
+		v[i] = make_body(vlen[i], 100 + i);
+		CHECK(write_copy(ex, dir, "cpu.svg", v[i], vlen[i]) == 0);
+	}
+	CHECK(WAIT_FOR(ex, st, st.profile_files_written + st.profile_files_superseded == 43, 5000));
+	CHECK(file_is(dir, "cpu.svg", v[39], vlen[39]));
+	CHECK_STATS(st, st.profile_file_errors == 0 && st.profile_files_queued == 43 &&
+				st.profile_files_dropped == 0 && st.file_queue_bytes == 0 &&
+				st.file_queue_bytes_max >= big && st.files_written == 0);
+	CHECK(dot_files(dir) == 0);
+	for (unsigned i = 0; i < 40; i++)
+		free(v[i]);
+
+	/* failures are counted (and logged), leave no tmp file, keep the previous
+	 * version, and the loop goes on */
+	uint64_t written = st.profile_files_written;
+	snprintf(sub, sizeof(sub), "%s/missing/dir", dir);
+	CHECK(write_copy(ex, sub, "x", b, 10) == 0); /* ENOENT */
+	snprintf(sub, sizeof(sub), "%s/cpu.folded", dir);
+	CHECK(write_copy(ex, sub, "x", b, 10) == 0); /* ENOTDIR */
+	snprintf(sub, sizeof(sub), "%s/adir", dir);
+	snprintf(keep, sizeof(keep), "%s/keep", sub);
+	CHECK(mkdir(sub, 0755) == 0);
+	FILE *kf = fopen(keep, "w");
+	CHECK(kf);
+	fclose(kf);
+	CHECK(write_copy(ex, dir, "adir", b, 10) == 0); /* written, then the rename fails */
+	CHECK(write_copy(ex, dir, "after", b, 1000) == 0);
+	CHECK(WAIT_FOR(ex, st,
+		       st.profile_file_errors == 3 && st.profile_files_written == written + 1,
+		       5000));
+	CHECK(file_is(dir, "after", b, 1000));
+	CHECK(dot_files(dir) == 0);
+	struct stat sb;
+	CHECK(stat(keep, &sb) == 0);
+
+	/* bad arguments; no requests on a loop for files only */
+	CHECK(otlp_exporter__write_file(ex, dir, "a/b", make_body(1, 1), 1) == -EINVAL);
+	CHECK(otlp_exporter__write_file(ex, dir, "", make_body(1, 1), 1) == -EINVAL);
+	CHECK(otlp_exporter__write_file(NULL, dir, "x", make_body(1, 1), 1) == -EINVAL);
+	CHECK(otlp_exporter__submit(ex, make_body(10, 1), 10) == -EINVAL);
+
+	/* shutdown with a zero deadline still writes what is queued */
+	CHECK(write_copy(ex, dir, "last", a, big) == 0);
+	otlp_exporter__shutdown(ex, 0);
+	CHECK(file_is(dir, "last", a, big));
+	CHECK(write_copy(ex, dir, "late", b, 10) == -ESHUTDOWN);
+	otlp_exporter__stats(ex, &st);
+	CHECK_STATS(st, st.profile_file_errors == 3 && st.file_queue_bytes == 0 &&
+				st.requests_queued == 0);
+	CHECK(dot_files(dir) == 0);
+	otlp_exporter__free(ex);
+	free(a);
+	free(b);
+	rm_rf(dir);
+	return 0;
+}
+
+/* File writes while the HTTP side is stuck: they must not wait for it. */
+static int test_io_files_http_blocked(void)
+{
+	static const char *const names[] = {"cpu.pb.gz", "cpu.folded", "cpu.svg"};
+	struct rx rx;
+	struct otlp_exporter_stats st;
+	char dir[PATH_MAX];
+	uint8_t *b = make_body(20000, 5);
+	size_t big = 2u << 20;
+	uint8_t *a = make_body(big, 6);
+
+	snprintf(dir, sizeof(dir), "%s/io-blocked-XXXXXX", tmp_base());
+	CHECK(mkdtemp(dir));
+
+	/* a request waiting for a response that takes 5 s */
+	CHECK(rx_start(&rx, "delay=5000") == 0);
+	struct otlp_exporter_opts o = test_opts(rx_url(&rx, "http", "127.0.0.1"));
+	o.local_files = true;
+	struct otlp_exporter *ex = otlp_exporter__new(&o);
+	CHECK(ex);
+	CHECK(otlp_exporter__submit(ex, make_body(1000, 1), 1000) == 0);
+	CHECK(WAIT_FOR(ex, st, st.connects == 1, 3000));
+	usleep(100 * 1000);
+	uint64_t t0 = now_ms();
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(write_copy(ex, dir, names[i], b, 20000) == 0);
+	bool done = WAIT_FOR(ex, st, st.profile_files_written == 3, 1000);
+	fprintf(stderr, "files behind a stuck request: %llu ms\n",
+		(unsigned long long)(now_ms() - t0));
+	CHECK(done);
+	CHECK_STATS(st, st.requests_sent == 0 && st.requests_failed == 0);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(file_is(dir, names[i], b, 20000));
+	/* shutdown with a zero deadline: the request is given up, the file
+	 * queued just before is written */
+	CHECK(write_copy(ex, dir, "final", a, big) == 0);
+	t0 = now_ms();
+	otlp_exporter__shutdown(ex, 0);
+	uint64_t took = now_ms() - t0;
+	otlp_exporter__stats(ex, &st);
+	CHECK_STATS(st, st.profile_files_written == 4 && st.requests_failed == 1 &&
+				st.requests_sent == 0);
+	fprintf(stderr, "shutdown(0) with a stuck request and a file: %llu ms\n",
+		(unsigned long long)took);
+	CHECK(took < 2000);
+	CHECK(file_is(dir, "final", a, big));
+	otlp_exporter__free(ex);
+	rx_stop(&rx);
+
+	/* the collector refuses connections: requests wait in backoff */
+	CHECK(rx_start_args(&rx, NULL, 60, NULL, NULL) == 0);
+	o = test_opts(rx_url(&rx, "http", "127.0.0.1"));
+	o.local_files = true;
+	o.max_file_queue_bytes = 16u << 20; /* test_opts bounds requests at 1 MiB */
+	o.backoff_initial_ms = 3000;
+	o.backoff_max_ms = 3000;
+	ex = otlp_exporter__new(&o);
+	CHECK(ex);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(otlp_exporter__submit(ex, make_body(1000, i), 1000) == 0);
+	CHECK(WAIT_FOR(ex, st, st.connect_failures == 1, 3000));
+	t0 = now_ms();
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(write_copy(ex, dir, names[i], a, big) == 0);
+	done = WAIT_FOR(ex, st, st.profile_files_written == 3, 1000);
+	fprintf(stderr, "files behind a request in backoff: %llu ms\n",
+		(unsigned long long)(now_ms() - t0));
+	CHECK(done);
+	CHECK_STATS(st, st.requests_sent == 0 && st.connect_failures == 1);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(file_is(dir, names[i], a, big));
+	CHECK(dot_files(dir) == 0);
+	otlp_exporter__shutdown(ex, 0);
+	otlp_exporter__free(ex);
+	rx_stop(&rx);
+	free(a);
+	free(b);
+	rm_rf(dir);
+	return 0;
+}
+
+/* The file queue's bound, with a write stuck in its open (a FIFO without a
+ * reader stands for a disk that hangs). */
+static int test_io_files_bound(void)
+{
+	struct otlp_exporter_stats st;
+	char dir[PATH_MAX], fifo[PATH_MAX + 32], slow[PATH_MAX + 32];
+	uint8_t *b = make_body(5000, 8), *b2 = make_body(4000, 9), got[200];
+
+	snprintf(dir, sizeof(dir), "%s/io-bound-XXXXXX", tmp_base());
+	CHECK(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/.slow.tmp", dir);
+	snprintf(slow, sizeof(slow), "%s/slow", dir);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	struct otlp_exporter_opts o = {.local_files = true, .max_file_queue_bytes = 10000};
+	struct otlp_exporter *ex = otlp_exporter__new(&o);
+	CHECK(ex);
+
+	CHECK(write_copy(ex, dir, "slow", b, 100) == 0);
+	CHECK(write_copy(ex, dir, "a", b, 5000) == 0);	      /* 5100 bytes queued */
+	CHECK(write_copy(ex, dir, "b", b, 5000) == -ENOBUFS); /* 10100 > 10000 */
+	CHECK(write_copy(ex, dir, "a", b2, 4000) == 0);	      /* supersedes a: 4100 */
+	CHECK(write_copy(ex, dir, "c", b, 5000) == 0);	      /* 9100 */
+	usleep(200 * 1000);
+	otlp_exporter__stats(ex, &st);
+	CHECK_STATS(st, st.profile_files_written == 0 && st.profile_files_queued == 4 &&
+				st.profile_files_dropped == 1 && st.profile_files_superseded == 1 &&
+				st.file_queue_bytes == 9100 && st.file_queue_bytes_max == 9100);
+
+	/* a reader comes: the stuck write completes, then the others, in order */
+	int rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(rfd >= 0);
+	CHECK(WAIT_FOR(ex, st, st.profile_files_written == 3, 5000));
+	CHECK(read(rfd, got, sizeof(got)) == 100 && !memcmp(got, b, 100));
+	close(rfd);
+	struct stat sb;
+	CHECK(stat(slow, &sb) == 0 && S_ISFIFO(sb.st_mode));
+	CHECK(file_is(dir, "a", b2, 4000));
+	CHECK(file_is(dir, "c", b, 5000));
+	CHECK(access(fifo, F_OK) != 0);
+	CHECK(dot_files(dir) == 0);
+	otlp_exporter__shutdown(ex, 0);
+	otlp_exporter__stats(ex, &st);
+	CHECK_STATS(st, st.profile_file_errors == 0 && st.file_queue_bytes == 0);
+	otlp_exporter__free(ex);
+	free(b);
+	free(b2);
+	rm_rf(dir);
+	return 0;
+}
+
 /* ---- TLS ------------------------------------------------------------------------------ */
 
 static char cert_dir[PATH_MAX];
@@ -1468,6 +1728,9 @@ static const struct test_case cases[] = {
 	{"e2e_queue_bound", test_e2e_queue_bound},
 	{"e2e_shutdown", test_e2e_shutdown},
 	{"e2e_files", test_e2e_files},
+	{"io_files", test_io_files},
+	{"io_files_http_blocked", test_io_files_http_blocked},
+	{"io_files_bound", test_io_files_bound},
 	{"tls", test_tls},
 };
 
