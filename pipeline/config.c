@@ -70,7 +70,7 @@ static const struct opt_desc opt_table[] = {
 	{"poll-ms", OPT_UINT, CFG(poll_ms), 1, 10000, "MS",
 	 "ring reader poll period; rings also wake it when a quarter full (default 250)"},
 	{"per-interval", OPT_TRUE, CFG(per_interval), 0, 0, NULL,
-	 "write each interval to its own files, cpu-YYYYMMDDTHHMMSSZ.{pb.gz,folded,svg} "
+	 "write each interval to its own files, cpu-YYYYMMDDTHHMMSS.mmmZ.{pb.gz,folded,svg} "
 	 "named by the interval's start, and keep nothing older in memory (for "
 	 "continuous runs); default: cpu.* rewritten at every flush with the whole run"},
 	{"otlp-endpoint", OPT_STRING, CFG(otlp_endpoint), 0, 0, "URL",

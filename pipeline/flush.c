@@ -103,12 +103,15 @@ static int flusher__write_one(struct flusher *f, const struct profile *p, const 
 	struct encoded_buf buf = {0};
 	char name[64];
 	if (f->cfg->per_interval) {
-		time_t t = (time_t)(p->time_ns / 1000000000ULL); /* the interval's start */
+		/* Named by the interval's start, to the millisecond: two intervals
+		 * never share a name, even after a late flush. */
+		time_t t = (time_t)(p->time_ns / 1000000000ULL);
+		unsigned ms = (unsigned)(p->time_ns / 1000000ULL % 1000);
 		struct tm tm;
 		char stamp[32];
 		gmtime_r(&t, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-		snprintf(name, sizeof(name), "%s-%s.%s", p->signal, stamp, suffix);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+		snprintf(name, sizeof(name), "%s-%s.%03uZ.%s", p->signal, stamp, ms, suffix);
 	} else {
 		snprintf(name, sizeof(name), "%s.%s", p->signal, suffix);
 	}

@@ -283,7 +283,9 @@ int main(int argc, char **argv)
 		if (now >= next_flush) {
 			collect_drops(smp, shards, n_shards, &drops);
 			flusher__flush(flusher, shards, n_shards, &drops);
-			next_flush += cfg.interval * 1000000000ULL;
+			/* A late flush covers the slots it missed; no back-to-back catch-up. */
+			while (next_flush <= clock_ns(CLOCK_MONOTONIC))
+				next_flush += cfg.interval * 1000000000ULL;
 			continue;
 		}
 		if (cfg.n_pids && !any_pid_alive(&cfg)) {
@@ -330,9 +332,19 @@ int main(int argc, char **argv)
 		if (!err && io_after.profile_file_errors > io_before.profile_file_errors)
 			err = -EIO;
 	}
+	uint64_t elapsed = clock_ns(CLOCK_MONOTONIC) - start_mono;
 	if (!cfg.quiet)
 		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym, exporter,
-				  clock_ns(CLOCK_MONOTONIC) - start_mono);
+				  elapsed);
+	if (cfg.stats_json) {
+		int jerr = self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards,
+						  flusher, sym, exporter, elapsed);
+		if (jerr) {
+			fprintf(stderr, "pipeline: cannot write --stats-json %s: %s\n",
+				cfg.stats_json, strerror(-jerr));
+			err = err ? err : jerr;
+		}
+	}
 	rc = err ? 1 : 0;
 
 cleanup:

@@ -18,7 +18,7 @@ struct symbolizer;
 struct otlp_exporter;
 
 /* Prints the agent's counters and costs over elapsed_ns of wall time to f;
- * exporter may be NULL (no OTLP export). */
+ * exporter (the I/O loop) may be NULL: no files and no OTLP. */
 void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 		       struct symbolizer *sym, struct otlp_exporter *exporter, uint64_t elapsed_ns);

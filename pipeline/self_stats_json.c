@@ -92,9 +92,18 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		"\"cache_bytes\": %llu}",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.misses,
 		(unsigned long long)ss.unknown, (unsigned long long)ss.cache_bytes);
-	if (exporter) {
-		struct otlp_exporter_stats es;
+	struct otlp_exporter_stats es = {0};
+	if (exporter)
 		otlp_exporter__stats(exporter, &es);
+	if (exporter && flusher__writes_files(flusher))
+		fprintf(f,
+			",\n  \"profile_files\": {\"written\": %llu, \"failed\": %llu, "
+			"\"dropped\": %llu, \"superseded\": %llu}",
+			(unsigned long long)es.profile_files_written,
+			(unsigned long long)es.profile_file_errors,
+			(unsigned long long)es.profile_files_dropped,
+			(unsigned long long)es.profile_files_superseded);
+	if (exporter && flusher__sends_otlp(flusher)) {
 		fprintf(f,
 			",\n  \"otlp\": {\"encoded\": %llu, \"sent\": %llu, \"retried\": %llu, "
 			"\"failed\": %llu, \"dropped\": %llu, \"partial_success\": %llu, "

@@ -51,7 +51,7 @@ wl=$!
 pids+=("$wl")
 sleep 0.5
 "$bin/pipeline" --pid "$wl" --shards auto --frequency 99 --duration 8 --interval 3 \
-	--output "$tmp/out1" 2>"$tmp/err1"
+	--output "$tmp/out1" --stats-json "$tmp/stats1.json" 2>"$tmp/err1"
 rc=$?
 cat "$tmp/err1"
 [ "$rc" -eq 0 ] || fail "pipeline exited $rc"
@@ -72,6 +72,15 @@ grep -q "workload;.*run_rounds;path_alpha;work_alpha " "$tmp/out1/cpu.folded" ||
 	fail "full call path main..path_alpha;work_alpha not in cpu.folded"
 grep -v '^workload;' "$tmp/out1/cpu.folded" | grep -q . &&
 	fail "samples of other processes despite --pid"
+# --stats-json agrees with the profile and the text report.
+node -e '
+	const s = JSON.parse(require("fs").readFileSync(process.argv[1]));
+	const byCpu = s.samples_by_cpu.reduce((a, b) => a + b, 0);
+	if (s.samples_aggregated !== +process.argv[2]) throw "aggregated " + s.samples_aggregated;
+	if (byCpu !== s.samples_taken) throw "samples_by_cpu sums to " + byCpu;
+	if (s.dropped_total !== 0 || s.cpus < 1 || !(s.agent_cpu_s > 0)) throw "bad stats";
+	if (s.profile_files.written < 3) throw "profile files " + s.profile_files.written;
+' "$tmp/stats1.json" "$total" || fail "--stats-json does not match the run"
 
 if command -v go >/dev/null; then
 	export HOME=$tmp GOCACHE=$tmp/gocache GOFLAGS=
