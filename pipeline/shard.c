@@ -40,6 +40,8 @@ struct shard {
 	atomic_uint_fast64_t swap_req; /* flush thread -> worker */
 	atomic_uint_fast64_t swap_ack; /* worker -> flush thread */
 	bool enqueued;		       /* reader-local: a commit since the last notify */
+	struct cpu_sample *held;       /* reader-local: a record waiting for a free slot */
+	bool holding;
 
 	/* reader-written */
 	atomic_uint_fast64_t received, queue_full, malformed;
@@ -55,7 +57,29 @@ static void counter_add(atomic_uint_fast64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
-/* Ring callback, on the reader thread: copy the record into a queue slot. */
+/* Copies a ring record into a queue slot, only the frames in use: most
+ * stacks are short. */
+static void copy_record(struct cpu_sample *dst, const struct cpu_sample *rec)
+{
+	uint32_t nk = rec->kernel_frames < CPU_SAMPLE_MAX_FRAMES ? rec->kernel_frames
+								 : CPU_SAMPLE_MAX_FRAMES;
+	uint32_t nu =
+		rec->user_frames < CPU_SAMPLE_MAX_FRAMES ? rec->user_frames : CPU_SAMPLE_MAX_FRAMES;
+	memcpy(dst, rec, offsetof(struct cpu_sample, kernel_stack));
+	dst->kernel_frames = nk;
+	dst->user_frames = nu;
+	memcpy(dst->kernel_stack, rec->kernel_stack, nk * sizeof(rec->kernel_stack[0]));
+	memcpy(dst->user_stack, rec->user_stack, nu * sizeof(rec->user_stack[0]));
+}
+
+/*
+ * Ring callback, on the reader thread. When the queue is full the record is
+ * held back and -EAGAIN stops the ring walk: the records behind it stay in
+ * the BPF ring, which becomes the buffer, and the reader waits for the worker
+ * (shard__hand_over_held). Only if the worker stays stuck does the reader
+ * drop (counted), so a slow worker costs buffer space first, samples last;
+ * and the BPF side still never waits: a full ring drops and counts there.
+ */
 static int shard__on_record(void *ctx, void *data, size_t size)
 {
 	struct shard *sh = ctx;
@@ -69,22 +93,39 @@ static int shard__on_record(void *ctx, void *data, size_t size)
 	}
 	struct cpu_sample *slot = spsc_queue__reserve(sh->queue);
 	if (!slot) {
-		counter_add(&sh->queue_full, 1);
-		return 0;
+		copy_record(sh->held, rec);
+		sh->holding = true;
+		return -EAGAIN;
 	}
-	uint32_t nk = rec->kernel_frames < CPU_SAMPLE_MAX_FRAMES ? rec->kernel_frames
-								 : CPU_SAMPLE_MAX_FRAMES;
-	uint32_t nu =
-		rec->user_frames < CPU_SAMPLE_MAX_FRAMES ? rec->user_frames : CPU_SAMPLE_MAX_FRAMES;
-	/* Copy the header and only the frames in use: most stacks are short. */
-	memcpy(slot, rec, offsetof(struct cpu_sample, kernel_stack));
-	slot->kernel_frames = nk;
-	slot->user_frames = nu;
-	memcpy(slot->kernel_stack, rec->kernel_stack, nk * sizeof(rec->kernel_stack[0]));
-	memcpy(slot->user_stack, rec->user_stack, nu * sizeof(rec->user_stack[0]));
+	copy_record(slot, rec);
 	spsc_queue__commit(sh->queue, slot);
 	sh->enqueued = true;
 	return 0;
+}
+
+#define HELD_WAIT_MAX_MS 5000
+
+/* Waits (bounded) for a free slot and queues the held record. Returns false
+ * if it had to be dropped. */
+static bool shard__hand_over_held(struct shard *sh)
+{
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 1000 * 1000};
+	spsc_queue__notify(sh->queue);
+	for (int waited = 0; waited < HELD_WAIT_MAX_MS; waited++) {
+		struct cpu_sample *slot = spsc_queue__reserve(sh->queue);
+		if (slot) {
+			memcpy(slot, sh->held, sizeof(*slot));
+			spsc_queue__commit(sh->queue, slot);
+			spsc_queue__notify(sh->queue);
+			sh->holding = false;
+			return true;
+		}
+		spsc_queue__kick(sh->queue);
+		nanosleep(&nap, NULL);
+	}
+	counter_add(&sh->queue_full, 1);
+	sh->holding = false;
+	return false;
 }
 
 static void *shard__reader_main(void *arg)
@@ -96,7 +137,9 @@ static void *shard__reader_main(void *arg)
 
 	while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
 		int n = ring_buffer__poll(sh->rb, (int)sh->opts.poll_ms);
-		if (n < 0 && n != -EINTR) {
+		if (sh->holding)
+			shard__hand_over_held(sh);
+		if (n < 0 && n != -EINTR && n != -EAGAIN) {
 			fprintf(stderr, "pipeline: shard %u: ring poll failed: %s\n", sh->opts.id,
 				strerror(-n));
 			break;
@@ -107,7 +150,13 @@ static void *shard__reader_main(void *arg)
 		}
 	}
 	/* The sampler is stopped before us: what the rings hold now is the rest. */
-	ring_buffer__consume(sh->rb);
+	for (int i = 0; i < 1000000; i++) {
+		int n = ring_buffer__consume(sh->rb);
+		if (sh->holding)
+			shard__hand_over_held(sh);
+		if (n != -EAGAIN)
+			break;
+	}
 	atomic_store_explicit(&sh->reader_done, true, memory_order_release);
 	spsc_queue__kick(sh->queue);
 	return NULL;
@@ -215,7 +264,8 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		stack_agg__record_times(sh->aggs[1], opts->max_times);
 	}
 	sh->sym_rd = symbolizer__reader_new(sym);
-	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd) {
+	sh->held = malloc(sizeof(*sh->held));
+	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd || !sh->held) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -283,6 +333,7 @@ void shard__free(struct shard *sh)
 	stack_agg__free(sh->aggs[0]);
 	stack_agg__free(sh->aggs[1]);
 	spsc_queue__free(sh->queue);
+	free(sh->held);
 	free(sh);
 }
 

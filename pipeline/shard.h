@@ -39,7 +39,7 @@ struct shard_opts {
 /* Counters, each written by one thread and read with relaxed loads. */
 struct shard_stats {
 	uint64_t received;	  /* records read from the rings */
-	uint64_t queue_full;	  /* records dropped: no free queue slot */
+	uint64_t queue_full;	  /* records dropped: no free queue slot within 5 s */
 	uint64_t malformed;	  /* records dropped: shorter than struct cpu_sample */
 	uint64_t processed;	  /* records aggregated */
 	uint64_t aggregator_full; /* samples dropped: aggregator at its bound */
