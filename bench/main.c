@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "bench.h"
+#include "loadgen.h"
+#include "gap.h"
+#include "overhead.h"
 
 struct bench_cmd {
 	const char *name;
@@ -18,6 +21,10 @@ struct bench_cmd {
 static const struct bench_cmd bench_cmds[] = {
 	{"throughput", bench_throughput__main,
 	 "per-operation cost of each user-space stage, in isolation"},
+	{"load", bench_load__main, "open-loop HTTP load on a server, latency from each due time"},
+	{"gap", bench_gap__main, "time taken from one CPU (interrupts, host, other tasks)"},
+	{"overhead", bench_overhead__main,
+	 "a profiler's cost to a loopback server, A/B against no profiler (root)"},
 };
 #define N_BENCH_CMDS (sizeof(bench_cmds) / sizeof(bench_cmds[0]))
 

@@ -10,8 +10,10 @@ BUILD_PKGS=(
 	libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	libdw-dev libelf-dev libjemalloc-dev zlib1g-dev libssl-dev
 )
-# Needed only by tests: pprof reader, headless browser, sanitizer runtime.
-TEST_PKGS=(golang-go chromium chromium-driver clang-format libclang-rt-14-dev openssl)
+# Needed only by tests: pprof reader, headless browser, sanitizer runtime,
+# and the peer profilers `pipeline-bench overhead --peers` runs (perf, bpftrace).
+TEST_PKGS=(golang-go chromium chromium-driver clang-format libclang-rt-14-dev openssl
+	linux-perf bpftrace)
 
 want=("${BUILD_PKGS[@]}")
 if [ "${1:-}" = "--with-tests" ]; then
