@@ -6,7 +6,10 @@
  * structs, interned strings, folded lines): they are carved from 64 KiB chunks
  * and freed at once, never one by one. A block larger than a quarter chunk gets
  * a chunk of its own, linked behind the one being filled, so that one long
- * line does not waste the rest of the current chunk.
+ * line does not waste the rest of the current chunk. arena__reset() keeps the
+ * standard-size chunks on a spare list that later allocations take from first,
+ * for a caller that reuses one arena call after call (the OTLP encoder's
+ * context).
  *
  * Growable arrays (the tables protobuf-c wants as pointer arrays, hash slots)
  * are plain realloc'ed buffers whose owner frees them; array__grow() only does
@@ -41,11 +44,18 @@ static void *arena_alloc_aligned(struct arena *a, size_t size, size_t align)
 			return NULL;
 		}
 		size_t cap = size > ARENA_CHUNK_BYTES ? size : ARENA_CHUNK_BYTES;
-		struct arena_chunk *n = malloc(sizeof(*n) + cap);
+		struct arena_chunk *n;
 
-		if (!n)
-			return NULL;
-		n->cap = cap;
+		if (cap == ARENA_CHUNK_BYTES && a->spare) {
+			n = a->spare;
+			a->spare = n->next;
+		} else {
+			n = malloc(sizeof(*n) + cap);
+			if (!n)
+				return NULL;
+			n->cap = cap;
+			a->bytes += sizeof(*n) + cap;
+		}
 		if (c && size > ARENA_CHUNK_BYTES / 4) {
 			/* a big block gets its own chunk; keep filling the current one */
 			n->next = c->next;
@@ -83,13 +93,38 @@ char *arena__strndup(struct arena *a, const char *s, size_t len)
 	return copy;
 }
 
+static void chunks_free(struct arena_chunk *c)
+{
+	while (c) {
+		struct arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
 void arena__free(struct arena *a)
+{
+	chunks_free(a->head);
+	chunks_free(a->spare);
+	a->head = NULL;
+	a->spare = NULL;
+	a->bytes = 0;
+}
+
+void arena__reset(struct arena *a)
 {
 	struct arena_chunk *c = a->head;
 
 	while (c) {
 		struct arena_chunk *next = c->next;
-		free(c);
+
+		if (c->cap == ARENA_CHUNK_BYTES) {
+			c->next = a->spare;
+			a->spare = c;
+		} else {
+			a->bytes -= sizeof(*c) + c->cap;
+			free(c);
+		}
 		c = next;
 	}
 	a->head = NULL;

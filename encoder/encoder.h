@@ -2,7 +2,8 @@
 /*
  * encoder: pure functions from an aggregated profile (profile.h) to bytes.
  * No I/O: every function returns a malloc'ed buffer that the caller owns and
- * frees with free().
+ * frees with free(). The one object is the OTLP encoder's optional context
+ * (struct otlp_encoder), which only makes repeated OTLP encodes cheaper.
  */
 #ifndef PIPELINE_ENCODER_H
 #define PIPELINE_ENCODER_H
@@ -79,6 +80,56 @@ struct otlp_encode_opts {
  */
 int otlp__encode(const struct profile *const *profiles, size_t n,
 		 const struct otlp_encode_opts *opts, struct encoded_buf **out, size_t *n_out);
+
+/*
+ * An OTLP encoder context, for a caller that encodes interval after interval
+ * (the flusher). From one call to the next it keeps what the requests'
+ * dictionaries are made of, as far as that does not depend on the request
+ * (strings, functions, mappings, locations and attributes, each once by
+ * value, and a cache from frame to location), and the working memory of the
+ * last call, reset rather than freed. A steady-state call then does
+ * per-frame work only for frames it has not seen before, and does not fault
+ * its pages in again. The output of every call is the same, byte for byte,
+ * as otlp__encode() gives for the same arguments.
+ *
+ * Threads: none inside; a context is not thread-safe. Use one per encoding
+ * thread.
+ * Ownership: the caller owns the context. It identifies frames and modules
+ * by pointer, as the symbolizer interns them, so the frames and modules it
+ * has seen must stay valid and unchanged while it is used: free it before the
+ * symbolizer (a new symbolizer needs a new context). It borrows nothing else
+ * beyond a call. Memory: its cache, bounded by max_cache_bytes (checked before
+ * each call: a cache over the bound is emptied and rebuilt from the next
+ * profiles), plus the working memory of the largest call so far.
+ */
+struct otlp_encoder;
+
+struct otlp_encoder_opts {
+	size_t max_cache_bytes; /* bound on the cache; 0: 32 MiB */
+};
+
+struct otlp_encoder_stats {
+	uint64_t encodes;      /* calls that succeeded */
+	uint64_t cache_clears; /* times the cache was over its bound and emptied */
+	size_t cache_frames;   /* frames the cache knows */
+	size_t cache_bytes;    /* memory the cache holds */
+	size_t work_bytes;     /* working memory kept from the last calls for the next */
+};
+
+/* Returns a new, empty context (opts NULL: defaults), or NULL with errno set. */
+struct otlp_encoder *otlp_encoder__new(const struct otlp_encoder_opts *opts);
+/* Frees the context and all it holds. Accepts NULL. */
+void otlp_encoder__free(struct otlp_encoder *enc);
+/*
+ * otlp__encode() on the context enc: the same arguments and the same output.
+ * Returns 0 or -errno (-EINVAL also for a NULL enc); after an error the
+ * context stays usable.
+ */
+int otlp_encoder__encode(struct otlp_encoder *enc, const struct profile *const *profiles, size_t n,
+			 const struct otlp_encode_opts *opts, struct encoded_buf **out,
+			 size_t *n_out);
+/* Fills *stats with the context's counters and the cache's current size. */
+void otlp_encoder__stats(const struct otlp_encoder *enc, struct otlp_encoder_stats *stats);
 
 /*
  * Parses an OTEL_RESOURCE_ATTRIBUTES value ("k1=v1,k2=v2", values

@@ -8,7 +8,9 @@
  *   strtab.c  string interning: bytes -> dense id, the copies in an arena
  *
  * Threads: none. Every encoder call builds its own arena and tables on its
- * stack and frees them before it returns; nothing here is shared between calls.
+ * stack and frees them before it returns, except the OTLP encoder's context
+ * (struct otlp_encoder), which keeps an arena and tables across the calls
+ * of one thread (arena__reset()); nothing here is shared between threads.
  */
 #ifndef PIPELINE_ENCODER_INTERNAL_H
 #define PIPELINE_ENCODER_INTERNAL_H
@@ -43,12 +45,15 @@ static inline uint64_t enc_fnv1a(const void *p, size_t n)
 }
 
 /* ---- arena.c: bump arena ----
- * Owns every block it hands out; arena__free() releases them all at once.
- * Zero-initialized storage is an empty arena. */
+ * Owns every block it hands out; arena__free() releases them all at once, and
+ * arena__reset() forgets them while keeping the standard-size chunks for
+ * reuse. Zero-initialized storage is an empty arena. */
 struct arena_chunk;
 
 struct arena {
-	struct arena_chunk *head; /* the chunk being filled; older ones follow */
+	struct arena_chunk *head;  /* the chunk being filled; older ones follow */
+	struct arena_chunk *spare; /* standard-size chunks kept by arena__reset() */
+	size_t bytes;		   /* held in chunks, spares included */
 };
 
 /* Returns size bytes aligned for any type, or NULL with errno set. */
@@ -57,6 +62,10 @@ void *arena__alloc(struct arena *a, size_t size);
 char *arena__strndup(struct arena *a, const char *s, size_t len);
 /* Frees every block; accepts a zeroed or already freed arena. */
 void arena__free(struct arena *a);
+/* Invalidates every block handed out, keeping the standard-size chunks for
+ * the next allocations (bigger ones are freed): an arena reused by call after
+ * call does not fault its pages in again. */
+void arena__reset(struct arena *a);
 
 /*
  * Grows a realloc'ed array of elem-byte elements to hold at least need of them,
@@ -91,6 +100,9 @@ void strtab__init(struct strtab *t, struct arena *arena, uint32_t max);
 /* Frees the table's arrays (not the copies: they belong to the arena).
  * Accepts a zeroed or partly built table. */
 void strtab__deinit(struct strtab *t);
+/* Empties the table, keeping its arrays, for copies that go to arena from now
+ * on (the old ones are the caller's to drop, e.g. with arena__reset()). */
+void strtab__reset(struct strtab *t, struct arena *arena);
 /*
  * Finds the bytes s[0..len) or adds a copy of them; *id receives their id.
  * Returns 0, -ENOMEM, or -E2BIG when a new id would reach max.

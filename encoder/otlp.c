@@ -58,15 +58,25 @@
  *   there is no limit) it is emitted as built; else otlp_split.c cuts it by
  *   resource. All the given intervals go into the same request(s).
  *
- * Model: dictionary entries are protobuf-c messages (otlp_dict.c); resources,
- * profiles and samples are compact records (struct otlp_res, otlp_prof,
- * otlp_smp) that otlp_wire.c serializes directly. Samples, the bulk, live in
- * one array, regrouped by profile once all intervals are in, so each later
- * pass reads memory in order.
+ * Model: dictionary entries, profiles and samples are compact records
+ * (otlp_dict.c; struct otlp_prof, otlp_smp) that otlp_wire.c serializes
+ * directly; resources are protobuf-c messages. Samples, the bulk, live in one
+ * array, regrouped by profile once all intervals are in, so each later pass
+ * reads memory in order.
+ *
+ * Context (struct otlp_encoder): what a request's dictionary is made of, as
+ * far as it does not depend on the request, is kept in a store
+ * (otlp_store.c) across the calls of one context, with a frame cache in
+ * front, so a frame seen in an earlier interval costs one probe; and the
+ * call's memory (arena chunks, arrays, hash slots) is reset rather than
+ * freed, so a steady-state call does not fault pages in again. The output of
+ * a call depends only on its input: the same bytes from a fresh context or a
+ * used one. Before each call the store is started over when it holds more
+ * than the context's bound (max_cache_bytes), and when its generation
+ * counter would wrap. otlp__encode() runs on a context of its own.
  *
  * Cost: O(total frames + total timestamps) expected time with hash tables
- * everywhere; per-frame work is one pointer-keyed lookup once a frame has
- * been seen.
+ * everywhere; per frame of a stack, one frame cache probe.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -77,6 +87,15 @@
 
 #include "encoder.h"
 #include "otlp_internal.h"
+
+#define OTLP_DEFAULT_MAX_CACHE_BYTES (32u << 20)
+
+struct otlp_encoder {
+	struct otlp_store store;
+	struct otlp_enc enc;
+	size_t max_cache_bytes;
+	struct otlp_encoder_stats stats;
+};
 
 /* Sample and period types per profile.signal; one Profile per sample type. */
 struct otlp_signal {
@@ -102,26 +121,35 @@ static const struct otlp_signal *signal_find(const char *name)
 
 /* ---- context ---- */
 
+/* Frees the outputs not handed over. */
+static void enc_drop_out(struct otlp_enc *e)
+{
+	for (size_t i = 0; i < e->n_out; i++)
+		free(e->out[i].data);
+	free(e->out);
+	e->out = NULL;
+	e->n_out = e->cap_out = 0;
+}
+
 static void enc_deinit(struct otlp_enc *e)
 {
 	otlp_dict_deinit(&e->dict);
 	strtab__deinit(&e->res_keys);
 	otlp_hset_deinit(&e->smp_set);
 	otlp_idmap_deinit(&e->res_by_tgid);
-	otlp_idmap_deinit(&e->tid_attr);
+	otlp_idmap_deinit(&e->thread_by_tid);
 	otlp_wire_deinit(&e->wire);
-	free(e->cpu_attr);
+	free(e->threads);
 	free(e->res);
 	free(e->profs);
 	free(e->prof_order);
 	free(e->smps);
 	free(e->tbuf);
-	free(e->lbuf);
+	free(e->tcount);
 	free(e->kbuf);
-	for (size_t i = 0; i < e->n_out; i++)
-		free(e->out[i].data);
-	free(e->out);
+	enc_drop_out(e);
 	arena__free(&e->arena);
+	memset(e, 0, sizeof(*e));
 }
 
 /* A KeyValue with a string value (copied into the arena). */
@@ -192,17 +220,27 @@ static int opt_kvs_build(struct otlp_enc *e)
 	return 0;
 }
 
-static int enc_init(struct otlp_enc *e, const struct otlp_encode_opts *opts)
+/* Starts a call: the previous call's model forgotten, its memory kept. */
+static int enc_begin(struct otlp_enc *e, struct otlp_store *st, const struct otlp_encode_opts *opts)
 {
-	memset(e, 0, sizeof(*e));
+	arena__reset(&e->arena);
+	if (e->res_keys.max) /* a table of an earlier call */
+		strtab__reset(&e->res_keys, &e->arena);
+	else
+		strtab__init(&e->res_keys, &e->arena, UINT32_MAX - 1);
+	otlp_hset_clear(&e->smp_set);
+	otlp_idmap_clear(&e->res_by_tgid);
+	otlp_idmap_clear(&e->thread_by_tid);
 	e->opts = opts;
-	strtab__init(&e->res_keys, &e->arena, UINT32_MAX - 1);
+	e->n_res = e->n_profs = e->n_smps = e->n_threads = 0;
+	e->opt_kvs = NULL;
+	e->n_opt_kvs = 0;
 	e->scope = (OtlpScope)OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
 	/* borrowed for the call; protobuf-c only reads them */
 	e->scope.name = (char *)(opts->agent_name ? opts->agent_name : "");
 	e->scope.version = (char *)(opts->agent_version ? opts->agent_version : "");
 
-	int err = otlp_dict_init(&e->dict, &e->arena);
+	int err = otlp_dict_begin(&e->dict, st);
 	if (!err)
 		err = opt_kvs_build(e);
 	return err;
@@ -398,68 +436,83 @@ static int profile_findnew(struct otlp_enc *e, const struct interval *iv, uint32
 	return 0;
 }
 
-struct smp_probe {
+/*
+ * Samples are found by group: the samples of one (profile, stack, thread)
+ * are those of one input stack (the aggregator keys stacks by thread and
+ * frames), one per CPU in the timestamps shape, one in all in the aggregated
+ * shape. A hash set finds a group's first sample, the others are chained
+ * from it (otlp_smp.next); an input stack whose group is new creates its
+ * samples without further lookups. A group seen before (two input stacks
+ * with equal frames, or the same stack in another interval of the request)
+ * walks its chain.
+ */
+struct grp_probe {
 	const struct otlp_enc *e;
 	const struct otlp_smp_key *key;
 };
 
-static bool smp_eq(const void *ctx, uint32_t v)
+static bool grp_eq(const void *ctx, uint32_t v)
 {
-	const struct smp_probe *p = ctx;
+	const struct grp_probe *p = ctx;
+	const struct otlp_smp_key *a = &p->e->smps[v - 1].key, *b = p->key;
 
-	return memcmp(&p->e->smps[v - 1].key, p->key, sizeof(*p->key)) == 0;
+	return a->prof == b->prof && a->stack == b->stack && a->attrs[0] == b->attrs[0] &&
+	       a->attrs[1] == b->attrs[1];
 }
 
-/* Finds or creates (zeroed) the sample of key. The pointer is valid until
- * the next sample is created. */
-static int sample_findnew(struct otlp_enc *e, const struct otlp_smp_key *key, struct otlp_smp **out)
+static uint32_t grp_hash(const struct otlp_smp_key *key)
 {
-	struct smp_probe probe = {e, key};
-	uint32_t h = otlp_hash_i32((const int32_t *)key, sizeof(*key) / sizeof(int32_t));
-	uint32_t found;
-	int err;
+	int32_t k[4] = {(int32_t)key->prof, key->stack, key->attrs[0], key->attrs[1]};
 
+	return otlp_hash_i32(k, 4);
+}
+
+/* Creates the (zeroed) sample of key in group *head (0: a new group, whose
+ * hash is h; *head becomes the sample). The pointer is valid until the next
+ * sample is created. Returns 0 or -errno. */
+static int sample_new(struct otlp_enc *e, const struct otlp_smp_key *key, uint32_t *head,
+		      uint32_t h, struct otlp_smp **out)
+{
 	if (e->n_smps >= UINT32_MAX - 1)
 		return -E2BIG;
 	struct otlp_smp *arr = array__grow(e->smps, &e->cap_smps, e->n_smps + 1, sizeof(*arr));
 	if (!arr)
 		return -ENOMEM;
 	e->smps = arr;
-	err = otlp_hset_findnew(&e->smp_set, h, smp_eq, &probe, (uint32_t)e->n_smps + 1, &found);
-	if (err)
-		return err;
-	if (found) {
-		*out = &e->smps[found - 1];
-		return 0;
+	uint32_t id = (uint32_t)e->n_smps + 1;
+	struct otlp_smp *s = &e->smps[id - 1];
+	*s = (struct otlp_smp){.key = *key};
+	if (*head) { /* second in the chain: creation order is what counts */
+		s->next = e->smps[*head - 1].next;
+		e->smps[*head - 1].next = id;
+	} else {
+		int err = otlp_hset_reserve(&e->smp_set, e->smp_set.n + 1);
+
+		if (err)
+			return err;
+		otlp_hset_add(&e->smp_set, h, id);
+		*head = id;
 	}
-	*out = &e->smps[e->n_smps++];
-	**out = (struct otlp_smp){.key = *key};
+	e->n_smps++;
 	e->profs[key->prof].n_smps++;
+	*out = s;
 	return 0;
 }
 
-static int sample_add_count(struct otlp_enc *e, const struct otlp_smp_key *key, uint64_t count)
+/* The sample of group head with CPU attribute cpu_attr, or NULL. */
+static struct otlp_smp *group_find_cpu(struct otlp_enc *e, uint32_t head, int32_t cpu_attr)
 {
-	struct otlp_smp *s;
-	int err = sample_findnew(e, key, &s);
-
-	if (err)
-		return err;
-	if (count > (uint64_t)(INT64_MAX - s->value))
-		return -EOVERFLOW;
-	s->value += (int64_t)count;
-	return 0;
+	for (uint32_t i = head; i; i = e->smps[i - 1].next) {
+		if (e->smps[i - 1].key.attrs[2] == cpu_attr)
+			return &e->smps[i - 1];
+	}
+	return NULL;
 }
 
-/* Adds the timestamps t[0..n) (sorted) to the sample of key, clamped. */
-static int sample_add_times(struct otlp_enc *e, const struct otlp_smp_key *key,
+/* Adds the timestamps t[0..n) (sorted) to sample s, clamped into [lo, hi]. */
+static int sample_add_times(struct otlp_enc *e, struct otlp_smp *s,
 			    const struct profile_sample_time *t, size_t n, uint64_t lo, uint64_t hi)
 {
-	struct otlp_smp *s;
-	int err = sample_findnew(e, key, &s);
-
-	if (err)
-		return err;
 	size_t old = s->n_ts;
 	if (n > UINT32_MAX - old)
 		return -E2BIG;
@@ -494,13 +547,8 @@ static int time_cmp(const void *pa, const void *pb)
 	return a->ns < b->ns ? -1 : a->ns > b->ns;
 }
 
-/* Sorts by (cpu, time): insertion sort for the few times most stacks have. */
-static void times_sort(struct profile_sample_time *t, size_t n)
+static void insertion_sort(struct profile_sample_time *t, size_t n)
 {
-	if (n > 32) {
-		qsort(t, n, sizeof(*t), time_cmp);
-		return;
-	}
 	for (size_t i = 1; i < n; i++) {
 		struct profile_sample_time x = t[i];
 		size_t j = i;
@@ -513,43 +561,124 @@ static void times_sort(struct profile_sample_time *t, size_t n)
 	}
 }
 
-/* The thread.id attribute of tid, through a cache: most threads have many stacks. */
-static int thread_id_attr(struct otlp_enc *e, uint32_t tid, int32_t *idx)
+/*
+ * A stack's times in[0..n), sorted by (cpu, time), in e->tbuf. Few times:
+ * insertion sort. Many: a stable counting sort by CPU, after which each CPU's
+ * times are in arrival order, already sorted but for stragglers (insertion
+ * sort, or qsort for a CPU whose times are far from sorted). Returns the
+ * sorted array, or NULL (-ENOMEM).
+ */
+static struct profile_sample_time *times_sort(struct otlp_enc *e,
+					      const struct profile_sample_time *in, size_t n)
 {
-	uint32_t cached = otlp_idmap_get(&e->tid_attr, tid);
-	int err;
+	struct profile_sample_time *t = array__grow(e->tbuf, &e->tcap, n ? n : 1, sizeof(*t));
+	uint32_t max_cpu = 0;
 
-	if (cached) {
-		*idx = (int32_t)cached;
-		return 0;
+	if (!t)
+		return NULL;
+	e->tbuf = t;
+	for (size_t i = 0; i < n; i++)
+		max_cpu = in[i].cpu > max_cpu ? in[i].cpu : max_cpu;
+	if (n <= 32 || max_cpu >= OTLP_CPU_CACHE || max_cpu / 4 > n) {
+		memcpy(t, in, n * sizeof(*t));
+		if (n <= 32)
+			insertion_sort(t, n);
+		else
+			qsort(t, n, sizeof(*t), time_cmp);
+		return t;
 	}
-	err = otlp_dict_attr_int(&e->dict, OTLP_K_THREAD_ID, tid, idx);
-	if (!err)
-		err = otlp_idmap_put(&e->tid_attr, tid, (uint32_t)*idx);
-	return err;
+	if (!e->tcount) {
+		e->tcount = malloc((OTLP_CPU_CACHE + 1) * sizeof(*e->tcount));
+		if (!e->tcount)
+			return NULL;
+	}
+	uint32_t *at = e->tcount; /* at[c]: where CPU c's next time goes */
+	memset(at, 0, (max_cpu + 2) * sizeof(*at));
+	for (size_t i = 0; i < n; i++)
+		at[in[i].cpu + 1]++;
+	for (uint32_t c = 1; c <= max_cpu; c++)
+		at[c] += at[c - 1];
+	for (size_t i = 0; i < n; i++)
+		t[at[in[i].cpu]++] = in[i];
+	for (size_t a = 0, b; a < n; a = b) { /* at[c] now ends CPU c's run */
+		bool sorted = true;
+
+		b = at[t[a].cpu];
+		for (size_t i = a + 1; i < b && sorted; i++)
+			sorted = t[i - 1].ns <= t[i].ns;
+		if (sorted)
+			continue;
+		if (b - a <= 32)
+			insertion_sort(t + a, b - a);
+		else
+			qsort(t + a, b - a, sizeof(*t), time_cmp);
+	}
+	return t;
 }
 
-#define CPU_ATTR_CACHE 4096 /* CPUs below this number have a direct slot */
+/* The thread.id and thread.name attributes of a stack's thread, through a
+ * per-request record by tid: most threads have many stacks. */
+static int thread_attrs(struct otlp_enc *e, const struct profile_stack *st, int32_t *id_attr,
+			int32_t *name_attr)
+{
+	size_t comm_len = strnlen(st->comm, sizeof(st->comm));
+	uint32_t t = otlp_idmap_get(&e->thread_by_tid, st->tid);
+	struct otlp_store *s = e->dict.st;
+	struct otlp_thread *th;
+	uint32_t g;
+	int err;
+
+	if (t) {
+		th = &e->threads[t - 1];
+		*id_attr = th->id_attr;
+	} else {
+		err = otlp_store_attr_int(s, OTLP_K_THREAD_ID, st->tid, &g);
+		if (!err)
+			err = otlp_dict_use_attr(&e->dict, g, id_attr);
+		if (!err)
+			err = OTLP_RESERVE(e, threads);
+		if (!err)
+			err = otlp_idmap_put(&e->thread_by_tid, st->tid,
+					     (uint32_t)e->n_threads + 1);
+		if (err)
+			return err;
+		th = &e->threads[e->n_threads++];
+		*th = (struct otlp_thread){.id_attr = *id_attr, .name_attr = -1};
+	}
+	if (th->name_attr >= 0 && strnlen(th->comm, sizeof(th->comm)) == comm_len &&
+	    memcmp(th->comm, st->comm, comm_len) == 0) {
+		*name_attr = th->name_attr;
+		return 0;
+	}
+	*name_attr = 0;
+	if (comm_len) {
+		err = otlp_store_attr_str(s, OTLP_K_THREAD_NAME, st->comm, comm_len, &g);
+		if (!err)
+			err = otlp_dict_use_attr(&e->dict, g, name_attr);
+		if (err)
+			return err;
+	}
+	memset(th->comm, 0, sizeof(th->comm));
+	memcpy(th->comm, st->comm, comm_len);
+	th->name_attr = *name_attr;
+	return 0;
+}
 
 /* The cpu.logical_number attribute of cpu (one lookup per sample group). */
 static int cpu_attr(struct otlp_enc *e, uint32_t cpu, int32_t *idx)
 {
+	struct otlp_store *s = e->dict.st;
+	uint32_t g = cpu < OTLP_CPU_CACHE ? s->cpu_attr[cpu] : 0;
 	int err;
 
-	if (cpu >= CPU_ATTR_CACHE)
-		return otlp_dict_attr_int(&e->dict, OTLP_K_CPU, cpu, idx);
-	if (!e->cpu_attr) {
-		e->cpu_attr = calloc(CPU_ATTR_CACHE, sizeof(*e->cpu_attr));
-		if (!e->cpu_attr)
-			return -ENOMEM;
-	}
-	if (!e->cpu_attr[cpu]) {
-		err = otlp_dict_attr_int(&e->dict, OTLP_K_CPU, cpu, &e->cpu_attr[cpu]);
+	if (!g) {
+		err = otlp_store_attr_int(s, OTLP_K_CPU, cpu, &g);
 		if (err)
 			return err;
+		if (cpu < OTLP_CPU_CACHE)
+			s->cpu_attr[cpu] = g;
 	}
-	*idx = e->cpu_attr[cpu];
-	return 0;
+	return otlp_dict_use_attr(&e->dict, g, idx);
 }
 
 /* Adds the samples of one stack. */
@@ -567,7 +696,7 @@ static int stack_add(struct otlp_enc *e, struct interval *iv, const struct profi
 	if (!iv->timestamps && st->count > INT64_MAX)
 		return -EOVERFLOW;
 
-	memset(&key, 0, sizeof(key));		   /* the padding-free key is hashed as bytes */
+	memset(&key, 0, sizeof(key));
 	if (iv->last_tgid_p1 != st->tgid + 1ull) { /* stacks of a process often follow */
 		err = resource_findnew(e, iv->p, st, &ridx);
 		if (!err)
@@ -578,44 +707,47 @@ static int stack_add(struct otlp_enc *e, struct interval *iv, const struct profi
 	}
 	key.prof = iv->prof;
 
-	int32_t *locs = array__grow(e->lbuf, &e->lcap, n_frames ? n_frames : 1, sizeof(*locs));
-	if (!locs)
-		return -ENOMEM;
-	e->lbuf = locs;
-	for (size_t i = 0; i < n_frames; i++) { /* leaf first: kernel frames, then user */
-		if (!st->frames[i])
-			return -EINVAL;
-		err = otlp_dict_location(&e->dict, st->frames[i], &locs[i]);
-		if (err)
-			return err;
-	}
-	err = otlp_dict_stack(&e->dict, locs, n_frames, &key.stack);
+	/* leaf first: kernel frames, then user */
+	err = otlp_dict_stack(&e->dict, st->frames, n_frames, &key.stack);
 	if (!err)
-		err = thread_id_attr(e, st->tid, &key.attrs[0]);
-	size_t comm_len = strnlen(st->comm, sizeof(st->comm));
-	if (!err && comm_len)
-		err = otlp_dict_attr_str(&e->dict, OTLP_K_THREAD_NAME, st->comm, comm_len,
-					 &key.attrs[1]);
+		err = thread_attrs(e, st, &key.attrs[0], &key.attrs[1]);
 	if (err)
 		return err;
 
-	if (!iv->timestamps)
-		return sample_add_count(e, &key, st->count);
+	struct grp_probe probe = {e, &key};
+	uint32_t h = grp_hash(&key), head = otlp_hset_find(&e->smp_set, h, grp_eq, &probe);
+	struct otlp_smp *s;
 
-	/* one sample per CPU: sort a copy of the times by (cpu, time) */
-	struct profile_sample_time *t =
-		array__grow(e->tbuf, &e->tcap, st->n_times, sizeof(*e->tbuf));
+	if (!iv->timestamps) { /* one sample per group */
+		if (head) {
+			s = &e->smps[head - 1];
+		} else {
+			err = sample_new(e, &key, &head, h, &s);
+			if (err)
+				return err;
+		}
+		if (st->count > (uint64_t)(INT64_MAX - s->value))
+			return -EOVERFLOW;
+		s->value += (int64_t)st->count;
+		return 0;
+	}
+
+	/* one sample per CPU, its times in order */
+	bool seen = head != 0;
+	const struct profile_sample_time *t = times_sort(e, st->times, st->n_times);
 	if (!t)
 		return -ENOMEM;
-	e->tbuf = t;
-	memcpy(t, st->times, st->n_times * sizeof(*t));
-	times_sort(t, st->n_times);
 	for (size_t a = 0, b; a < st->n_times; a = b) {
 		for (b = a + 1; b < st->n_times && t[b].cpu == t[a].cpu; b++)
 			;
 		err = cpu_attr(e, t[a].cpu, &key.attrs[2]);
+		if (err)
+			return err;
+		s = seen ? group_find_cpu(e, head, key.attrs[2]) : NULL;
+		if (!s)
+			err = sample_new(e, &key, &head, h, &s);
 		if (!err)
-			err = sample_add_times(e, &key, t + a, b - a, iv->lo, iv->hi);
+			err = sample_add_times(e, s, t + a, b - a, iv->lo, iv->hi);
 		if (err)
 			return err;
 	}
@@ -665,13 +797,21 @@ static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t in
 	iv.hi = p->duration_ns > UINT64_MAX - p->time_ns ? UINT64_MAX
 							 : p->time_ns + p->duration_ns - 1;
 	otlp_idmap_clear(&e->res_by_tgid); /* process info is per interval */
-	/* room for the samples likely to come (a stack's times split over a few
-	 * CPUs), so that neither the array nor the set grows on the way there */
-	size_t expect = e->n_smps;
-	for (size_t i = 0; i < p->n_stacks && expect < UINT32_MAX; i++)
-		expect += iv.timestamps ? (p->stacks[i].count < 4 ? p->stacks[i].count : 4) : 1;
+	/* room for the stacks and samples likely to come (a stack's times split
+	 * over a few CPUs) and their groups (one per stack), so that neither the
+	 * arrays nor the sets grow (and copy) on the way there */
+	size_t expect = e->n_smps, frames = 0;
+	for (size_t i = 0; i < p->n_stacks && expect < UINT32_MAX; i++) {
+		const struct profile_stack *st = &p->stacks[i];
+
+		expect += iv.timestamps ? (st->count < 4 ? st->count : 4) : 1;
+		frames += (size_t)st->n_kernel + st->n_user;
+	}
 	if (expect > UINT32_MAX - 1)
 		expect = UINT32_MAX - 1;
+	err = otlp_dict_reserve_stacks(&e->dict, p->n_stacks, frames);
+	if (err)
+		return err;
 	if (expect > e->cap_smps) {
 		struct otlp_smp *arr = array__grow(e->smps, &e->cap_smps, expect, sizeof(*arr));
 
@@ -679,7 +819,7 @@ static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t in
 			return -ENOMEM;
 		e->smps = arr;
 	}
-	err = otlp_hset_reserve(&e->smp_set, expect);
+	err = otlp_hset_reserve(&e->smp_set, e->smp_set.n + p->n_stacks);
 	if (err)
 		return err;
 	for (size_t i = 0; i < p->n_stacks; i++) {
@@ -691,18 +831,19 @@ static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t in
 }
 
 /* Regroups samples by profile and profiles by resource, keeping creation
- * order within each (so the output does not depend on hash order). */
+ * order within each (so the output does not depend on hash order). The
+ * samples move in place: each one's place goes into its next field (the
+ * group chains are done with), then every cycle of the permutation is
+ * followed, a swap putting one sample where it belongs. */
 static int model_finish(struct otlp_enc *e)
 {
-	struct otlp_smp *sorted = malloc((e->n_smps ? e->n_smps : 1) * sizeof(*sorted));
-	uint32_t *order = malloc((e->n_profs ? e->n_profs : 1) * sizeof(*order));
+	uint32_t *order = array__grow(e->prof_order, &e->cap_prof_order,
+				      e->n_profs ? e->n_profs : 1, sizeof(*order));
 	size_t at = 0;
 
-	if (!sorted || !order) {
-		free(sorted);
-		free(order);
+	if (!order)
 		return -ENOMEM;
-	}
+	e->prof_order = order;
 	for (size_t i = 0; i < e->n_profs; i++) {
 		e->profs[i].first_smp = at;
 		at += e->profs[i].n_smps;
@@ -711,12 +852,17 @@ static int model_finish(struct otlp_enc *e)
 	for (size_t i = 0; i < e->n_smps; i++) {
 		struct otlp_prof *pr = &e->profs[e->smps[i].key.prof];
 
-		sorted[pr->first_smp + pr->n_smps++] = e->smps[i];
+		e->smps[i].next = (uint32_t)(pr->first_smp + pr->n_smps++);
 	}
-	free(e->smps);
-	e->smps = sorted;
-	e->cap_smps = e->n_smps;
-	otlp_hset_deinit(&e->smp_set); /* its indices were into the old order */
+	for (size_t i = 0; i < e->n_smps; i++) {
+		while (e->smps[i].next != i) {
+			struct otlp_smp tmp = e->smps[e->smps[i].next];
+
+			e->smps[e->smps[i].next] = e->smps[i];
+			e->smps[i] = tmp;
+		}
+	}
+	otlp_hset_clear(&e->smp_set); /* its indices were into the old order */
 
 	at = 0;
 	for (size_t i = 0; i < e->n_res; i++) {
@@ -729,7 +875,6 @@ static int model_finish(struct otlp_enc *e)
 
 		order[r->first_prof + r->n_profs++] = (uint32_t)i;
 	}
-	e->prof_order = order;
 	return 0;
 }
 
@@ -754,27 +899,10 @@ int otlp_enc_emit(struct otlp_enc *e, const struct otlp_view *v, size_t len)
 /* The whole model as one request, or split when over max_bytes (0: no limit). */
 static int emit_all(struct otlp_enc *e, size_t max_bytes)
 {
-	struct otlp_dict *d = &e->dict;
-	OtlpDictionary dict =
-		OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__PROFILES_DICTIONARY__INIT;
-	struct otlp_view v = {.e = e, .first_res = 0, .last_res = e->n_res, .dict = &dict};
+	struct otlp_view v = {.e = e, .first_res = 0, .last_res = e->n_res, .dict = true};
 	size_t len;
 	int err;
 
-	dict.mapping_table = d->mappings;
-	dict.n_mapping_table = d->n_mappings;
-	dict.location_table = d->locations;
-	dict.n_location_table = d->n_locations;
-	dict.function_table = d->functions;
-	dict.n_function_table = d->n_functions;
-	dict.link_table = d->links;
-	dict.n_link_table = 1;
-	dict.string_table = d->strings.strs;
-	dict.n_string_table = d->strings.n;
-	dict.attribute_table = d->attrs;
-	dict.n_attribute_table = d->n_attrs;
-	dict.stack_table = d->stacks;
-	dict.n_stack_table = d->n_stacks;
 	err = otlp_wire_measure(&e->wire, &v, &len);
 	if (err)
 		return err;
@@ -783,33 +911,111 @@ static int emit_all(struct otlp_enc *e, size_t max_bytes)
 	return otlp_enc_emit(e, &v, len);
 }
 
-int otlp__encode(const struct profile *const *profiles, size_t n,
-		 const struct otlp_encode_opts *opts, struct encoded_buf **out, size_t *n_out)
+/* ---- the context ---- */
+
+struct otlp_encoder *otlp_encoder__new(const struct otlp_encoder_opts *opts)
+{
+	struct otlp_encoder *enc = calloc(1, sizeof(*enc));
+
+	if (!enc) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	enc->max_cache_bytes = opts && opts->max_cache_bytes ? opts->max_cache_bytes
+							     : OTLP_DEFAULT_MAX_CACHE_BYTES;
+	return enc;
+}
+
+void otlp_encoder__free(struct otlp_encoder *enc)
+{
+	if (!enc)
+		return;
+	enc_deinit(&enc->enc);
+	otlp_store_deinit(&enc->store);
+	free(enc);
+}
+
+/* Bytes of the call memory e keeps: arena chunks, arrays, hash slots. */
+static size_t enc_bytes(const struct otlp_enc *e)
+{
+	return e->arena.bytes + otlp_dict_bytes(&e->dict) + e->cap_res * sizeof(*e->res) +
+	       e->res_keys.cap * (sizeof(*e->res_keys.strs) + sizeof(*e->res_keys.lens)) +
+	       e->res_keys.n_slots * sizeof(*e->res_keys.slots) +
+	       e->res_by_tgid.cap * sizeof(*e->res_by_tgid.slots) +
+	       e->cap_profs * sizeof(*e->profs) + e->cap_prof_order * sizeof(*e->prof_order) +
+	       e->cap_smps * sizeof(*e->smps) + e->smp_set.cap * sizeof(*e->smp_set.slots) +
+	       e->thread_by_tid.cap * sizeof(*e->thread_by_tid.slots) +
+	       e->cap_threads * sizeof(*e->threads) + e->tcap * sizeof(*e->tbuf) +
+	       (e->tcount ? (OTLP_CPU_CACHE + 1) * sizeof(*e->tcount) : 0) + e->kcap +
+	       e->wire.cap * sizeof(*e->wire.sizes);
+}
+
+void otlp_encoder__stats(const struct otlp_encoder *enc, struct otlp_encoder_stats *stats)
+{
+	*stats = enc->stats;
+	stats->cache_frames = enc->store.n_frames;
+	stats->cache_bytes = otlp_store_bytes(&enc->store);
+	stats->work_bytes = enc_bytes(&enc->enc);
+}
+
+int otlp_encoder__encode(struct otlp_encoder *enc, const struct profile *const *profiles, size_t n,
+			 const struct otlp_encode_opts *opts, struct encoded_buf **out,
+			 size_t *n_out)
 {
 	static const struct otlp_encode_opts defaults;
-	struct otlp_enc e;
+	struct otlp_store *st;
+	struct otlp_enc *e;
 	int err;
 
-	if (!out || !n_out || (n && !profiles))
+	if (!enc || !out || !n_out || (n && !profiles))
 		return -EINVAL;
 	*out = NULL;
 	*n_out = 0;
 	if (n >= UINT32_MAX)
 		return -E2BIG;
+	st = &enc->store;
+	e = &enc->enc;
 
-	err = enc_init(&e, opts ? opts : &defaults);
-	for (size_t i = 0; !err && i < n; i++)
-		err = interval_add(&e, profiles[i], (uint32_t)i);
-	if (!err && e.n_res)
-		err = model_finish(&e);
-	if (!err && e.n_res)
-		err = emit_all(&e, e.opts->max_request_bytes);
-	if (!err) {
-		*out = e.out;
-		*n_out = e.n_out;
-		e.out = NULL;
-		e.n_out = 0;
+	/* the bound, checked between calls: a store over it starts over */
+	if (st->ready && (otlp_store_bytes(st) > enc->max_cache_bytes || st->gen == UINT32_MAX)) {
+		otlp_store_deinit(st);
+		enc->stats.cache_clears++;
 	}
-	enc_deinit(&e);
+	if (!st->ready) {
+		err = otlp_store_init(st);
+		if (err)
+			return err;
+	}
+
+	err = enc_begin(e, st, opts ? opts : &defaults);
+	for (size_t i = 0; !err && i < n; i++)
+		err = interval_add(e, profiles[i], (uint32_t)i);
+	if (!err && e->n_res)
+		err = model_finish(e);
+	if (!err && e->n_res)
+		err = emit_all(e, e->opts->max_request_bytes);
+	if (!err) {
+		*out = e->out;
+		*n_out = e->n_out;
+		e->out = NULL;
+		e->n_out = e->cap_out = 0;
+		enc->stats.encodes++;
+	}
+	enc_drop_out(e);
+	e->opts = NULL;
+	return err;
+}
+
+int otlp__encode(const struct profile *const *profiles, size_t n,
+		 const struct otlp_encode_opts *opts, struct encoded_buf **out, size_t *n_out)
+{
+	struct otlp_encoder enc = {.max_cache_bytes = SIZE_MAX};
+	int err;
+
+	if (!out || !n_out || (n && !profiles))
+		return -EINVAL;
+	err = otlp_encoder__encode(&enc, profiles, n, opts, out, n_out);
+	enc_deinit(&enc.enc);
+	otlp_store_deinit(&enc.store);
 	return err;
 }

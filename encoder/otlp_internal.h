@@ -3,22 +3,34 @@
  * OTLP Profiles encoder internals (otlp*.c). Not part of the public API
  * (encoder.h).
  *
- *   otlp_dict.c   the hash-consed ProfilesDictionary of one encoding: strings,
- *                 attributes, mappings, functions, locations, stacks (and the
- *                 small hash tables everything uses)
- *   otlp.c        otlp__encode(): the model of resources, profiles and
- *                 samples over that dictionary; one request when it fits
+ *   otlp_store.c  the store: what a request's dictionary is made of, as far
+ *                 as it does not depend on the request (distinct strings,
+ *                 attributes, mappings, functions, locations, each
+ *                 hash-consed once), and the frame cache in front of it
+ *   otlp_dict.c   the dictionary of one request, drawn from the store in
+ *                 order of first use; stacks; the small hash tables
+ *   otlp.c        otlp__encode() and the context: the model of resources,
+ *                 profiles and samples over that dictionary
  *   otlp_wire.c   the serializer, from the model
  *   otlp_split.c  several requests by resource under max_request_bytes, each
  *                 with a dictionary holding only what it references
  *   otlp_attrs.c  otlp__parse_resource_attrs()
  *
- * Ownership: one struct otlp_enc per otlp__encode() call, on its stack. The
- * dictionary's protobuf-c messages and the other small objects live in its
- * arena; the growable arrays (tables, samples, hash slots) are realloc'ed
- * buffers it holds; otlp.c's enc_deinit() frees it all, on success and on
- * every error path. The output buffers are handed to the caller.
- * Threads: none; nothing is shared between calls.
+ * Ownership: everything belongs to one struct otlp_encoder (otlp.c): the
+ * store, which lives as long as the context (or until its bound clears it),
+ * and the request's model and dictionary, whose memory (arena chunks,
+ * growable arrays, hash slots) is reset rather than freed between calls.
+ * otlp__encode() uses a context of its own for one call. The output buffers
+ * are handed to the caller.
+ *
+ * Indices: the store's records have global ids (0 is the zero or "none"
+ * entry of every table); a request numbers the records it uses 0, 1, 2, ...
+ * in order of first use, so its output does not depend on what earlier
+ * requests put into the store. Each store record carries a stamp, the
+ * generation of the last request that used it and its index there, so
+ * translating a global id into the request's index is one load and compare.
+ *
+ * Threads: none; a context is used by one thread at a time.
  */
 #ifndef PIPELINE_ENCODER_OTLP_INTERNAL_H
 #define PIPELINE_ENCODER_OTLP_INTERNAL_H
@@ -26,6 +38,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "encoder.h"
 #include "encoder_internal.h"
@@ -36,6 +50,38 @@
 
 /* Indices are int32 on the wire: every table stays below this many entries. */
 #define OTLP_MAX_ENTRIES ((uint32_t)INT32_MAX - 1)
+
+/* ---- hashing ---- */
+
+/* Hash of n int32 words, word at a time. */
+static inline uint32_t otlp_hash_i32(const int32_t *v, size_t n)
+{
+	uint64_t h = n;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint32_t)v[i]) * 0x9e3779b97f4a7c15ULL;
+	return (uint32_t)enc_hash_u64(h);
+}
+
+/* Hash of p[0..n), eight bytes at a time (the value depends on the host's
+ * byte order, which only changes where entries sit in a table). */
+static inline uint32_t otlp_hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = n * 0x9e3779b97f4a7c15ULL, w;
+
+	for (; n >= 8; n -= 8, s += 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 29;
+	}
+	if (n) {
+		w = 0;
+		memcpy(&w, s, n);
+		h = (h ^ w) * 0x94d049bb133111ebULL;
+	}
+	return (uint32_t)enc_hash_u64(h);
+}
 
 /* ---- uint64 key -> nonzero uint32 value, open addressing (otlp_dict.c) ---- */
 struct otlp_idmap_slot {
@@ -60,8 +106,7 @@ void otlp_idmap_deinit(struct otlp_idmap *m);
 /*
  * A hash set of nonzero uint32 values (indices) whose keys live elsewhere:
  * a slot holds the key's 32-bit hash and the value, and the caller's eq()
- * compares a candidate with the key being looked up. Used where a key copy
- * would cost more than the entry (stacks, samples).
+ * compares a candidate with the key being looked up. Kept at most half full.
  */
 struct otlp_hset {
 	uint64_t *slots; /* hash << 32 | value; 0 = empty */
@@ -69,28 +114,82 @@ struct otlp_hset {
 	size_t n;
 };
 
+/* Makes room for n values without growing. Returns 0 or -ENOMEM. */
+int otlp_hset_reserve(struct otlp_hset *s, size_t n);
+/* Empties the set, keeping its slots. */
+void otlp_hset_clear(struct otlp_hset *s);
+void otlp_hset_deinit(struct otlp_hset *s);
+
+/* The value with hash h for which eq(ctx, value) holds, or 0. Inline, so
+ * that a caller's static eq() is inlined too. */
+static inline uint32_t otlp_hset_find(const struct otlp_hset *s, uint32_t h,
+				      bool (*eq)(const void *ctx, uint32_t value), const void *ctx)
+{
+	if (!s->cap)
+		return 0;
+	size_t mask = s->cap - 1;
+	for (size_t i = h & mask; s->slots[i]; i = (i + 1) & mask) {
+		uint64_t slot = s->slots[i];
+
+		if ((uint32_t)(slot >> 32) == h && eq(ctx, (uint32_t)slot))
+			return (uint32_t)slot;
+	}
+	return 0;
+}
+
+/* Adds value (nonzero, absent) with hash h; room was made with
+ * otlp_hset_reserve(s, s->n + 1). */
+static inline void otlp_hset_add(struct otlp_hset *s, uint32_t h, uint32_t value)
+{
+	size_t mask = s->cap - 1, i;
+
+	for (i = h & mask; s->slots[i]; i = (i + 1) & mask)
+		;
+	s->slots[i] = (uint64_t)h << 32 | value;
+	s->n++;
+}
+
 /* Finds and adds in one probe: *found receives the value with hash h for
  * which eq(ctx, value) holds, or 0 after value (nonzero) was added in its
  * place. Returns 0 or -ENOMEM. */
-int otlp_hset_findnew(struct otlp_hset *s, uint32_t h, bool (*eq)(const void *ctx, uint32_t value),
-		      const void *ctx, uint32_t value, uint32_t *found);
-/* Makes room for n values without growing. Returns 0 or -ENOMEM. */
-int otlp_hset_reserve(struct otlp_hset *s, size_t n);
-void otlp_hset_deinit(struct otlp_hset *s);
-
-/* Hash of n int32 words, word at a time. */
-static inline uint32_t otlp_hash_i32(const int32_t *v, size_t n)
+static inline int otlp_hset_findnew(struct otlp_hset *s, uint32_t h,
+				    bool (*eq)(const void *ctx, uint32_t value), const void *ctx,
+				    uint32_t value, uint32_t *found)
 {
-	uint64_t h = n;
+	int err = otlp_hset_reserve(s, s->n + 1);
+	size_t mask, i;
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint32_t)v[i]) * 0x9e3779b97f4a7c15ULL;
-	return (uint32_t)enc_hash_u64(h);
+	if (err)
+		return err;
+	mask = s->cap - 1;
+	for (i = h & mask; s->slots[i]; i = (i + 1) & mask) {
+		uint64_t slot = s->slots[i];
+
+		if ((uint32_t)(slot >> 32) == h && eq(ctx, (uint32_t)slot)) {
+			*found = (uint32_t)slot;
+			return 0;
+		}
+	}
+	s->slots[i] = (uint64_t)h << 32 | value;
+	s->n++;
+	*found = 0;
+	return 0;
 }
 
-/* ---- the dictionary (otlp_dict.c) ---- */
+/* Makes room for one more element in a growable array p with n_ and cap_
+ * counters: 0 or -ENOMEM. */
+#define OTLP_RESERVE(o, name)                                                                      \
+	({                                                                                         \
+		__typeof__((o)->name) _a = array__grow((o)->name, &(o)->cap_##name,                \
+						       (o)->n_##name + 1, sizeof(*(o)->name));     \
+		if (_a)                                                                            \
+			(o)->name = _a;                                                            \
+		_a ? 0 : -ENOMEM;                                                                  \
+	})
 
-/* Attribute keys the encoder writes, interned on first use (no orphan strings). */
+/* ---- the store (otlp_store.c) ---- */
+
+/* Attribute keys the encoder writes. */
 enum otlp_key {
 	OTLP_K_FRAME_TYPE,	 /* profile.frame.type (Location) */
 	OTLP_K_BUILD_ID_GNU,	 /* process.executable.build_id.gnu (Mapping) */
@@ -101,61 +200,243 @@ enum otlp_key {
 	OTLP_K__COUNT,
 };
 
-/*
- * Every table holds protobuf-c messages in index order, [0] being the zero
- * value. Mappings, locations, functions and attributes are hash-consed
- * through a strtab over a canonical byte key of the entry's value (key id k
- * is table index k + 1); stacks through an otlp_hset over their location
- * indices.
- */
-struct otlp_dict {
-	struct arena *arena; /* borrowed: holds every entry */
-	struct strtab strings;
-	OtlpMapping **mappings;
-	size_t n_mappings, cap_mappings;
-	struct strtab mapping_keys;
-	OtlpLocation **locations;
-	size_t n_locations, cap_locations;
-	struct strtab location_keys;
-	OtlpFunction **functions;
-	size_t n_functions, cap_functions;
-	struct strtab function_keys;
-	OtlpKeyValueAndUnit **attrs;
-	size_t n_attrs, cap_attrs;
-	struct strtab attr_keys;
-	OtlpStack **stacks;
-	size_t n_stacks, cap_stacks;
-	struct otlp_hset stack_set; /* by location_indices */
-	OtlpLink *links[1];	    /* only the zero link: no sample is tied to a span yet */
+enum otlp_attr_kind { OTLP_ATTR_INT = 1, OTLP_ATTR_STR = 2 };
 
-	/* Fast paths: symbolizer objects are interned, so a pointer is an identity. */
-	struct otlp_idmap location_by_frame; /* frame -> location index + 1 */
-	struct otlp_idmap mapping_by_module; /* module -> mapping index + 1 (1: none) */
+/* Every record below ends with its stamp: gen, the generation of the last
+ * request that used it, and idx, its index in that request's table. */
 
-	int32_t key_str[OTLP_K__COUNT]; /* string index of each key; 0 until first use */
-	int32_t attr_frame_native, attr_frame_kernel; /* 0 until first use */
-	uint8_t *kbuf;				      /* scratch for variable-length keys */
-	size_t kcap;
+struct otlp_gstr {
+	const char *s; /* NUL-terminated copy in the store's arena */
+	uint32_t len;
+	uint32_t gen;
+	int32_t idx;
 };
 
-/* Creates the zero entry of every table. Returns 0 or -errno; on error the
- * caller still calls otlp_dict_deinit(). */
-int otlp_dict_init(struct otlp_dict *d, struct arena *arena);
-/* Frees the tables and indexes (not the entries: they live in the arena).
- * Accepts a zeroed or partly built dictionary. */
-void otlp_dict_deinit(struct otlp_dict *d);
+struct otlp_gattr {
+	int64_t ival;  /* OTLP_ATTR_INT */
+	uint32_t sval; /* OTLP_ATTR_STR: the value, a string id */
+	uint8_t key;   /* enum otlp_key */
+	uint8_t kind;  /* enum otlp_attr_kind; 0 for the zero entry */
+	uint32_t gen;
+	int32_t idx;
+};
 
-/* Each returns 0 and the index in *idx, creating the entry on first use, or
- * -ENOMEM, or -E2BIG when a table would outgrow int32 indices. */
+/* A module file, spanning [0, UINT64_MAX) at file offset 0. */
+struct otlp_gmap {
+	uint32_t file;	   /* string id of its path */
+	uint32_t attrs[2]; /* build ids: gnu, htlhash attribute ids (0: none) */
+	uint32_t gen;
+	int32_t idx;
+};
+
+struct otlp_gfn {
+	uint32_t name, sys, file; /* string ids; file 0 ("") when unknown */
+	uint32_t gen;
+	int32_t idx;
+};
+
+struct otlp_gloc {
+	uint64_t address;
+	uint32_t line;	 /* 0 without a function */
+	uint32_t map;	 /* mapping id, 0: none */
+	uint32_t fn;	 /* function id, 0: none (no Line) */
+	uint32_t kernel; /* profile.frame.type "kernel", else "native" */
+	uint32_t gen;
+	int32_t idx;
+};
+
+/* A frame cache slot: frame -> the index of its location in the request
+ * that last used the frame (the hot path's single load). The slot's location
+ * id and hash sit apart, in struct otlp_faux. */
+struct otlp_fslot {
+	const struct sym_frame *f; /* NULL: empty; never dereferenced once stored */
+	uint32_t gen;
+	int32_t idx;
+};
+
+struct otlp_faux {
+	uint32_t hash; /* of the frame's pointer, for regrowing */
+	uint32_t loc;  /* location id */
+};
+
+#define OTLP_CPU_CACHE 4096 /* CPUs below this number have a direct slot */
+
+/*
+ * Request-independent data: one record per distinct value, each table
+ * hash-consed (an otlp_hset over the record array), so two frames with equal
+ * values share a location, and so on down. Frames reach their location
+ * through the frame cache, keyed by pointer: frames and modules are interned
+ * and immutable while the symbolizer lives.
+ */
+struct otlp_store {
+	struct arena arena; /* the string copies */
+	struct otlp_gstr *strs;
+	size_t n_strs, cap_strs;
+	struct otlp_hset str_set;
+	struct otlp_gattr *attrs;
+	size_t n_attrs, cap_attrs;
+	struct otlp_hset attr_set;
+	struct otlp_gmap *maps;
+	size_t n_maps, cap_maps;
+	struct otlp_hset map_set;
+	struct otlp_gfn *fns;
+	size_t n_fns, cap_fns;
+	struct otlp_hset fn_set;
+	struct otlp_gloc *locs;
+	size_t n_locs, cap_locs;
+	struct otlp_hset loc_set;
+
+	struct otlp_fslot *frames;	   /* the frame cache: open addressing, at most half full */
+	struct otlp_faux *frames_aux;	   /* beside frames[] */
+	size_t n_frames, cap_frames;	   /* cap_frames: a power of two */
+	struct otlp_idmap map_by_module;   /* module -> mapping id + 1 */
+	uint32_t key_str[OTLP_K__COUNT];   /* string id of each attribute key */
+	uint32_t attr_native, attr_kernel; /* the profile.frame.type attributes */
+	uint32_t *cpu_attr;		   /* cpu -> cpu.logical_number attribute, 0: not yet */
+
+	uint32_t gen; /* generation of the request being built; stamps below it are stale */
+	bool ready;   /* initialized (otlp_store_init succeeded) */
+};
+
+/* Creates the zero entries and the constant strings and attributes. Returns
+ * 0 or -ENOMEM; on error the store is deinitialized. */
+int otlp_store_init(struct otlp_store *st);
+/* Frees everything; accepts a zeroed or deinitialized store. */
+void otlp_store_deinit(struct otlp_store *st);
+/* Bytes the store holds (records, hash slots, string copies). */
+size_t otlp_store_bytes(const struct otlp_store *st);
+
+/* Each returns 0 with the record's id in *id, adding the record on first
+ * sight, or -ENOMEM, or -E2BIG when a table would outgrow int32 indices. */
+int otlp_store_str(struct otlp_store *st, const char *s, size_t len, uint32_t *id);
+int otlp_store_attr_int(struct otlp_store *st, enum otlp_key k, int64_t v, uint32_t *id);
+int otlp_store_attr_str(struct otlp_store *st, enum otlp_key k, const char *s, size_t len,
+			uint32_t *id);
+/* The position of f in the frame cache, added with its location on first
+ * sight, in *pos. */
+int otlp_store_frame(struct otlp_store *st, const struct sym_frame *f, size_t *pos);
+
+/*
+ * Hash of a frame for the frame cache, to be masked: the high half of its
+ * pointer times the golden ratio, whose low bits spread frames sitting at a
+ * fixed stride (the symbolizer's arrays) evenly; the top bits would not.
+ * Not of its id: reading the id would cost the hot path a cache miss on the
+ * frame itself, and the pointer identifies it as well.
+ */
+static inline uint32_t otlp_frame_hash(const struct sym_frame *f)
+{
+	return (uint32_t)(((uint64_t)(uintptr_t)f * 0x9e3779b97f4a7c15ULL) >> 32);
+}
+
+/* Bytes of v as a protobuf varint: 7 bits a byte. */
+static inline size_t otlp_varint_size(uint64_t v)
+{
+	return (size_t)((63 - __builtin_clzll(v | 1)) * 9 + 73) >> 6;
+}
+
+/* The slot of f in the frame cache, or NULL. */
+static inline struct otlp_fslot *otlp_store_frame_find(const struct otlp_store *st,
+						       const struct sym_frame *f)
+{
+	size_t mask = st->cap_frames - 1;
+
+	for (size_t i = otlp_frame_hash(f) & mask;; i = (i + 1) & mask) {
+		struct otlp_fslot *s = &st->frames[i];
+
+		if (s->f == f)
+			return s;
+		if (!s->f)
+			return NULL;
+	}
+}
+
+/* ---- the dictionary of one request (otlp_dict.c) ---- */
+
+/* Its records, in index order ([0] the zero entry), with the request's
+ * indices: what otlp_wire.c writes and otlp_split.c renumbers. */
+struct otlp_dstr {
+	const char *s;
+	size_t len;
+};
+
+struct otlp_dattr {
+	int64_t ival;
+	const char *s; /* OTLP_ATTR_STR value */
+	uint32_t len;
+	int32_t key;  /* string index */
+	uint8_t kind; /* enum otlp_attr_kind; 0: the zero entry (no value) */
+};
+
+struct otlp_dmap {
+	uint64_t limit; /* memory_limit: UINT64_MAX, 0 for the zero entry */
+	int32_t file;
+	int32_t attrs[2];
+	uint32_t n_attrs;
+};
+
+struct otlp_dfn {
+	int32_t name, sys, file;
+};
+
+struct otlp_dloc {
+	uint64_t address;
+	int64_t line;
+	int32_t map, fn, attr; /* fn 0: no Line; attr 0: no attribute (zero entry) */
+};
+
+struct otlp_dstack {
+	size_t off; /* its location indices: otlp_dict.stack_locs[off .. off + n) */
+	uint32_t n;
+	uint32_t body; /* bytes of those indices packed, as numbered here */
+};
+
+/* Tables of a dictionary, for otlp_wire.c's views and otlp_split.c. */
+enum otlp_table { T_STR, T_MAP, T_LOC, T_FN, T_ATTR, T_STACK, T__COUNT };
+
+struct otlp_dict {
+	struct otlp_store *st; /* borrowed */
+	uint32_t gen;	       /* st->gen when this request began */
+	struct otlp_dstr *strs;
+	size_t n_strs, cap_strs;
+	struct otlp_dattr *attrs;
+	size_t n_attrs, cap_attrs;
+	struct otlp_dmap *maps;
+	size_t n_maps, cap_maps;
+	struct otlp_dfn *fns;
+	size_t n_fns, cap_fns;
+	struct otlp_dloc *locs;
+	size_t n_locs, cap_locs;
+	struct otlp_dstack *stacks;
+	size_t n_stacks, cap_stacks;
+	int32_t *stack_locs;
+	size_t n_stack_locs, cap_stack_locs;
+	struct otlp_hset stack_set; /* by location indices */
+};
+
+/* Starts the dictionary of a new request over st: a new generation, every
+ * table holding its zero entry. Returns 0 or -errno. Keeps the tables'
+ * memory from the previous request. */
+int otlp_dict_begin(struct otlp_dict *d, struct otlp_store *st);
+/* Frees the tables; accepts a zeroed or partly built dictionary. */
+void otlp_dict_deinit(struct otlp_dict *d);
+/* Bytes the tables hold. */
+size_t otlp_dict_bytes(const struct otlp_dict *d);
+
+/* Each returns 0 and the request's index of the store record g in *idx,
+ * adding it (and what it references, in that order) on first use, or
+ * -ENOMEM, or -E2BIG. */
+int otlp_dict_use_str(struct otlp_dict *d, uint32_t g, int32_t *idx);
+int otlp_dict_use_attr(struct otlp_dict *d, uint32_t g, int32_t *idx);
+
+/* The string s[0..len) as a string table index. */
 int otlp_dict_string(struct otlp_dict *d, const char *s, size_t len, int32_t *idx);
-int otlp_dict_key(struct otlp_dict *d, enum otlp_key k, int32_t *idx);
-int otlp_dict_attr_int(struct otlp_dict *d, enum otlp_key k, int64_t v, int32_t *idx);
-int otlp_dict_attr_str(struct otlp_dict *d, enum otlp_key k, const char *s, size_t len,
-		       int32_t *idx);
-/* The location of frame f (its mapping, function and line, frame type). */
-int otlp_dict_location(struct otlp_dict *d, const struct sym_frame *f, int32_t *idx);
-/* The stack of locs[0..n), leaf first; n == 0 is the empty stack, index 0. */
-int otlp_dict_stack(struct otlp_dict *d, const int32_t *locs, size_t n, int32_t *idx);
+/* Makes room for n more stacks of n_frames frames in all. Returns 0 or
+ * -ENOMEM. */
+int otlp_dict_reserve_stacks(struct otlp_dict *d, size_t n, size_t n_frames);
+/* The stack of frames[0..n) (leaf first), its locations created on first
+ * use; n == 0 is the empty stack, index 0. -EINVAL for a NULL frame. */
+int otlp_dict_stack(struct otlp_dict *d, const struct sym_frame *const *frames, size_t n,
+		    int32_t *idx);
 
 /* ---- the request model (otlp.c) ---- */
 
@@ -170,6 +451,8 @@ struct otlp_smp_key {
 struct otlp_smp {
 	struct otlp_smp_key key;
 	uint32_t n_ts; /* timestamps shape: how many */
+	uint32_t next; /* while building: next sample of its group, index + 1 (0: none);
+			* then, while regrouping, where the sample goes */
 	int64_t value; /* aggregated shape: the count */
 	uint64_t *ts;  /* timestamps shape: n_ts of them, sorted, in the arena */
 };
@@ -192,16 +475,26 @@ struct otlp_res {
 	uint32_t last_prof;	    /* index of that profile */
 };
 
+/* What a request knows of a thread (per request, by tid). */
+struct otlp_thread {
+	char comm[16];	   /* the name its thread.name attribute holds */
+	int32_t id_attr;   /* thread.id */
+	int32_t name_attr; /* thread.name, 0 when the name is empty */
+};
+
 /* ---- serializing (otlp_wire.c) ---- */
 
-/* What one request holds: resources [first_res, last_res) of the model and a
- * dictionary; the map_* arrays turn the model's (global) indices into the
- * dictionary's, NULL meaning the identity. */
+/* What one request holds: resources [first_res, last_res) of the model and,
+ * with dict, the dictionary entries list[t][0 .. n_list[t]) of each table t
+ * (NULL: all of them, in order). map[t] turns the model's indices into the
+ * request's (NULL: the identity); a split request numbers its entries anew. */
 struct otlp_view {
 	const struct otlp_enc *e;
 	size_t first_res, last_res;
-	const OtlpDictionary *dict; /* NULL: none (measuring resources alone) */
-	const int32_t *map_str, *map_attr, *map_stack;
+	bool dict;
+	const int32_t *list[T__COUNT];
+	size_t n_list[T__COUNT];
+	const int32_t *map[T__COUNT];
 };
 
 /* Scratch of the two-pass writer: message sizes in traversal order. */
@@ -217,9 +510,14 @@ int otlp_wire_measure(struct otlp_wire *w, const struct otlp_view *v, size_t *le
  * *len bytes); returns the bytes written. */
 size_t otlp_wire_write(const struct otlp_wire *w, const struct otlp_view *v, uint8_t *buf);
 void otlp_wire_deinit(struct otlp_wire *w);
+/* Bytes of entry i of table t of d as an element of its repeated field (tag
+ * and length included), with the model's indices. */
+size_t otlp_wire_entry_size(const struct otlp_dict *d, enum otlp_table t, size_t i);
+/* Bytes of link_table[0] as an element of its repeated field. */
+size_t otlp_wire_link_size(void);
 
 struct otlp_enc {
-	struct arena arena;
+	struct arena arena; /* reset by each call */
 	struct otlp_dict dict;
 	const struct otlp_encode_opts *opts;
 	OtlpScope scope;
@@ -230,21 +528,23 @@ struct otlp_enc {
 	struct otlp_idmap res_by_tgid; /* this interval: tgid -> resource index + 1 */
 	struct otlp_prof *profs;
 	size_t n_profs, cap_profs;
-	uint32_t *prof_order;  /* profile indices grouped by resource, once finished */
+	uint32_t *prof_order; /* profile indices grouped by resource, once finished */
+	size_t cap_prof_order;
 	struct otlp_smp *smps; /* grouped by profile once finished */
 	size_t n_smps, cap_smps;
-	struct otlp_hset smp_set;   /* by key, value index + 1 (while building) */
-	struct otlp_idmap tid_attr; /* tid -> its thread.id attribute */
-	int32_t *cpu_attr;	    /* cpu -> its cpu.logical_number attribute, 0: none yet */
+	struct otlp_hset smp_set;	 /* sample groups by (profile, stack, thread): first
+					  * sample's index + 1 (while building) */
+	struct otlp_idmap thread_by_tid; /* tid -> index into threads + 1 */
+	struct otlp_thread *threads;
+	size_t n_threads, cap_threads;
 
 	OtlpKeyValue **opt_kvs; /* opts->resource_attrs, one per key (the last wins) */
 	size_t n_opt_kvs;
 
 	struct profile_sample_time *tbuf; /* scratch: one stack's times, sorted */
 	size_t tcap;
-	int32_t *lbuf; /* scratch: one stack's location indices */
-	size_t lcap;
-	uint8_t *kbuf; /* scratch: resource keys */
+	uint32_t *tcount; /* scratch of the sort by CPU: OTLP_CPU_CACHE + 1 counters */
+	uint8_t *kbuf;	  /* scratch: resource keys */
 	size_t kcap;
 
 	struct otlp_wire wire;

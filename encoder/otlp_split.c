@@ -21,11 +21,9 @@
  *   resource grouping, so the exporter (and the receiver's limit) decides.
  *
  * - Building. The same walk collects each request's entries (a resource
- *   that does not fit has its new marks rolled back); they are sorted,
- *   renumbered, and the dictionary entries copied with their indices remapped
- *   into a scratch arena freed after serializing. Samples and profiles are
- *   not copied: the writer maps their indices through the same renumbering
- *   (struct otlp_view). Strings and attribute values are shared too.
+ *   that does not fit has its new marks rolled back); they are sorted and
+ *   renumbered. Nothing is copied: the writer takes each table's list of
+ *   entries and maps every index through the renumbering (struct otlp_view).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -45,8 +43,6 @@ struct marks {
 	int32_t *list;	/* entries marked by the current walk, in marking order */
 	size_t n_list, cap_list;
 };
-
-enum { T_STR, T_MAP, T_LOC, T_FN, T_ATTR, T_STACK, T__COUNT };
 
 struct split {
 	struct otlp_enc *e;
@@ -104,11 +100,8 @@ static void mark_attrs(struct split *s, const int32_t *a, size_t n)
 	const struct otlp_dict *d = &s->e->dict;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!mark(s, T_ATTR, a[i]))
-			continue;
-		const OtlpKeyValueAndUnit *kv = d->attrs[a[i]];
-		mark(s, T_STR, kv->key_strindex);
-		mark(s, T_STR, kv->unit_strindex);
+		if (mark(s, T_ATTR, a[i]))
+			mark(s, T_STR, d->attrs[a[i]].key);
 	}
 }
 
@@ -118,25 +111,21 @@ static void mark_location(struct split *s, int32_t g)
 
 	if (!mark(s, T_LOC, g))
 		return;
-	const OtlpLocation *l = d->locations[g];
-	if (mark(s, T_MAP, l->mapping_index)) {
-		const OtlpMapping *m = d->mappings[l->mapping_index];
+	const struct otlp_dloc *l = &d->locs[g];
+	if (mark(s, T_MAP, l->map)) {
+		const struct otlp_dmap *m = &d->maps[l->map];
 
-		mark(s, T_STR, m->filename_strindex);
-		mark_attrs(s, m->attribute_indices, m->n_attribute_indices);
+		mark(s, T_STR, m->file);
+		mark_attrs(s, m->attrs, m->n_attrs);
 	}
-	for (size_t i = 0; i < l->n_lines; i++) {
-		int32_t fi = l->lines[i]->function_index;
+	if (mark(s, T_FN, l->fn)) {
+		const struct otlp_dfn *f = &d->fns[l->fn];
 
-		if (mark(s, T_FN, fi)) {
-			const OtlpFunction *f = d->functions[fi];
-
-			mark(s, T_STR, f->name_strindex);
-			mark(s, T_STR, f->system_name_strindex);
-			mark(s, T_STR, f->filename_strindex);
-		}
+		mark(s, T_STR, f->name);
+		mark(s, T_STR, f->sys);
+		mark(s, T_STR, f->file);
 	}
-	mark_attrs(s, l->attribute_indices, l->n_attribute_indices);
+	mark_attrs(s, &l->attr, 1);
 }
 
 static void mark_resource(struct split *s, const struct otlp_res *r)
@@ -155,10 +144,10 @@ static void mark_resource(struct split *s, const struct otlp_res *r)
 			const struct otlp_smp *sm = &e->smps[pr->first_smp + i];
 
 			if (mark(s, T_STACK, sm->key.stack)) {
-				const OtlpStack *st = d->stacks[sm->key.stack];
+				const struct otlp_dstack *st = &d->stacks[sm->key.stack];
 
-				for (size_t k = 0; k < st->n_location_indices; k++)
-					mark_location(s, st->location_indices[k]);
+				for (size_t k = 0; k < st->n; k++)
+					mark_location(s, d->stack_locs[st->off + k]);
 			}
 			mark_attrs(s, sm->key.attrs, 3); /* 0 (none) is always held */
 		}
@@ -177,17 +166,14 @@ static size_t walk_start(struct split *s)
 		mark(s, t, 0);
 	}
 	/* link_table[0], and the dictionary's tag and length (at most 5 bytes) */
-	return s->bytes +
-	       otlp_field_size(opentelemetry__proto__profiles__v1development__link__get_packed_size(
-		       s->e->dict.links[0])) +
-	       1 + 5;
+	return s->bytes + otlp_wire_link_size() + 1 + 5;
 }
 
 static int sizes_init(struct split *s)
 {
 	const struct otlp_dict *d = &s->e->dict;
-	size_t n[T__COUNT] = {d->strings.n,   d->n_mappings, d->n_locations,
-			      d->n_functions, d->n_attrs,    d->n_stacks};
+	size_t n[T__COUNT] = {[T_STR] = d->n_strs, [T_MAP] = d->n_maps,	  [T_LOC] = d->n_locs,
+			      [T_FN] = d->n_fns,   [T_ATTR] = d->n_attrs, [T_STACK] = d->n_stacks};
 	int err = 0;
 
 	for (int t = 0; t < T__COUNT && !err; t++)
@@ -195,28 +181,10 @@ static int sizes_init(struct split *s)
 	s->res_size = calloc(s->e->n_res, sizeof(*s->res_size));
 	if (err || !s->res_size)
 		return -ENOMEM;
-	for (size_t i = 0; i < d->strings.n; i++)
-		s->t[T_STR].size[i] = otlp_field_size(d->strings.lens[i]);
-	for (size_t i = 0; i < d->n_mappings; i++)
-		s->t[T_MAP].size[i] = otlp_field_size(
-			opentelemetry__proto__profiles__v1development__mapping__get_packed_size(
-				d->mappings[i]));
-	for (size_t i = 0; i < d->n_locations; i++)
-		s->t[T_LOC].size[i] = otlp_field_size(
-			opentelemetry__proto__profiles__v1development__location__get_packed_size(
-				d->locations[i]));
-	for (size_t i = 0; i < d->n_functions; i++)
-		s->t[T_FN].size[i] = otlp_field_size(
-			opentelemetry__proto__profiles__v1development__function__get_packed_size(
-				d->functions[i]));
-	for (size_t i = 0; i < d->n_attrs; i++)
-		s->t[T_ATTR].size[i] = otlp_field_size(
-			opentelemetry__proto__profiles__v1development__key_value_and_unit__get_packed_size(
-				d->attrs[i]));
-	for (size_t i = 0; i < d->n_stacks; i++)
-		s->t[T_STACK].size[i] = otlp_field_size(
-			opentelemetry__proto__profiles__v1development__stack__get_packed_size(
-				d->stacks[i]));
+	for (int t = 0; t < T__COUNT; t++) {
+		for (size_t i = 0; i < n[t]; i++)
+			s->t[t].size[i] = otlp_wire_entry_size(d, t, i);
+	}
 	for (size_t i = 0; i < s->e->n_res; i++) {
 		struct otlp_view v = {.e = s->e, .first_res = i, .last_res = i + 1};
 
@@ -235,164 +203,14 @@ static int i32_cmp(const void *pa, const void *pb)
 	return (a > b) - (a < b);
 }
 
-/* ---- building one request ---- */
+/* ---- one request ---- */
 
-struct build {
-	struct split *s;
-	struct arena arena; /* this request's copies */
-};
-
-#define L(b, tab, g) ((b)->s->t[tab].local[g])
-
-/* a[0..n) remapped through table t, in the build arena (NULL only on error). */
-static int32_t *remap(struct build *b, int t, const int32_t *a, size_t n)
-{
-	int32_t *c = arena__alloc(&b->arena, (n ? n : 1) * sizeof(*c));
-
-	if (c) {
-		for (size_t i = 0; i < n; i++)
-			c[i] = L(b, t, a[i]);
-	}
-	return c;
-}
-
-/* Allocates the pointer array of one local table of n entries. */
-#define LOCAL_TABLE(b, var, n) ((var) = arena__alloc(&(b)->arena, (n) * sizeof(*(var))))
-
-static int build_dict(struct build *b, OtlpDictionary *dict)
-{
-	struct split *s = b->s;
-	const struct otlp_dict *d = &s->e->dict;
-	struct marks *m;
-
-	m = &s->t[T_STR];
-	if (!LOCAL_TABLE(b, dict->string_table, m->n_list))
-		return -ENOMEM;
-	for (size_t k = 0; k < m->n_list; k++)
-		dict->string_table[k] = d->strings.strs[m->list[k]];
-	dict->n_string_table = m->n_list;
-
-	m = &s->t[T_ATTR];
-	if (!LOCAL_TABLE(b, dict->attribute_table, m->n_list))
-		return -ENOMEM;
-	for (size_t k = 0; k < m->n_list; k++) {
-		const OtlpKeyValueAndUnit *g = d->attrs[m->list[k]];
-		OtlpKeyValueAndUnit *c = arena__alloc(&b->arena, sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		*c = *g;
-		c->key_strindex = L(b, T_STR, g->key_strindex);
-		c->unit_strindex = L(b, T_STR, g->unit_strindex);
-		dict->attribute_table[k] = c;
-	}
-	dict->n_attribute_table = m->n_list;
-
-	m = &s->t[T_MAP];
-	if (!LOCAL_TABLE(b, dict->mapping_table, m->n_list))
-		return -ENOMEM;
-	for (size_t k = 0; k < m->n_list; k++) {
-		const OtlpMapping *g = d->mappings[m->list[k]];
-		OtlpMapping *c = arena__alloc(&b->arena, sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		*c = *g;
-		c->filename_strindex = L(b, T_STR, g->filename_strindex);
-		c->attribute_indices =
-			remap(b, T_ATTR, g->attribute_indices, g->n_attribute_indices);
-		if (!c->attribute_indices)
-			return -ENOMEM;
-		dict->mapping_table[k] = c;
-	}
-	dict->n_mapping_table = m->n_list;
-
-	m = &s->t[T_FN];
-	if (!LOCAL_TABLE(b, dict->function_table, m->n_list))
-		return -ENOMEM;
-	for (size_t k = 0; k < m->n_list; k++) {
-		const OtlpFunction *g = d->functions[m->list[k]];
-		OtlpFunction *c = arena__alloc(&b->arena, sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		*c = *g;
-		c->name_strindex = L(b, T_STR, g->name_strindex);
-		c->system_name_strindex = L(b, T_STR, g->system_name_strindex);
-		c->filename_strindex = L(b, T_STR, g->filename_strindex);
-		dict->function_table[k] = c;
-	}
-	dict->n_function_table = m->n_list;
-
-	m = &s->t[T_LOC];
-	if (!LOCAL_TABLE(b, dict->location_table, m->n_list))
-		return -ENOMEM;
-	for (size_t k = 0; k < m->n_list; k++) {
-		const OtlpLocation *g = d->locations[m->list[k]];
-		OtlpLocation *c = arena__alloc(&b->arena, sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		*c = *g;
-		c->mapping_index = L(b, T_MAP, g->mapping_index);
-		c->attribute_indices =
-			remap(b, T_ATTR, g->attribute_indices, g->n_attribute_indices);
-		if (!c->attribute_indices)
-			return -ENOMEM;
-		if (g->n_lines) {
-			OtlpLine **lines = arena__alloc(&b->arena, g->n_lines * sizeof(*lines));
-			OtlpLine *ln = arena__alloc(&b->arena, g->n_lines * sizeof(*ln));
-
-			if (!lines || !ln)
-				return -ENOMEM;
-			for (size_t i = 0; i < g->n_lines; i++) {
-				ln[i] = *g->lines[i];
-				ln[i].function_index = L(b, T_FN, g->lines[i]->function_index);
-				lines[i] = &ln[i];
-			}
-			c->lines = lines;
-		}
-		dict->location_table[k] = c;
-	}
-	dict->n_location_table = m->n_list;
-
-	m = &s->t[T_STACK];
-	if (!LOCAL_TABLE(b, dict->stack_table, m->n_list))
-		return -ENOMEM;
-	for (size_t k = 0; k < m->n_list; k++) {
-		const OtlpStack *g = d->stacks[m->list[k]];
-		OtlpStack *c = arena__alloc(&b->arena, sizeof(*c));
-
-		if (!c)
-			return -ENOMEM;
-		*c = *g;
-		c->location_indices = remap(b, T_LOC, g->location_indices, g->n_location_indices);
-		if (!c->location_indices)
-			return -ENOMEM;
-		dict->stack_table[k] = c;
-	}
-	dict->n_stack_table = m->n_list;
-
-	dict->link_table = s->e->dict.links;
-	dict->n_link_table = 1;
-	return 0;
-}
-
-/* Builds and emits the request of resources [first, last), whose entries the
- * current walk has collected. */
+/* Emits the request of resources [first, last), whose entries the current
+ * walk has collected. */
 static int request_emit(struct split *s, size_t first, size_t last)
 {
 	struct otlp_enc *e = s->e;
-	struct build b = {.s = s};
-	OtlpDictionary dict =
-		OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__PROFILES_DICTIONARY__INIT;
-	struct otlp_view v = {.e = e,
-			      .first_res = first,
-			      .last_res = last,
-			      .dict = &dict,
-			      .map_str = s->t[T_STR].local,
-			      .map_attr = s->t[T_ATTR].local,
-			      .map_stack = s->t[T_STACK].local};
+	struct otlp_view v = {.e = e, .first_res = first, .last_res = last, .dict = true};
 	size_t len;
 	int err;
 
@@ -402,13 +220,13 @@ static int request_emit(struct split *s, size_t first, size_t last)
 		qsort(m->list, m->n_list, sizeof(*m->list), i32_cmp); /* 0 stays first */
 		for (size_t k = 0; k < m->n_list; k++)
 			m->local[m->list[k]] = (int32_t)k;
+		v.list[t] = m->list;
+		v.n_list[t] = m->n_list;
+		v.map[t] = m->local;
 	}
-	err = build_dict(&b, &dict);
-	if (!err)
-		err = otlp_wire_measure(&e->wire, &v, &len);
+	err = otlp_wire_measure(&e->wire, &v, &len);
 	if (!err)
 		err = otlp_enc_emit(e, &v, len);
-	arena__free(&b.arena);
 	return err;
 }
 

@@ -36,6 +36,14 @@ void strtab__deinit(struct strtab *t)
 	t->n = t->cap = t->n_slots = 0;
 }
 
+void strtab__reset(struct strtab *t, struct arena *arena)
+{
+	if (t->n)
+		memset(t->slots, 0, t->n_slots * sizeof(*t->slots));
+	t->n = 0;
+	t->arena = arena;
+}
+
 /* Doubles the slot array and re-inserts every id. Returns 0 or -ENOMEM. */
 static int slots_grow(struct strtab *t)
 {

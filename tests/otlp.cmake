@@ -5,7 +5,10 @@
 #                       otlp-check on corrupted requests and on the reference
 #                       sample; `protoc --decode` against ../shared/reference
 #                       (skipped without it unless CI is set, then it fails);
-#                       a timed 20,000-stack interval; allocation failures.
+#                       a timed 20,000-stack interval; allocation failures;
+#                       the encoder context (struct otlp_encoder): the same
+#                       bytes as fresh encodes call after call, its cache
+#                       bound, allocation failures on a warm context.
 # malloc/calloc/realloc/free are wrapped so that the test can fail each
 # allocation of the encoder in turn (the encoder comes from the static
 # pl_encoder, so --wrap reaches its calls).

@@ -15,6 +15,12 @@
  * interval is timed (printed; only a loose sanity bound is asserted), and
  * every allocation of the encoder is failed in turn (-ENOMEM, nothing
  * leaked).
+ *
+ * The encoder context (struct otlp_encoder): a sequence of calls on one
+ * context gives, call by call, the same bytes as fresh otlp__encode() calls;
+ * its cache bound empties it and the bytes stay the same; every allocation
+ * of a call on a warm context is failed in turn (-ENOMEM, the context still
+ * usable and right afterwards, nothing leaked once it is freed).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -1711,6 +1717,239 @@ static int test_perf_20k_stacks(void)
 	return 0;
 }
 
+/* ---- the encoder context (struct otlp_encoder) ---- */
+
+struct bufs {
+	struct encoded_buf *b;
+	size_t n;
+};
+
+static void bufs_free(struct bufs *x)
+{
+	for (size_t i = 0; i < x->n; i++)
+		free(x->b[i].data);
+	free(x->b);
+	x->b = NULL;
+	x->n = 0;
+}
+
+static int bufs_same(const struct bufs *a, const struct bufs *b)
+{
+	CHECK_EQ_U64(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		CHECK_EQ_U64(a->b[i].len, b->b[i].len);
+		CHECK(memcmp(a->b[i].data, b->b[i].data, a->b[i].len) == 0);
+	}
+	return 0;
+}
+
+/* Encodes ps on enc and with a fresh otlp__encode(): the same bytes, which
+ * otlp-check accepts when check. */
+static int check_same_as_fresh(struct otlp_encoder *enc, const struct profile *const *ps, size_t n,
+			       const struct otlp_encode_opts *o, bool check)
+{
+	struct bufs fresh = {0}, reused = {0};
+
+	CHECK_EQ_U64(otlp__encode(ps, n, o, &fresh.b, &fresh.n), 0);
+	CHECK_EQ_U64(otlp_encoder__encode(enc, ps, n, o, &reused.b, &reused.n), 0);
+	CHECK(bufs_same(&fresh, &reused) == 0);
+	if (check && reused.n)
+		CHECK(check_accepts(reused.b, reused.n) == 0);
+	bufs_free(&fresh);
+	bufs_free(&reused);
+	return 0;
+}
+
+struct ctx_call {
+	const struct profile *const *ps;
+	size_t n;
+	const struct otlp_encode_opts *o;
+	bool check;
+};
+
+static int test_context_reuse(void)
+{
+	struct perf_data *pd = calloc(1, sizeof(*pd));
+	struct otlp_encoder *enc = otlp_encoder__new(NULL);
+	struct profile big, p = fixture(), sp = split_fixture();
+	struct otlp_encoder_stats stats;
+	struct bufs b = {0};
+
+	CHECK(pd != NULL && enc != NULL);
+	CHECK(perf_build(pd, &big) == 0);
+	struct otlp_encode_opts ts = opts_default(true), agg = opts_default(false);
+	struct otlp_encode_opts split = opts_default(true);
+	split.max_request_bytes = 3000;
+	const struct profile *one[] = {&p}, *two[] = {&p, &sp}, *rev[] = {&sp, &p};
+	const struct profile *bigs[] = {&big}, *all[] = {&sp, &big, &p};
+	/* Each call's dictionary holds only what it uses, numbered as a fresh
+	 * encode numbers it, whatever earlier calls left in the cache: the
+	 * small fixture after the big interval, a split, both shapes. */
+	const struct ctx_call seq[] = {
+		{one, 1, &ts, true},	 {bigs, 1, &ts, false},	 {one, 1, &ts, true},
+		{two, 2, &split, true},	 {bigs, 1, &agg, false}, {rev, 2, &agg, true},
+		{all, 3, &split, false}, {bigs, 1, &ts, false},	 {one, 1, &agg, true},
+		{NULL, 0, &ts, false},
+	};
+	size_t n_seq = sizeof(seq) / sizeof(seq[0]);
+
+	for (size_t i = 0; i < n_seq; i++) {
+		if (check_same_as_fresh(enc, seq[i].ps, seq[i].n, seq[i].o, seq[i].check)) {
+			fprintf(stderr, "context call %zu\n", i);
+			return 1;
+		}
+	}
+	otlp_encoder__stats(enc, &stats);
+	printf("context: %" PRIu64 " encodes, %zu frames cached in %zu KiB, %zu KiB of working "
+	       "memory kept\n",
+	       stats.encodes, stats.cache_frames, stats.cache_bytes >> 10, stats.work_bytes >> 10);
+	CHECK_EQ_U64(stats.encodes, n_seq);
+	CHECK_EQ_U64(stats.cache_clears, 0);
+	CHECK(stats.cache_frames > PERF_FRAMES / 2);
+	CHECK(stats.cache_frames <= PERF_FRAMES + PERF_KFRAMES + SPLIT_PROCS * SPLIT_FRAMES + 20);
+	CHECK(stats.cache_bytes > 0 && stats.cache_bytes < (32u << 20));
+	CHECK(stats.work_bytes > 0);
+
+	/* errors: nothing out, the context still usable and right */
+	CHECK_EQ_U64(otlp_encoder__encode(NULL, one, 1, &ts, &b.b, &b.n), (uint64_t)-EINVAL);
+	CHECK_EQ_U64(otlp_encoder__encode(enc, one, 1, &ts, NULL, &b.n), (uint64_t)-EINVAL);
+	static const struct sym_frame *const holes[] = {&f_work, NULL};
+	g_stacks[S_WORK].frames = holes;
+	CHECK_EQ_U64(otlp_encoder__encode(enc, two, 2, &ts, &b.b, &b.n), (uint64_t)-EINVAL);
+	CHECK(b.b == NULL && b.n == 0);
+	p = fixture();
+	CHECK(check_same_as_fresh(enc, two, 2, &split, true) == 0);
+	otlp_encoder__stats(enc, &stats);
+	CHECK_EQ_U64(stats.encodes, n_seq + 1);
+
+	otlp_encoder__free(enc);
+	otlp_encoder__free(NULL);
+	free(pd->stack_frames);
+	free(pd->stacks);
+	free(pd->times);
+	free(pd);
+	return 0;
+}
+
+static int test_context_bound(void)
+{
+	struct perf_data *pd = calloc(1, sizeof(*pd));
+	struct profile big, p = fixture(), sp = split_fixture();
+	struct otlp_encoder_stats stats;
+	struct otlp_encode_opts o = opts_default(true);
+	const struct profile *one[] = {&p}, *two[] = {&p, &sp}, *bigs[] = {&big};
+
+	CHECK(pd != NULL);
+	CHECK(perf_build(pd, &big) == 0);
+
+	/* a bound nothing fits under: emptied before every call but the first */
+	struct otlp_encoder_opts tiny = {.max_cache_bytes = 1};
+	struct otlp_encoder *enc = otlp_encoder__new(&tiny);
+	CHECK(enc != NULL);
+	for (int i = 0; i < 4; i++)
+		CHECK(check_same_as_fresh(enc, i % 2 ? two : one, i % 2 ? 2 : 1, &o, i < 2) == 0);
+	otlp_encoder__stats(enc, &stats);
+	CHECK_EQ_U64(stats.encodes, 4);
+	CHECK_EQ_U64(stats.cache_clears, 3);
+	otlp_encoder__free(enc);
+
+	/* what the small fixture leaves in a cache */
+	enc = otlp_encoder__new(NULL);
+	CHECK(enc != NULL);
+	CHECK(check_same_as_fresh(enc, one, 1, &o, false) == 0);
+	otlp_encoder__stats(enc, &stats);
+	size_t small = stats.cache_bytes;
+	otlp_encoder__free(enc);
+
+	/* a bound above that: the big interval takes the cache over it (within
+	 * a call nothing is dropped), the next call empties it first, and what
+	 * is left is under the bound again */
+	struct otlp_encoder_opts bound = {.max_cache_bytes = 2 * small};
+	enc = otlp_encoder__new(&bound);
+	CHECK(enc != NULL);
+	CHECK(check_same_as_fresh(enc, one, 1, &o, false) == 0);
+	CHECK(check_same_as_fresh(enc, one, 1, &o, false) == 0);
+	otlp_encoder__stats(enc, &stats);
+	CHECK_EQ_U64(stats.cache_clears, 0);
+	CHECK(check_same_as_fresh(enc, bigs, 1, &o, false) == 0);
+	otlp_encoder__stats(enc, &stats);
+	CHECK_EQ_U64(stats.cache_clears, 0);
+	CHECK(stats.cache_bytes > bound.max_cache_bytes);
+	size_t frames_big = stats.cache_frames, bytes_big = stats.cache_bytes;
+	CHECK(check_same_as_fresh(enc, one, 1, &o, true) == 0);
+	otlp_encoder__stats(enc, &stats);
+	printf("bound: %zu KiB; %zu KiB, %zu frames after the big interval; %zu KiB, %zu frames "
+	       "after the next call\n",
+	       bound.max_cache_bytes >> 10, bytes_big >> 10, frames_big, stats.cache_bytes >> 10,
+	       stats.cache_frames);
+	CHECK_EQ_U64(stats.cache_clears, 1);
+	CHECK(stats.cache_bytes <= bound.max_cache_bytes);
+	CHECK(stats.cache_frames < frames_big);
+	otlp_encoder__free(enc);
+
+	free(pd->stack_frames);
+	free(pd->stacks);
+	free(pd->times);
+	free(pd);
+	return 0;
+}
+
+/* Every allocation of a call on a warm context failed in turn. */
+static int test_context_oom(void)
+{
+	struct profile p = fixture();
+	struct profile sp = split_fixture();
+	const struct profile *one[] = {&p}, *two[] = {&p, &sp};
+	long k, fails = 0;
+
+	for (int variant = 0; variant < 2; variant++) {
+		struct otlp_encode_opts o = opts_default(variant == 0);
+
+		if (variant == 0)
+			o.max_request_bytes = 3000; /* the split path */
+		for (k = 0;; k++) {
+			long live = g_live;
+			struct otlp_encoder *enc = otlp_encoder__new(NULL);
+			struct bufs b = {0};
+
+			CHECK(enc != NULL);
+			/* warm with the fixture: the split fixture's frames are new */
+			CHECK_EQ_U64(otlp_encoder__encode(enc, one, 1, &o, &b.b, &b.n), 0);
+			bufs_free(&b);
+			g_injected = false;
+			g_fail_after = k;
+			int err = otlp_encoder__encode(enc, two, 2, &o, &b.b, &b.n);
+			g_fail_after = -1;
+			if (!g_injected) {
+				CHECK_EQ_U64(err, 0);
+				bufs_free(&b);
+				otlp_encoder__free(enc);
+				CHECK_EQ_U64(g_live, live);
+				break;
+			}
+			if (err != -ENOMEM || b.b || b.n) {
+				fprintf(stderr, "variant %d, failing allocation %ld: err %d\n",
+					variant, k, err);
+				return 1;
+			}
+			/* the context survives a failed call and stays right */
+			CHECK(check_same_as_fresh(enc, two, 2, &o, false) == 0);
+			otlp_encoder__free(enc);
+			CHECK_EQ_U64(g_live, live); /* nothing leaked once it is freed */
+			fails++;
+		}
+	}
+	printf("context oom: %ld injected allocation failures, all -ENOMEM, context still right\n",
+	       fails);
+
+	g_fail_after = 0;
+	errno = 0;
+	CHECK(otlp_encoder__new(NULL) == NULL);
+	g_fail_after = -1;
+	CHECK_EQ_U64(errno, ENOMEM);
+	return 0;
+}
+
 /* ---- allocation failures ---- */
 
 static int test_oom(void)
@@ -1775,6 +2014,9 @@ static const struct test_case cases[] = {
 	{"protoc_decode", test_protoc_decode},
 	{"perf_20k_stacks", test_perf_20k_stacks},
 	{"oom", test_oom},
+	{"context_reuse", test_context_reuse},
+	{"context_bound", test_context_bound},
+	{"context_oom", test_context_oom},
 };
 
 int main(int argc, char **argv)
