@@ -26,7 +26,7 @@
  * gzip is zlib called here the way exporter/gzip.c's gzip__compress() does
  * it (deflateInit2 with a gzip wrapper, window 15, memLevel 8, default
  * strategy, one deflateBound-sized output buffer, allocation included) at
- * the exporter's level (GZIP_LEVEL in exporter/otlp_loop.h, 6): that
+ * the exporter's level (GZIP_LEVEL in exporter/otlp_loop.h, 1): that
  * function is private to exporter/, and linking pl_exporter would pull in
  * liburing and OpenSSL for one function. Keep BENCH_GZIP_LEVEL in step.
  *
@@ -45,7 +45,7 @@
 #include "synth.h"
 #include "throughput.h"
 
-#define BENCH_GZIP_LEVEL 6	    /* exporter/otlp_loop.h GZIP_LEVEL */
+#define BENCH_GZIP_LEVEL 1	    /* exporter/otlp_loop.h GZIP_LEVEL */
 #define SPLIT_LIMIT	 (4u << 20) /* --otlp-max-request-bytes default */
 #define BASE_OPS	 10	    /* per repetition, full run; the time budget usually ends it */
 #define MIN_DEPTH	 20
@@ -81,10 +81,10 @@ enum otlp_meas {
 static const char *const meas_names[N_MEAS] = {
 	"OTLP timestamps",
 	"OTLP aggregated",
-	"OTLP timestamps + gzip 6",
-	"OTLP ts + gzip 6, 4 MiB split",
+	"OTLP timestamps + gzip 1",
+	"OTLP ts + gzip 1, 4 MiB split",
 	"OTLP timestamps, warm context",
-	"OTLP ts + gzip 6, warm context",
+	"OTLP ts + gzip 1, warm context",
 };
 
 static bool meas_gz(enum otlp_meas m)
