@@ -187,8 +187,10 @@ static void produce(struct q_run *r)
 			}
 			spsc_queue__notify(r->q);
 			while (!(slot = spsc_queue__reserve(r->q))) {
-				if (bench_now_ns() > r->deadline_ns)
+				if (bench_now_ns() > r->deadline_ns) {
+					r->offered--; /* never sent: the time budget ran out */
 					goto out;
+				}
 				sched_yield();
 			}
 		}

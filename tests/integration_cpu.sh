@@ -174,7 +174,10 @@ grep -q "LeakSanitizer" "$tmp/err4" && fail "AddressSanitizer reported leaks"
 grep -q '^workload;.*work_alpha' "$tmp/out4/cpu.folded" || fail "final flush on SIGTERM lost the run"
 
 echo "== 5. --per-interval: one set of files per interval, nothing older kept"
-"$bin/pipeline" --pid "$wl" --per-interval --interval 1 --duration 4 --output "$tmp/out5" \
+"$bin/workload" --duration 30 >/dev/null &
+wl5=$!
+pids+=("$wl5")
+"$bin/pipeline" --pid "$wl5" --per-interval --interval 1 --duration 4 --output "$tmp/out5" \
 	2>"$tmp/err5" || { cat "$tmp/err5"; fail "pipeline --per-interval failed"; }
 n=$(ls "$tmp/out5"/cpu-*Z.folded | wc -l)
 [ "$n" -ge 3 ] || fail "--per-interval wrote $n interval files in 4 s, want >= 3"
