@@ -108,14 +108,12 @@ static void collect_drops(struct sampler *smp, struct shard *const *shards, unsi
 		d->kernel_ring_full = ks.ring_full;
 		d->kernel_no_ring = ks.no_ring;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		struct shard_stats st;
-		shard__stats(shards[i], &st);
-		d->queue_full += st.queue_full;
-		d->aggregator_full += st.aggregator_full;
-		d->truncated_stacks += st.truncated;
-		d->stack_errors += st.stack_errors;
-	}
+	struct shard_stats st;
+	shard__stats_sum(shards, n, &st);
+	d->queue_full = st.queue_full;
+	d->aggregator_full = st.aggregator_full;
+	d->truncated_stacks = st.truncated;
+	d->stack_errors = st.stack_errors;
 }
 
 int main(int argc, char **argv)

@@ -35,19 +35,7 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 
 	sampler__read_stats(smp, &ks);
 	sampler__read_bpf_stats(smp, &bs);
-	for (unsigned i = 0; i < n_shards; i++) {
-		struct shard_stats st;
-		shard__stats(shards[i], &st);
-		tot.received += st.received;
-		tot.queue_full += st.queue_full;
-		tot.malformed += st.malformed;
-		tot.processed += st.processed;
-		tot.aggregator_full += st.aggregator_full;
-		tot.truncated += st.truncated;
-		tot.stack_errors += st.stack_errors;
-		tot.resolve_errors += st.resolve_errors;
-		tot.wakeups += st.wakeups;
-	}
+	shard__stats_sum(shards, n_shards, &tot);
 	flusher__stats(flusher, &fs);
 	symbolizer__stats(sym, &ss);
 	getrusage(RUSAGE_SELF, &ru);

@@ -369,3 +369,21 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->resolve_errors = atomic_load_explicit(&sh->resolve_errors, memory_order_relaxed);
 	st->wakeups = atomic_load_explicit(&sh->wakeups, memory_order_relaxed);
 }
+
+void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stats *tot)
+{
+	memset(tot, 0, sizeof(*tot));
+	for (unsigned i = 0; i < n; i++) {
+		struct shard_stats st;
+		shard__stats(shards[i], &st);
+		tot->received += st.received;
+		tot->queue_full += st.queue_full;
+		tot->malformed += st.malformed;
+		tot->processed += st.processed;
+		tot->aggregator_full += st.aggregator_full;
+		tot->truncated += st.truncated;
+		tot->stack_errors += st.stack_errors;
+		tot->resolve_errors += st.resolve_errors;
+		tot->wakeups += st.wakeups;
+	}
+}

@@ -68,5 +68,7 @@ struct stack_agg *shard__swap(struct shard *sh, int timeout_ms);
 
 /* Copies the shard's counters into *st. */
 void shard__stats(const struct shard *sh, struct shard_stats *st);
+/* Sums the counters of n shards into *tot. */
+void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stats *tot);
 
 #endif /* PIPELINE_SHARD_H */
