@@ -506,6 +506,8 @@ static void ovh_run_init(struct ovh_run *r)
 	r->server_cpu_s = r->steal_s = r->window_s = NAN;
 	r->startup_cpu_s = r->window_cpu_s = r->exit_cpu_s = r->exit_wait_s = NAN;
 	r->bpf_s = r->sampling_s = NAN;
+	for (unsigned h = 0; h < OVH_MAX_HZ; h++)
+		r->null_hits[h] = NAN;
 	r->self = (struct ovh_profiler_figures){-1, -1, -1, -1, -1, -1, -1};
 }
 
@@ -613,6 +615,12 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 	r->window_s = r->gap.window_s;
 	if (prof)
 		gap_detector__phase(x->gap, cfg->hz, &r->phase);
+	for (unsigned h = 0; !prof && h < b->set.n_hz; h++) {
+		struct gap_phase null;
+
+		r->null_hits[h] =
+			gap_detector__phase(x->gap, b->set.hz[h], &null) ? NAN : null.hits;
+	}
 	r->server_cpu_s = srv1 - srv0;
 	r->steal_s = steal0 >= 0 && steal1 >= 0 ? steal1 - steal0 : NAN;
 	if (prof) {

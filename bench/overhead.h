@@ -58,7 +58,11 @@ struct ovh_run {
 	/* the gap CPU */
 	struct gap_result gap;
 	struct gap_phase phase; /* the gaps folded at the profiler's rate */
-	double steal_s;		/* host steal time on the gap CPU in the window (/proc/stat) */
+	/* Off runs: the tallest peak when folded at each --hz rate, in gaps per
+	 * period. A rate where the baseline itself has a timer (the scheduler
+	 * tick divides 100 ms) cannot tell a profiler's timer from it. */
+	double null_hits[OVH_MAX_HZ];
+	double steal_s; /* host steal time on the gap CPU in the window (/proc/stat) */
 	/* the profiler */
 	double window_s;      /* the measurement window */
 	double startup_cpu_s; /* its CPU time before the window */

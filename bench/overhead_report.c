@@ -23,6 +23,13 @@
 
 #include "overhead.h"
 
+/* An off run folded at a rate with a peak this tall (gaps per period) has a
+ * timer of its own there, and the fold cannot be used at that rate: the
+ * 250 Hz scheduler tick stands 0.5-1 tall at 10 Hz (100 ms is 25 ticks) and
+ * 0.25 at 1000 Hz (one tick every fourth period), where the profiler's own
+ * peak, 1 tall, is still told apart. */
+#define OVH_NULL_HITS 0.35
+
 #ifndef BENCH_BUILD_TYPE
 #define BENCH_BUILD_TYPE "unknown"
 #endif
@@ -75,8 +82,10 @@ static double irq_rate(const struct ovh_run *r)
 	return running > 0 ? r->gap.irq.us / running : NAN;
 }
 
-/* The mean of the successful off runs on either side of run k. */
-static bool ovh_baseline(const struct ovh_bench *b, unsigned k, double *p99, double *irq)
+/* The mean of the successful off runs on either side of run k; with
+ * locked, whether either of them has a timer of its own at hz. */
+static bool ovh_baseline(const struct ovh_bench *b, unsigned k, double *p99, double *irq,
+			 unsigned hz, bool *locked)
 {
 	const struct ovh_run *near[2] = {NULL, NULL};
 	unsigned n = 0;
@@ -92,11 +101,15 @@ static bool ovh_baseline(const struct ovh_bench *b, unsigned k, double *p99, dou
 			break;
 		}
 	*p99 = *irq = 0;
+	*locked = false;
 	for (int i = 0; i < 2; i++)
 		if (near[i]) {
 			*p99 += near[i]->p99_ms;
 			*irq += irq_rate(near[i]);
 			n++;
+			for (unsigned h = 0; h < b->set.n_hz; h++)
+				if (b->set.hz[h] == hz && !(near[i]->null_hits[h] < OVH_NULL_HITS))
+					*locked = true;
 		}
 	if (!n)
 		return false;
@@ -133,12 +146,14 @@ static void ovh_add_run(const struct ovh_bench *b, unsigned k, const struct ovh_
 		*dropped += r->self.dropped;
 	else
 		*dropped_known = false;
-	if (r->phase.found) {
+	bool locked = true;
+	bool have_base = ovh_baseline(b, k, &base_p99, &base_irq, cfg->hz, &locked);
+	if (r->phase.found && !locked) {
 		stat_add(&st->phase, r->phase.us);
 		stat_add(&st->phase_hits, r->phase.hits);
 		stat_add(&st->total, r->phase.us + proc_us);
 	}
-	if (!ovh_baseline(b, k, &base_p99, &base_irq))
+	if (!have_base)
 		return;
 	double d = irq_rate(r) - base_irq; /* µs per s */
 	stat_add(&st->dp99, 100 * (r->p99_ms / base_p99 - 1));
@@ -531,7 +546,16 @@ static void json_run(const struct ovh_bench *b, const struct ovh_run *r, FILE *f
 		fprintf(f, "%s[%g, %llu, %.1f]", i ? ", " : "", gap_bucket__lo_us(i),
 			(unsigned long long)r->gap.bucket_n[i], r->gap.bucket_us[i]);
 	fprintf(f, "]");
-	if (b->configs[r->config].tool != OVH_TOOL_OFF) {
+	if (b->configs[r->config].tool == OVH_TOOL_OFF) {
+		fprintf(f, ", \"null_peak_hits\": {");
+		for (unsigned h = 0; h < b->set.n_hz; h++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "%u", b->set.hz[h]);
+			json_num(f, key, r->null_hits[h], h + 1 < b->set.n_hz ? ", " : "");
+		}
+		fprintf(f, "}");
+	} else {
 		fprintf(f, ", \"phase\": {\"found\": %s, ", r->phase.found ? "true" : "false");
 		json_num(f, "us", r->phase.us, ", ");
 		json_num(f, "hits", r->phase.hits, ", ");
