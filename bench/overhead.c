@@ -237,7 +237,7 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 {
 	struct option longopts[N_OVH_OPTS + 1];
 	bool have_hz = false;
-	double reps = 0, secs = 0, off_every = 0, v;
+	double reps = 0, secs = 0, off_every = 0, v = 0;
 	int c;
 
 	memset(longopts, 0, sizeof(longopts));

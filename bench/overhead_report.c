@@ -395,8 +395,10 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 				fmt(t[0], 80, "%.3f %%", s.irq_pct), "-", "-");
 			continue;
 		}
-		snprintf(t[8], 80, " %s", fmt_range(t[9], 80, "%.2f", s.phase_lo, s.phase_hi));
-		snprintf(t[7], 80, " %s", fmt_range(t[9], 80, "%.2f", s.ab_lo, s.ab_hi));
+		t[8][0] = ' '; /* a space before the range */
+		fmt_range(t[8] + 1, 79, "%.2f", s.phase_lo, s.phase_hi);
+		t[7][0] = ' ';
+		fmt_range(t[7] + 1, 79, "%.2f", s.ab_lo, s.ab_hi);
 		fprintf(f, "%-17s %10s %9s %17s %-13s %14s %-13s %13s %18s %16s\n", cfg->name,
 			fmt(t[0], 80, "%.3f %%", s.agent_cpu_pct),
 			fmt(t[1], 80, "%.3f %%", s.bpf_cpu_pct), fmt(t[2], 80, "%.2f", s.phase_us),

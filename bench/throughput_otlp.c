@@ -23,12 +23,9 @@
  * the exporter's level. otlp__encode is a context of its own, built and
  * freed in every call: those rows are the cold cost.
  *
- * gzip is zlib called here the way exporter/gzip.c's gzip__compress() does
- * it (deflateInit2 with a gzip wrapper, window 15, memLevel 8, default
- * strategy, one deflateBound-sized output buffer, allocation included) at
- * the exporter's level (GZIP_LEVEL in exporter/otlp_loop.h, 1): that
- * function is private to exporter/, and linking pl_exporter would pull in
- * liburing and OpenSSL for one function. Keep BENCH_GZIP_LEVEL in step.
+ * gzip is the exporter's own gzip__compress() (exporter.h: libdeflate, one
+ * bound-sized output buffer, allocation included) at the exporter's level
+ * OTLP_EXPORTER_GZIP_LEVEL.
  *
  * An operation is one interval; freeing the outputs is not timed.
  * Single thread; each repetition encodes until its count or an eighth of the
@@ -38,21 +35,20 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <zlib.h>
 
 #include "bench.h"
 #include "encoder.h"
+#include "exporter.h"
 #include "synth.h"
 #include "throughput.h"
 
-#define BENCH_GZIP_LEVEL 1	    /* exporter/otlp_loop.h GZIP_LEVEL */
-#define SPLIT_LIMIT	 (4u << 20) /* --otlp-max-request-bytes default */
-#define BASE_OPS	 10	    /* per repetition, full run; the time budget usually ends it */
-#define MIN_DEPTH	 20
-#define MAX_DEPTH	 30
-#define HZ		 99
-#define SECONDS		 10
-#define MAX_LEVEL_ROWS	 3
+#define SPLIT_LIMIT    (4u << 20) /* --otlp-max-request-bytes default */
+#define BASE_OPS       10	  /* per repetition, full run; the time budget usually ends it */
+#define MIN_DEPTH      20
+#define MAX_DEPTH      30
+#define HZ	       99
+#define SECONDS	       10
+#define MAX_LEVEL_ROWS 3
 
 struct otlp_variant {
 	const char *label;
@@ -104,54 +100,6 @@ static const struct otlp_attr agent_attrs[] = {
 	{"service.name", "pipeline"},
 };
 
-/* As exporter/gzip.c gzip__compress(): one gzip stream into a malloc'ed
- * buffer of deflateBound() bytes. Returns 0 or -ENOMEM/-EIO. */
-static int bench_gzip(const void *in, size_t n, int level, uint8_t **out, size_t *out_len)
-{
-	z_stream zs = {0};
-	uint8_t *buf = NULL;
-	size_t cap, in_left = n;
-	int err = 0;
-
-	/* 15 + 16: a gzip wrapper rather than zlib's. */
-	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	cap = deflateBound(&zs, (uLong)n) + 64;
-	buf = malloc(cap);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	zs.next_in = (Bytef *)in;
-	for (;;) {
-		size_t out_left = cap - zs.total_out;
-		int rc;
-
-		if (zs.avail_in == 0 && in_left) {
-			uInt chunk = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
-
-			zs.avail_in = chunk;
-			in_left -= chunk;
-		}
-		zs.next_out = buf + zs.total_out;
-		zs.avail_out = out_left > (1u << 30) ? (1u << 30) : (uInt)out_left;
-		rc = deflate(&zs, in_left || zs.avail_in ? Z_NO_FLUSH : Z_FINISH);
-		if (rc == Z_STREAM_END)
-			break;
-		if (rc != Z_OK) {
-			err = -EIO;
-			goto out;
-		}
-	}
-	*out = buf;
-	*out_len = zs.total_out;
-	buf = NULL;
-out:
-	deflateEnd(&zs);
-	free(buf);
-	return err;
-}
-
 /* What one operation produced (the last one of a repetition). */
 struct otlp_result {
 	size_t requests, raw, gz;
@@ -195,8 +143,9 @@ static int otlp_once(enum otlp_meas m, const struct profile *p, struct otlp_enco
 		if (!zs)
 			err = -ENOMEM;
 		for (; !err && done < n; done++)
-			err = bench_gzip(reqs[done].data, reqs[done].len, BENCH_GZIP_LEVEL,
-					 &zs[done].data, &zs[done].len);
+			err = gzip__compress(reqs[done].data, reqs[done].len,
+					     OTLP_EXPORTER_GZIP_LEVEL, &zs[done].data,
+					     &zs[done].len);
 	}
 	t1 = bench_now_ns();
 	*ns = t1 - t0;
@@ -252,7 +201,7 @@ static int bench_level(const struct tp_cfg *cfg, int level, const struct encoded
 		uint8_t *z = NULL;
 		uint64_t t0 = bench_now_ns();
 
-		err = bench_gzip(body->data, body->len, level, &z, &out_len);
+		err = gzip__compress(body->data, body->len, level, &z, &out_len);
 		ns += bench_now_ns() - t0;
 		free(z);
 		k++;

@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "encoder.h"
 #include "encoder_internal.h"
@@ -563,34 +563,24 @@ static int header_build(struct pp_ctx *c, const struct profile *p,
 	return add_comment(c, text);
 }
 
-/* gzip (RFC 1952, mtime 0 so output is reproducible) of in[0..len) into out.
+/* gzip (RFC 1952, mtime 0 so output is reproducible) of in[0..len) into out,
+ * at level 1 with libdeflate, as the exporter compresses OTLP bodies: one
+ * call over the whole buffer, about twice zlib's speed at the same ratio.
  * Returns 0 or -errno. */
 static int gzip_buf(const uint8_t *in, size_t len, struct encoded_buf *out)
 {
-	z_stream zs;
-	int zerr;
-
-	if (len > UINT32_MAX / 2)
-		return -EFBIG; /* a single deflate() call must see it all */
-	memset(&zs, 0, sizeof(zs));
-	zerr = deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-	if (zerr != Z_OK)
-		return zerr == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-
-	uLong bound = deflateBound(&zs, (uLong)len);
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(1);
+	if (!c)
+		return -ENOMEM;
+	size_t bound = libdeflate_gzip_compress_bound(c, len);
 	uint8_t *dst = malloc(bound);
 	if (!dst) {
-		deflateEnd(&zs);
+		libdeflate_free_compressor(c);
 		return -ENOMEM;
 	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = dst;
-	zs.avail_out = (uInt)bound;
-	zerr = deflate(&zs, Z_FINISH);
-	size_t n = zs.total_out;
-	deflateEnd(&zs);
-	if (zerr != Z_STREAM_END) {
+	size_t n = libdeflate_gzip_compress(c, in, len, dst, bound);
+	libdeflate_free_compressor(c);
+	if (!n) { /* cannot happen with a bound-sized buffer */
 		free(dst);
 		return -EIO;
 	}

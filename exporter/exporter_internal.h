@@ -148,8 +148,7 @@ void pb_error_body__describe(const uint8_t *b, size_t n, char *out, size_t cap);
 
 /* ---- gzip.c ------------------------------------------------------------- */
 
-/* Compresses into a malloc'ed gzip stream. Returns 0 or -ENOMEM/-EIO. */
-int gzip__compress(const void *in, size_t n, int level, uint8_t **out, size_t *out_len);
+/* gzip__compress() is public: exporter.h. */
 
 /* Decompresses a gzip (or zlib) stream into a malloc'ed buffer of at most max
  * bytes. Returns 0, -EMSGSIZE past max, -EPROTO on corrupt data, -ENOMEM. */

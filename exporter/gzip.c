@@ -1,57 +1,42 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * gzip for the OTLP client: request bodies are compressed on the exporter
- * thread (never on the pipeline's threads), and a gzip-encoded response body
- * is decoded under the same cap as the raw body.
+ * thread (never on the pipeline's threads) with libdeflate, and a
+ * gzip-encoded response body is decoded with zlib's streaming inflate under
+ * the same cap as the raw body (libdeflate needs the output size up front).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "exporter_internal.h"
 
 int gzip__compress(const void *in, size_t n, int level, uint8_t **out, size_t *out_len)
 {
-	z_stream zs = {0};
-	uint8_t *buf = NULL;
-	int err = 0;
-
-	/* 15 + 16: a gzip wrapper rather than zlib's. */
-	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	/* zlib counts in uInt: feed and drain in pieces of at most 1 GiB. */
-	size_t cap = deflateBound(&zs, (uLong)n) + 64;
-	buf = malloc(cap);
+	/* libdeflate rather than zlib: one call over the whole body, about 2x
+	 * faster than zlib's deflate at the same level and ratio (a 20,000-stack
+	 * interval: docs/BENCHMARKS.md), which is what keeps encode + compress of
+	 * a large interval inside its budget. Bodies are at most 64 MiB
+	 * (--otlp-max-request-bytes), well inside libdeflate's size_t API. */
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+	if (!c)
+		return -ENOMEM; /* also an out-of-range level; callers pass 1..12 */
+	size_t cap = libdeflate_gzip_compress_bound(c, n);
+	uint8_t *buf = malloc(cap);
 	if (!buf) {
-		err = -ENOMEM;
-		goto cleanup;
+		libdeflate_free_compressor(c);
+		return -ENOMEM;
 	}
-	zs.next_in = (Bytef *)in;
-	size_t in_left = n;
-	for (;;) {
-		if (zs.avail_in == 0 && in_left) {
-			uInt chunk = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
-			zs.avail_in = chunk;
-			in_left -= chunk;
-		}
-		size_t out_left = cap - zs.total_out;
-		zs.next_out = buf + zs.total_out;
-		zs.avail_out = out_left > (1u << 30) ? (1u << 30) : (uInt)out_left;
-		int rc = deflate(&zs, in_left || zs.avail_in ? Z_NO_FLUSH : Z_FINISH);
-		if (rc == Z_STREAM_END)
-			break;
-		if (rc != Z_OK) {
-			err = -EIO;
-			goto cleanup;
-		}
+	size_t len = libdeflate_gzip_compress(c, in, n, buf, cap);
+	libdeflate_free_compressor(c);
+	if (!len) { /* cannot happen with a bound-sized buffer */
+		free(buf);
+		return -EIO;
 	}
 	*out = buf;
-	*out_len = zs.total_out;
-	buf = NULL;
-cleanup:
-	deflateEnd(&zs);
-	free(buf);
-	return err;
+	*out_len = len;
+	return 0;
 }
 
 int gzip__decompress(const void *in, size_t n, size_t max, uint8_t **out, size_t *out_len)

@@ -31,7 +31,6 @@
 #define RING_ENTRIES	    64
 #define LOG_INTERVAL_NS	    (60 * NSEC_PER_SEC)
 #define WHAT_MAX	    640 /* one log line's detail */
-#define GZIP_LEVEL	    1	/* 3x faster than 6 for ~6 % more bytes (docs/BENCHMARKS.md) */
 #define TEARDOWN_WAIT_NS    (2 * NSEC_PER_SEC)
 #define DEFAULT_TIMEOUT_MS  10000u
 #define DEFAULT_QUEUE_BYTES (64u << 20)

@@ -599,7 +599,7 @@ static bool request_take(struct otlp_exporter *ex)
 	if (ex->gzip) {
 		uint8_t *z;
 		size_t zl;
-		if (gzip__compress(q->body, q->len, GZIP_LEVEL, &z, &zl) == 0) {
+		if (gzip__compress(q->body, q->len, OTLP_EXPORTER_GZIP_LEVEL, &z, &zl) == 0) {
 			l->wire = z;
 			l->wire_len = zl;
 			l->wire_gzip = true;

@@ -33,6 +33,7 @@ struct flusher {
 	struct otlp_exporter *exporter;	     /* borrowed: the I/O loop (files and OTLP) */
 	bool send_otlp;			     /* queue OTLP requests on it */
 	const struct otlp_encode_opts *otlp; /* borrowed */
+	struct otlp_encoder *otlp_enc;	     /* owned: warm OTLP encodes (send_otlp only) */
 	bool files;			     /* write local files */
 	struct stack_agg *interval;	     /* this interval, all shards */
 	struct stack_agg *total;	     /* the run, for cumulative files; NULL if unused */
@@ -73,6 +74,14 @@ struct flusher *flusher__new(const struct flusher_opts *opts)
 		flusher__free(f);
 		return NULL;
 	}
+	/* The context keeps the interned frames of earlier intervals, so a steady
+	 * interval encodes in about half the time of a cold one
+	 * (docs/BENCHMARKS.md). It holds the symbolizer's frames by pointer:
+	 * callers free the flusher before the symbolizer. */
+	if (f->send_otlp && !(f->otlp_enc = otlp_encoder__new(NULL))) {
+		flusher__free(f);
+		return NULL;
+	}
 	if (opts->max_times)
 		stack_agg__record_times(f->interval, opts->max_times);
 	if (gethostname(f->hostname, sizeof(f->hostname) - 1))
@@ -84,6 +93,7 @@ void flusher__free(struct flusher *f)
 {
 	if (!f)
 		return;
+	otlp_encoder__free(f->otlp_enc);
 	stack_agg__free(f->interval);
 	stack_agg__free(f->total);
 	free(f);
@@ -257,7 +267,7 @@ static int flusher__export(struct flusher *f, const struct profile *p)
 	const struct profile *one[] = {p};
 	struct encoded_buf *reqs = NULL;
 	size_t n = 0;
-	int err = otlp__encode(one, 1, f->otlp, &reqs, &n);
+	int err = otlp_encoder__encode(f->otlp_enc, one, 1, f->otlp, &reqs, &n);
 	if (err) {
 		f->stats.export_errors++;
 		fprintf(stderr, "pipeline: cannot encode the OTLP request: %s\n", strerror(-err));

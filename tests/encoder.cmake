@@ -5,7 +5,7 @@
 #   pprof_gotool_test   `go tool pprof` reads pprof__encode's output; fails
 #                       under CI when go is absent
 
-pipeline_add_test(encoder_test SOURCES encoder_test.c LIBS pl_encoder LABEL unit)
+pipeline_add_test(encoder_test SOURCES encoder_test.c LIBS pl_encoder PkgConfig::ZLIB LABEL unit)
 # allocation failure injection (see encoder_test.c): the encoders' objects come
 # from the static pl_encoder, so --wrap reaches their calls too
 target_link_options(encoder_test PRIVATE

@@ -8,7 +8,7 @@ BUILD_PKGS=(
 	libbpf-dev bpftool
 	liburing-dev libck-dev
 	libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-	libdw-dev libelf-dev libjemalloc-dev zlib1g-dev libssl-dev
+	libdw-dev libelf-dev libjemalloc-dev zlib1g-dev libdeflate-dev libssl-dev
 )
 # Needed only by tests: pprof reader, headless browser, sanitizer runtime,
 # and the peer profilers `pipeline-bench overhead --peers` runs (perf, bpftrace).
