@@ -39,8 +39,30 @@
  * file_dir/NNNNNN.binpb (tmp + rename) in queue order, and a request goes to
  * the network only once its file is written, so the files are exactly what
  * was handed to the HTTP client. Requests are sent one at a time, in order,
- * on one keep-alive connection (HTTP/1.1, no pipelining); while the head
- * request waits for a retry, later ones wait behind it.
+ * on one keep-alive connection (HTTP/1.1, no pipelining: POST is not
+ * idempotent); while the head request waits for a retry, later ones wait
+ * behind it.
+ *
+ * Backlog. Intervals that pile up while the collector is down or slow go out
+ * as one burst, not merged into bigger requests: only the head request is
+ * attempted and retried (the ones behind it cost no attempt and no
+ * backoff of their own); once it is through (2xx, or a final failure) the
+ * backoff is reset and every waiting request follows back to back on the
+ * keep-alive connection, each the moment the previous answer is in. Merging queued requests into
+ * one is not done here: each carries its own dictionary, and every index in
+ * it (strings, stacks, locations, functions, mappings, attributes, from the
+ * samples, profiles and resources) is relative to that dictionary
+ * (../shared/reference/otlp-profiles.md, section 2), so a merge means
+ * decoding, deduplicating and renumbering whole requests: the encoder's work
+ * done twice, on this thread, by a module that knows nothing of the schema
+ * and is not given --otlp-max-request-bytes. It would also make a
+ * non-retryable answer (400, 413) lose every interval merged, and --otlp-file
+ * copies differ from what was sent. Batching intervals into fewer requests
+ * belongs to the encoder, which builds one request with one dictionary from
+ * several intervals (otlp__encode() with n > 1), so the flusher could hold
+ * intervals back while this queue is not empty and encode them together.
+ * Until then, a collector slower per request than the interval fills the
+ * queue, and the oldest requests are dropped and counted.
  *
  * Each attempt (otlp_send.c): resolve (getaddrinfo, blocking, on this thread), connect
  * through the ring, TLS handshake through memory BIOs when https, send

@@ -5,7 +5,10 @@
  * exporter end to end against tests/otlp_receiver.c on 127.0.0.1, which is
  * scripted per request (statuses, Retry-After, partial success, delays,
  * closed connections, refused connects, TLS with a certificate made here by
- * the openssl CLI); the profile file writes on the same loop (exact bytes,
+ * the openssl CLI); a backlog drained back to back once the collector is up
+ * (only its head retried); the exporter's heap, counted through malloc
+ * wrappers, within the queue bound while the collector never answers or
+ * refuses connections; the profile file writes on the same loop (exact bytes,
  * atomic, last write wins, failures counted, never behind a stuck request,
  * the queue's bound). No privileges; every wait is bounded.
  */
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -43,6 +47,76 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- heap accounting ------------------------------------------------------ */
+
+/*
+ * malloc, calloc, realloc and free of this test and of the static
+ * pl_exporter are wrapped (-Wl,--wrap, tests/exporter.cmake) to count the
+ * bytes they hold (usable sizes) and the high-water mark, whatever the
+ * allocator (glibc, ASan, TSan): the memory-bound test measures the
+ * exporter's heap exactly, without the noise of RSS. Allocations made inside
+ * shared libraries (libc's strdup, OpenSSL, libdeflate, zlib) are not seen;
+ * a strdup freed here is subtracted without having been added, so heap_live
+ * may end a little below where it started, never above.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+
+static int64_t heap_live, heap_peak; /* atomics, relaxed: counters only */
+
+static void heap_add(int64_t d)
+{
+	int64_t now = __atomic_add_fetch(&heap_live, d, __ATOMIC_RELAXED);
+	int64_t peak = __atomic_load_n(&heap_peak, __ATOMIC_RELAXED);
+	while (now > peak && !__atomic_compare_exchange_n(&heap_peak, &peak, now, true,
+							  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void *__wrap_malloc(size_t n)
+{
+	void *p = __real_malloc(n);
+	if (p)
+		heap_add((int64_t)malloc_usable_size(p));
+	return p;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	void *p = __real_calloc(n, size);
+	if (p)
+		heap_add((int64_t)malloc_usable_size(p));
+	return p;
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	int64_t old = p ? (int64_t)malloc_usable_size(p) : 0;
+	void *q = __real_realloc(p, n);
+	if (q)
+		heap_add((int64_t)malloc_usable_size(q) - old);
+	else if (p && !n)
+		heap_add(-old); /* realloc(p, 0) freed p */
+	return q;
+}
+
+void __wrap_free(void *p)
+{
+	if (p)
+		heap_add(-(int64_t)malloc_usable_size(p));
+	__real_free(p);
+}
+
+/* Bytes held now; restarts the high-water mark from here. */
+static int64_t heap_mark(void)
+{
+	int64_t now = __atomic_load_n(&heap_live, __ATOMIC_RELAXED);
+	__atomic_store_n(&heap_peak, now, __ATOMIC_RELAXED);
+	return now;
 }
 
 /* ---- URL ------------------------------------------------------------------ */
@@ -545,9 +619,10 @@ static const char *tmp_base(void)
 	return t && *t ? t : "/tmp";
 }
 
-/* Starts the receiver. Returns 0, or -1 (reported). */
-static int rx_start_args(struct rx *rx, const char *script, double refuse, const char *cert,
-			 const char *key)
+/* Starts the receiver (hang: it records requests and answers none). Returns
+ * 0, or -1 (reported). */
+static int rx_start_full(struct rx *rx, const char *script, double refuse, const char *cert,
+			 const char *key, bool hang)
 {
 	const char *path = getenv("OTLP_RECEIVER") ? getenv("OTLP_RECEIVER") : OTLP_RECEIVER_PATH;
 	char refuse_s[32];
@@ -580,6 +655,8 @@ static int rx_start_args(struct rx *rx, const char *script, double refuse, const
 		argv[a++] = cert;
 		argv[a++] = key;
 	}
+	if (hang)
+		argv[a++] = "--hang";
 	argv[a] = NULL;
 	rx->pid = fork();
 	if (rx->pid < 0) {
@@ -614,6 +691,12 @@ static int rx_start_args(struct rx *rx, const char *script, double refuse, const
 		return -1;
 	}
 	return 0;
+}
+
+static int rx_start_args(struct rx *rx, const char *script, double refuse, const char *cert,
+			 const char *key)
+{
+	return rx_start_full(rx, script, refuse, cert, key, false);
 }
 
 static int rx_start(struct rx *rx, const char *script)
@@ -1121,6 +1204,163 @@ static int test_e2e_refused_then_up(void)
 		free(bodies[i]);
 	}
 	rx_stop(&rx);
+	return 0;
+}
+
+/* Request idx's connection number, as the receiver recorded it. */
+static unsigned rx_conn(const struct rx *rx, unsigned idx)
+{
+	char v[32];
+	return rx_meta(rx, idx, "conn", v, sizeof(v)) ? (unsigned)strtoul(v, NULL, 10) : 0;
+}
+
+static int test_e2e_backlog_drain(void)
+{
+	enum { N = 10, SLOW = 6, SLOW_MS = 300 };
+	struct rx rx;
+	struct otlp_exporter_stats st;
+	uint8_t *bodies[N];
+	size_t lens[N];
+
+	/* The collector refuses connections for 2 s while N intervals pile up.
+	 * Only the head request is retried (each retry waits 500-1000 ms here);
+	 * once it is through, the others follow back to back on the same
+	 * keep-alive connection, each as soon as the previous answer is in:
+	 * no gap as long as the shortest backoff, nothing twice, in order. */
+	CHECK(rx_start_args(&rx, NULL, 2.0, NULL, NULL) == 0);
+	struct otlp_exporter_opts o = test_opts(rx_url(&rx, "http", "127.0.0.1"));
+	o.backoff_initial_ms = 1000;
+	o.backoff_max_ms = 1000;
+	struct otlp_exporter *ex = otlp_exporter__new(&o);
+	CHECK(ex);
+	for (unsigned i = 0; i < N; i++) {
+		lens[i] = 3000 + i;
+		bodies[i] = make_body(lens[i], 80 + i);
+		CHECK(submit_copy(ex, bodies[i], lens[i]) == 0);
+		usleep(50 * 1000);
+	}
+	CHECK(WAIT_FOR(ex, st, st.requests_sent == N, 10000));
+	CHECK_STATS(st, st.requests_retried >= 1 && st.requests_retried <= 5 &&
+				st.requests_retried == st.connect_failures && st.connects == 1 &&
+				st.requests_failed == 0 && st.requests_dropped == 0);
+	usleep(200 * 1000); /* a request sent twice would show now */
+	otlp_exporter__free(ex);
+	CHECK_EQ_U64(rx_count(&rx), N);
+	uint64_t first = rx_time(&rx, 1), prev = first;
+	for (unsigned i = 0; i < N; i++) {
+		CHECK(rx_body_is(&rx, i + 1, bodies[i], lens[i]));
+		CHECK_EQ_U64(rx_conn(&rx, i + 1), 1);
+		uint64_t t = rx_time(&rx, i + 1);
+		if (t - prev >= 450) {
+			fprintf(stderr, "request %u came %llu ms after the one before\n", i + 1,
+				(unsigned long long)(t - prev));
+			CHECK(t - prev < 450);
+		}
+		prev = t;
+		free(bodies[i]);
+	}
+	fprintf(stderr, "backlog of %d drained in %llu ms after %llu retries of the head\n", N,
+		(unsigned long long)(prev - first), (unsigned long long)st.requests_retried);
+	rx_stop(&rx);
+
+	/* A slow collector (every answer takes SLOW_MS): what waits goes one
+	 * request at a time (no pipelined POSTs), each right after the answer
+	 * to the one before, without any backoff. */
+	char script[SLOW * 16] = "";
+	for (unsigned i = 0; i < SLOW; i++)
+		snprintf(script + strlen(script), sizeof(script) - strlen(script), "%sdelay=%d",
+			 i ? "," : "", SLOW_MS);
+	CHECK(rx_start(&rx, script) == 0);
+	o = test_opts(rx_url(&rx, "http", "127.0.0.1"));
+	ex = otlp_exporter__new(&o);
+	CHECK(ex);
+	uint8_t *body = make_body(5000, 3);
+	for (unsigned i = 0; i < SLOW; i++)
+		CHECK(submit_copy(ex, body, 5000) == 0);
+	free(body);
+	CHECK(WAIT_FOR(ex, st, st.requests_sent == SLOW, 10000));
+	CHECK_STATS(st, st.requests_retried == 0 && st.connects == 1);
+	otlp_exporter__free(ex);
+	CHECK_EQ_U64(rx_count(&rx), SLOW);
+	for (unsigned i = 2; i <= SLOW; i++) {
+		uint64_t gap = rx_time(&rx, i) - rx_time(&rx, i - 1);
+		CHECK_EQ_U64(rx_conn(&rx, i), 1);
+		if (gap < SLOW_MS - 20 || gap > SLOW_MS + 700) {
+			fprintf(stderr, "request %u came %llu ms after the one before\n", i,
+				(unsigned long long)gap);
+			CHECK(gap >= SLOW_MS - 20 && gap <= SLOW_MS + 700);
+		}
+	}
+	rx_stop(&rx);
+	return 0;
+}
+
+/*
+ * The exporter's heap while the collector never answers (hang: it accepts
+ * and reads, then stalls; else it refuses connections) and intervals keep
+ * coming: NREQ requests of BODY bytes, 20 times the queue bound in all.
+ * The heap held beyond what it held before may never exceed the queue bound
+ * plus one request in flight (raw and gzip'ed), the one being submitted and
+ * a little bookkeeping; every request is accounted for (dropped, or failed
+ * at the shutdown deadline), and nothing is left once the exporter is freed.
+ */
+static int memory_case(bool hang)
+{
+	enum { QUEUE = 1 << 20, BODY = 128 << 10, NREQ = 160, SLACK = 256 << 10 };
+	const char *label = hang ? "never answers" : "refuses connections";
+	struct rx rx;
+	struct otlp_exporter_stats st;
+
+	CHECK(rx_start_full(&rx, NULL, hang ? 0 : 60, NULL, NULL, hang) == 0);
+	struct otlp_exporter_opts o = test_opts(rx_url(&rx, "http", "127.0.0.1"));
+	o.max_queue_bytes = QUEUE;
+	o.timeout_ms = 700; /* hang: a few timeouts, reconnects and resends */
+	uint8_t *body = make_body(BODY, 11);
+	int64_t base = heap_mark();
+	struct otlp_exporter *ex = otlp_exporter__new(&o);
+	CHECK(ex);
+	uint64_t end = now_ms() + 2500;
+	for (unsigned i = 0; i < NREQ; i++) {
+		CHECK(submit_copy(ex, body, BODY) == 0);
+		otlp_exporter__stats(ex, &st);
+		CHECK(st.queue_bytes <= QUEUE);
+		usleep(10 * 1000);
+	}
+	while (now_ms() < end) /* let the timeouts and retries run on a full queue */
+		usleep(50 * 1000);
+	CHECK(WAIT_FOR(ex, st, hang ? st.timeouts >= 2 : st.connect_failures >= 2, 5000));
+	int64_t peak = __atomic_load_n(&heap_peak, __ATOMIC_RELAXED) - base;
+	otlp_exporter__shutdown(ex, 0);
+	otlp_exporter__stats(ex, &st);
+	otlp_exporter__free(ex);
+	int64_t left = __atomic_load_n(&heap_live, __ATOMIC_RELAXED) - base;
+	int64_t bound = QUEUE + 3 * BODY + SLACK;
+	fprintf(stderr,
+		"collector %s: %d x %d bytes submitted (%d in all), queue bound %d: heap peak "
+		"%lld bytes over the start (bound %lld), %lld left after free; %llu dropped, %llu "
+		"failed at shutdown, %llu retried\n",
+		label, NREQ, BODY, NREQ * BODY, QUEUE, (long long)peak, (long long)bound,
+		(long long)left, (unsigned long long)st.requests_dropped,
+		(unsigned long long)st.requests_failed, (unsigned long long)st.requests_retried);
+	CHECK(peak <= bound);
+	CHECK(left <= 4096);
+	CHECK_STATS(st, st.requests_queued == NREQ && st.requests_sent == 0 &&
+				st.requests_dropped + st.requests_failed == NREQ &&
+				st.requests_dropped >= NREQ - QUEUE / BODY - 1 &&
+				st.queue_bytes_max <= QUEUE && st.queue_bytes == 0);
+	if (hang)
+		CHECK(rx_count(&rx) >= 2); /* the head request, sent again after a timeout */
+	else
+		CHECK_EQ_U64(rx_count(&rx), 0);
+	free(body);
+	rx_stop(&rx);
+	return 0;
+}
+
+static int test_e2e_memory_bound(void)
+{
+	CHECK(memory_case(true) == 0);
+	CHECK(memory_case(false) == 0);
 	return 0;
 }
 
@@ -1725,6 +1965,8 @@ static const struct test_case cases[] = {
 	{"e2e_closed", test_e2e_closed},
 	{"e2e_connection_reuse", test_e2e_connection_reuse},
 	{"e2e_refused_then_up", test_e2e_refused_then_up},
+	{"e2e_backlog_drain", test_e2e_backlog_drain},
+	{"e2e_memory_bound", test_e2e_memory_bound},
 	{"e2e_timeout", test_e2e_timeout},
 	{"e2e_queue_bound", test_e2e_queue_bound},
 	{"e2e_shutdown", test_e2e_shutdown},

@@ -6,11 +6,17 @@
 #      dictionary rules); the workload's functions, resource attributes and
 #      OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME are in it; --otlp-file
 #      writes the same requests.
-#   2. the collector down for the first 6 s of a 12 s run: every interval
-#      arrives, once.
-#   3. a collector that never answers: the export queue stays within
-#      --export-queue-bytes, drops are counted, the agent exits within
-#      --shutdown-timeout.
+#   2. the collector down for the first 20 s of a 30 s run: every interval
+#      arrives exactly once, and the intervals that piled up go back to back
+#      on one keep-alive connection once the collector answers (only the
+#      head request was retried; see exporter/otlp_exporter.c, "Backlog").
+#   3. a collector that accepts connections and never answers, and 4. one
+#      that refuses them, for 20 s at 10 kHz on stack_spray with a 512 KiB
+#      export queue: the agent's peak RSS stays within the RSS it had after
+#      its first intervals plus the queue bound, one request in flight and
+#      2 MiB; the export queue stays within its bound; every interval is
+#      counted in --stats-json as dropped or failed, none sent; the agent
+#      exits within --shutdown-timeout.
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -59,7 +65,12 @@ stat_of() { # err-file field-regex -> number
 	sed -n "s/^  OTLP requests .* \([0-9]*\) $2.*/\1/p" "$1" | head -1
 }
 
-"$bin/workload" --duration 60 --threads 2 >/dev/null &
+jget() { # json-file key -> number, from the "otlp" object of --stats-json
+	sed -n 's/.*"otlp": {\(.*\)}.*/\1/p' "$1" | grep -o "\"$2\": [0-9]*" | head -1 |
+		awk '{ print $2 }'
+}
+
+"$bin/workload" --duration 90 --threads 2 >/dev/null &
 wl=$!
 pids+=("$wl")
 
@@ -99,45 +110,135 @@ cmp -s "$tmp/files/otlp/000001.binpb" "$tmp/r1/0001.body" ||
 	fail "--otlp-file request differs from what the receiver got"
 [ -s "$tmp/files/cpu.pb.gz" ] || fail "--output with an endpoint wrote no local files"
 
-echo "== 2. collector down for the first 6 s, then up"
-start_receiver "$tmp/r2" --refuse-until 6
-"$bin/pipeline" --otlp-endpoint "http://127.0.0.1:$port" --interval 1 --duration 12 \
-	--shutdown-timeout 20 2>"$tmp/err2"
+echo "== 2. collector down for the first 20 s of a 30 s run, then up"
+# One process (--pid), so one request per interval, one Profile in each.
+start_receiver "$tmp/r2" --refuse-until 20
+"$bin/pipeline" --otlp-endpoint "http://127.0.0.1:$port" --pid "$wl" --interval 1 \
+	--duration 30 --shutdown-timeout 30 --stats-json "$tmp/s2.json" 2>"$tmp/err2"
 rc=$?
 cat "$tmp/err2"
+kill "$wl" 2>/dev/null
 [ "$rc" -eq 0 ] || fail "pipeline exited $rc"
-encoded=$(sed -n 's/^  OTLP requests *\([0-9]*\) encoded.*/\1/p' "$tmp/err2")
-retried=$(sed -n 's/^  OTLP requests .*, \([0-9]*\) retried.*/\1/p' "$tmp/err2")
+encoded=$(jget "$tmp/s2.json" encoded)
+sent=$(jget "$tmp/s2.json" sent)
+retried=$(jget "$tmp/s2.json" retried)
+failed=$(jget "$tmp/s2.json" failed)
+dropped=$(jget "$tmp/s2.json" dropped)
 n=$(ls "$tmp/r2"/*.meta 2>/dev/null | wc -l)
-echo "encoded $encoded, retried $retried, receiver got $n"
+echo "encoded $encoded, sent $sent, retried $retried, failed $failed, dropped $dropped;" \
+	"receiver got $n"
+[ "$encoded" -ge 20 ] || fail "only $encoded intervals encoded in 30 s"
 [ "$retried" -gt 0 ] || fail "nothing was retried while the collector was down"
 [ "$n" -eq "$encoded" ] || fail "receiver got $n requests for $encoded intervals"
-# Once each: no two request bodies alike.
+[ "$sent" -eq "$encoded" ] && [ "$failed" -eq 0 ] && [ "$dropped" -eq 0 ] ||
+	fail "sent $sent, failed $failed, dropped $dropped of $encoded"
+# Only the head request is retried while the collector is down: backoff from
+# 1 s doubling to 30 s fits at most 7 attempts in 20 s; a retry cycle per
+# piled-up interval would need some 20.
+[ "$retried" -le 8 ] || fail "$retried retries for a 20 s outage: intervals retried one by one"
+# Once each: no two request bodies alike, and (decoded) no interval twice.
 dups=$(md5sum "$tmp/r2"/*.body | awk '{ print $1 }' | sort | uniq -d | wc -l)
 [ "$dups" -eq 0 ] || fail "$dups intervals arrived more than once"
-
-echo "== 3. a collector that never answers: bounded queue, bounded shutdown"
-start_receiver "$tmp/r3" --script "$(printf 'delay=600000,%.0s' $(seq 40))"
-start=$(date +%s)
-"$bin/pipeline" --otlp-endpoint "http://127.0.0.1:$port" --frequency 999 --interval 1 \
-	--duration 8 --export-queue-bytes 65536 --otlp-timeout-ms 600000 --shutdown-timeout 2 \
-	2>"$tmp/err3" &
-agent=$!
-peak=0
-while kill -0 "$agent" 2>/dev/null; do
-	rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$agent/status" 2>/dev/null)
-	[ -n "$rss" ] && [ "$rss" -gt "$peak" ] && peak=$rss
-	sleep 0.5
+if [ -n "$decode" ]; then
+	for b in "$tmp/r2"/*.body; do
+		bash "$decode" otlp "$b" | grep -E '^ *time_unix_nano:' ||
+			fail "cannot decode $b"
+	done >"$tmp/r2.times"
+	nt=$(wc -l <"$tmp/r2.times")
+	nu=$(sort -u "$tmp/r2.times" | wc -l)
+	echo "$nt profiles received, $nu distinct interval starts"
+	[ "$nt" -eq "$encoded" ] && [ "$nu" -eq "$encoded" ] ||
+		fail "$nt profiles ($nu distinct intervals) received for $encoded intervals"
+fi
+# The backlog: the first request through carries the oldest interval; the
+# intervals that piled up behind it follow back to back on its connection,
+# each as soon as the previous answer is in (a per-request backoff would
+# space them at least 500 ms apart).
+meta() { sed -n "s/^$2 //p" "$tmp/r2/$(printf %04d "$1").meta"; }
+t1=$(meta 1 time_ms)
+c1=$(meta 1 conn)
+burst=1
+prev=$t1
+for i in $(seq 2 "$n"); do
+	t=$(meta "$i" time_ms)
+	[ $((t - prev)) -lt 500 ] && [ "$(meta "$i" conn)" = "$c1" ] || break
+	burst=$((burst + 1))
+	prev=$t
 done
-wait "$agent"
-rc=$?
-took=$(($(date +%s) - start))
-cat "$tmp/err3"
-[ "$rc" -eq 0 ] || fail "pipeline exited $rc"
-[ "$took" -le 16 ] || fail "run took $took s with --duration 8 --shutdown-timeout 2"
-qmax=$(sed -n 's/^  OTLP bytes .* \([0-9]*\) at most$/\1/p' "$tmp/err3")
-dropped=$(sed -n 's/^  OTLP requests .*, \([0-9]*\) dropped.*/\1/p' "$tmp/err3")
-echo "queue high-water $qmax bytes (bound 65536), dropped $dropped, peak RSS $peak KiB"
-[ "$qmax" -le 65536 ] || fail "export queue reached $qmax bytes, bound 65536"
-[ "$dropped" -gt 0 ] || fail "no request counted as dropped with a full queue"
+echo "backlog: $burst requests back to back in $((prev - t1)) ms on connection $c1"
+[ "$burst" -ge 15 ] || fail "only $burst requests went back to back after the outage"
+
+# Memory while the collector never answers (3) or refuses connections (4).
+# The agent samples stack_spray at 10 kHz with --max-stacks 4096: each
+# interval is a request of about 400 KB (some 8 MB over the run, 16 times the
+# 512 KiB queue: an unbounded queue shows as 7 MB more RSS), and the agent's
+# working set is reached within its first intervals. VmHWM (the peak RSS) at 4 s is the baseline; at exit
+# (and in --stats-json) it may exceed it by the queue bound, one request in
+# flight (at most the queue bound: a bigger one is refused) and 2 MiB.
+# Freed memory must leave the RSS: jemalloc (release build) returns it at
+# once (MALLOC_CONF), ASan keeps no quarantine, so the RSS measures what the
+# agent holds, not what its allocator caches.
+queue=524288
+mem_run() { # name (the receiver listens on $port)
+	local name=$1 rc hwm t base=0 peak=0 polls=0
+	"$bin/stack_spray" --duration 30 --threads 2 >/dev/null &
+	local spray=$!
+	pids+=("$spray")
+	local start=$(date +%s%N)
+	MALLOC_CONF=dirty_decay_ms:0,muzzy_decay_ms:0 \
+		ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0:thread_local_quarantine_size_kb=0" \
+		"$bin/pipeline" --otlp-endpoint "http://127.0.0.1:$port" --pid "$spray" \
+		--frequency 10000 --interval 1 --duration 20 --max-stacks 4096 \
+		--export-queue-bytes "$queue" --shutdown-timeout 2 \
+		--stats-json "$tmp/$name.json" 2>"$tmp/$name.err" &
+	local agent=$!
+	while kill -0 "$agent" 2>/dev/null && [ "$polls" -lt 240 ]; do
+		hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$agent/status" 2>/dev/null)
+		t=$((($(date +%s%N) - start) / 1000000))
+		if [ -n "$hwm" ]; then
+			[ "$t" -le 4000 ] && base=$hwm
+			peak=$hwm
+		fi
+		polls=$((polls + 1))
+		sleep 0.25
+	done
+	kill "$agent" 2>/dev/null
+	wait "$agent"
+	rc=$?
+	local took=$((($(date +%s%N) - start) / 1000000))
+	kill "$spray" 2>/dev/null
+	cat "$tmp/$name.err"
+	[ "$rc" -eq 0 ] || fail "$name: pipeline exited $rc"
+	grep -q "LeakSanitizer" "$tmp/$name.err" && fail "$name: AddressSanitizer reported leaks"
+	[ "$took" -le 26000 ] || fail "$name: run took $took ms with --duration 20 --shutdown-timeout 2"
+	local maxrss=$(sed -n 's/.*"agent_max_rss_kib": \([0-9]*\).*/\1/p' "$tmp/$name.json")
+	[ -n "$maxrss" ] && [ "$maxrss" -gt "$peak" ] && peak=$maxrss
+	local bound=$((base + 2 * queue / 1024 + 2048))
+	local enc=$(jget "$tmp/$name.json" encoded) snt=$(jget "$tmp/$name.json" sent)
+	local fld=$(jget "$tmp/$name.json" failed) drp=$(jget "$tmp/$name.json" dropped)
+	local qmax=$(jget "$tmp/$name.json" queue_bytes_max)
+	echo "$name: RSS baseline $base KiB, peak $peak KiB, bound $bound KiB;" \
+		"intervals encoded $enc, sent $snt, dropped $drp, failed at exit $fld;" \
+		"queue high-water $qmax bytes (bound $queue); exited after $took ms"
+	[ "$base" -gt 0 ] || fail "$name: no RSS sample in the first 4 s"
+	[ "$peak" -le "$bound" ] || fail "$name: peak RSS $peak KiB over the bound $bound KiB"
+	[ "$qmax" -le "$queue" ] || fail "$name: export queue reached $qmax bytes, bound $queue"
+	[ "$enc" -ge 10 ] || fail "$name: only $enc intervals encoded"
+	[ "$snt" -eq 0 ] || fail "$name: $snt requests counted as sent"
+	[ "$drp" -gt 0 ] || fail "$name: no interval counted as dropped with a full queue"
+	[ $((drp + fld)) -eq "$enc" ] ||
+		fail "$name: $enc intervals encoded, $drp dropped + $fld failed: some not counted"
+}
+
+echo "== 3. a collector that accepts connections and never answers"
+start_receiver "$tmp/r3" --hang
+mem_run hang
+n=$(ls "$tmp/r3"/*.meta 2>/dev/null | wc -l)
+[ "$n" -ge 1 ] || fail "the never-answering receiver got no request"
+
+echo "== 4. a collector that refuses connections"
+start_receiver "$tmp/r4" --refuse-until 600
+mem_run refuse
+n=$(ls "$tmp/r4"/*.meta 2>/dev/null | wc -l)
+[ "$n" -eq 0 ] || fail "the refusing receiver got $n requests"
 echo PASS

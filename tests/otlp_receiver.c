@@ -6,11 +6,13 @@
  * on the command line). Listens on 127.0.0.1 only.
  *
  *   otlp_receiver --dir DIR [--port N] [--script LIST] [--refuse-until SEC]
- *                 [--tls CERT KEY] [--exit-after SEC]
+ *                 [--hang] [--tls CERT KEY] [--exit-after SEC]
  *
  * Prints "PORT <n>" on stdout once the port is bound. With --refuse-until the
  * socket is bound but listen() is only called SEC seconds later, so connects
- * are refused until then.
+ * are refused until then. With --hang every request is recorded and never
+ * answered (whatever the script says): the connection stays open until the
+ * client gives up, as a collector that accepts and then stalls.
  *
  * Each request n (from 1, across connections) is recorded before it is
  * answered: DIR/NNNN.wire (body as received), DIR/NNNN.body (gzip decoded),
@@ -106,6 +108,7 @@ struct conn {
 static struct action actions[MAX_ACTIONS];
 static unsigned n_actions;
 static const char *dir;
+static bool hang; /* --hang: record requests, answer none */
 static SSL_CTX *ssl_ctx;
 static unsigned n_requests, n_conns_total;
 static struct conn conns[MAX_CONNS];
@@ -566,7 +569,13 @@ static int take_request(struct conn *c)
 	memmove(c->in, c->in + head_len + cl, c->in_len - head_len - cl);
 	c->in_len -= head_len + cl;
 
-	if (a.delay_ms > 0) {
+	if (hang) {
+		/* Never answered: C_DELAY with no deadline, until the client
+		 * closes the connection. */
+		c->act = a;
+		c->st = C_DELAY;
+		c->respond_at = UINT64_MAX;
+	} else if (a.delay_ms > 0) {
 		c->act = a;
 		c->st = C_DELAY;
 		c->respond_at = now_ms() + (uint64_t)a.delay_ms;
@@ -639,13 +648,15 @@ int main(int argc, char **argv)
 			refuse_until = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--exit-after") && i + 1 < argc)
 			exit_after = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--hang"))
+			hang = true;
 		else if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
 			cert = argv[++i];
 			key = argv[++i];
 		} else {
-			fprintf(stderr,
-				"usage: otlp_receiver --dir DIR [--port N] [--script LIST] "
-				"[--refuse-until SEC] [--tls CERT KEY] [--exit-after SEC]\n");
+			fprintf(stderr, "usage: otlp_receiver --dir DIR [--port N] [--script LIST] "
+					"[--refuse-until SEC] [--hang] [--tls CERT KEY] "
+					"[--exit-after SEC]\n");
 			return 2;
 		}
 	}
@@ -727,6 +738,8 @@ int main(int argc, char **argv)
 				ev = POLLIN | (c->ssl_want_write ? POLLOUT : 0);
 			else if (c->st == C_WRITE)
 				ev = POLLOUT | POLLIN;
+			else if (hang)
+				ev = POLLIN; /* only to see the client give up */
 			else if (c->respond_at < wake)
 				wake = c->respond_at;
 			pfd[n] = (struct pollfd){.fd = c->fd, .events = ev};
@@ -770,7 +783,12 @@ int main(int argc, char **argv)
 			}
 			struct conn *c = &conns[idx[k]];
 			bool ok = true;
-			if (c->st == C_DELAY) {
+			if (c->st == C_DELAY && hang) {
+				/* Whatever else comes is dropped; the client's close ends it. */
+				uint8_t scratch[16384];
+				ssize_t r = conn_read(c, scratch, sizeof(scratch));
+				ok = r == -2 || r > 0;
+			} else if (c->st == C_DELAY) {
 				if (pfd[k].revents & (POLLHUP | POLLERR))
 					ok = false;
 			} else if (c->st == C_READ) {
