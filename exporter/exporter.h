@@ -93,6 +93,10 @@ struct otlp_exporter_stats {
 					    * path (not an error: the newer one is written) */
 	uint64_t file_queue_bytes;	   /* profile file bytes waiting or being written now */
 	uint64_t file_queue_bytes_max;	   /* high-water mark of file_queue_bytes */
+	/* Requests accepted and not yet answered, given up or dropped: queued,
+	 * in flight, or waiting for a retry. The flusher holds intervals back
+	 * while it is not zero, to batch them (pipeline/flush.c). */
+	uint64_t requests_pending;
 };
 
 /* Parses and checks opts (URL scheme, host, port), starts the exporter thread

@@ -43,26 +43,20 @@
  * idempotent); while the head request waits for a retry, later ones wait
  * behind it.
  *
- * Backlog. Intervals that pile up while the collector is down or slow go out
+ * Backlog. Requests that pile up while the collector is down or slow go out
  * as one burst, not merged into bigger requests: only the head request is
  * attempted and retried (the ones behind it cost no attempt and no
  * backoff of their own); once it is through (2xx, or a final failure) the
  * backoff is reset and every waiting request follows back to back on the
- * keep-alive connection, each the moment the previous answer is in. Merging queued requests into
- * one is not done here: each carries its own dictionary, and every index in
- * it (strings, stacks, locations, functions, mappings, attributes, from the
- * samples, profiles and resources) is relative to that dictionary
- * (../shared/reference/otlp-profiles.md, section 2), so a merge means
- * decoding, deduplicating and renumbering whole requests: the encoder's work
- * done twice, on this thread, by a module that knows nothing of the schema
- * and is not given --otlp-max-request-bytes. It would also make a
- * non-retryable answer (400, 413) lose every interval merged, and --otlp-file
- * copies differ from what was sent. Batching intervals into fewer requests
- * belongs to the encoder, which builds one request with one dictionary from
- * several intervals (otlp__encode() with n > 1), so the flusher could hold
- * intervals back while this queue is not empty and encode them together.
- * Until then, a collector slower per request than the interval fills the
- * queue, and the oldest requests are dropped and counted.
+ * keep-alive connection, each the moment the previous answer is in. Queued
+ * requests are not merged here: each carries its own dictionary, and every
+ * index in it is relative to that dictionary
+ * (../shared/reference/otlp-profiles.md, section 2), so a merge would redo
+ * the encoder's work on this thread, make a non-retryable answer (400, 413)
+ * lose every interval merged, and make --otlp-file copies differ from what
+ * was sent. Batching is the flusher's (pipeline/flush.c): while
+ * requests_pending is not zero it holds new intervals and encodes them
+ * together, one request with one dictionary.
  *
  * Each attempt (otlp_send.c): resolve (getaddrinfo, blocking, on this thread), connect
  * through the ring, TLS handshake through memory BIOs when https, send
@@ -570,6 +564,7 @@ int otlp_exporter__submit(struct otlp_exporter *ex, void *body, size_t len)
 	}
 	if (!q || len > ex->max_queue_bytes) {
 		ex->st.requests_dropped++;
+		ex->rejected++;
 		err = q ? -ENOSPC : -ENOMEM;
 		goto unlock;
 	}
@@ -681,5 +676,9 @@ void otlp_exporter__stats(const struct otlp_exporter *ex, struct otlp_exporter_s
 	struct otlp_exporter *mex = (struct otlp_exporter *)ex; /* the lock is not content */
 	pthread_mutex_lock(&mex->lock);
 	*st = ex->st;
+	/* Every accepted request ends sent, failed, dropped from the queue, or
+	 * (no URL) done with its file. */
+	st->requests_pending = st->requests_queued - st->requests_sent - st->requests_failed -
+			       (st->requests_dropped - ex->rejected) - ex->files_only_done;
 	pthread_mutex_unlock(&mex->lock);
 }

@@ -236,6 +236,8 @@ struct otlp_exporter {
 	uint64_t stop_deadline_ns;  /* for HTTP (and --otlp-file copies) */
 	uint64_t files_deadline_ns; /* for profile files: FILE_DRAIN_NS after shutdown() */
 	struct otlp_exporter_stats st;
+	uint64_t rejected;	  /* of st.requests_dropped: refused by submit(), never queued */
+	uint64_t files_only_done; /* requests done with no URL: their file written (or not) */
 
 	struct loop l;
 };

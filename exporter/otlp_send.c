@@ -641,6 +641,7 @@ void otlp_send__progress(struct otlp_exporter *ex)
 				if (!ex->head)
 					ex->tail = NULL;
 				ex->st.queue_bytes -= q->len;
+				ex->files_only_done++;
 			} else {
 				q = NULL;
 			}

@@ -26,6 +26,11 @@
 #include "symbolizer.h"
 
 #define SWAP_TIMEOUT_MS 2000
+/* OTLP batching: at most this many intervals in one batch; a batch goes out
+ * early once its aggregate holds half its bound of stacks (so merging more
+ * does not start dropping them) or a quarter of --export-queue-bytes (so
+ * holding costs little next to the queue, and the batch's request fits it). */
+#define OTLP_MAX_HELD 6
 
 struct flusher {
 	const struct pipeline_config *cfg;
@@ -34,6 +39,9 @@ struct flusher {
 	bool send_otlp;			     /* queue OTLP requests on it */
 	const struct otlp_encode_opts *otlp; /* borrowed */
 	struct otlp_encoder *otlp_enc;	     /* owned: warm OTLP encodes (send_otlp only) */
+	struct stack_agg *otlp_held;	     /* intervals held back for OTLP (send_otlp only) */
+	unsigned n_held;		     /* intervals in otlp_held */
+	uint64_t held_start_ns;		     /* start of the first of them */
 	bool files;			     /* write local files */
 	struct stack_agg *interval;	     /* this interval, all shards */
 	struct stack_agg *total;	     /* the run, for cumulative files; NULL if unused */
@@ -78,12 +86,15 @@ struct flusher *flusher__new(const struct flusher_opts *opts)
 	 * interval encodes in about half the time of a cold one
 	 * (docs/BENCHMARKS.md). It holds the symbolizer's frames by pointer:
 	 * callers free the flusher before the symbolizer. */
-	if (f->send_otlp && !(f->otlp_enc = otlp_encoder__new(NULL))) {
+	if (f->send_otlp &&
+	    (!(f->otlp_enc = otlp_encoder__new(NULL)) || !(f->otlp_held = stack_agg__new(bound)))) {
 		flusher__free(f);
 		return NULL;
 	}
 	if (opts->max_times)
 		stack_agg__record_times(f->interval, opts->max_times);
+	if (opts->max_times && f->otlp_held)
+		stack_agg__record_times(f->otlp_held, opts->max_times * OTLP_MAX_HELD);
 	if (gethostname(f->hostname, sizeof(f->hostname) - 1))
 		strcpy(f->hostname, "unknown");
 	return f;
@@ -94,6 +105,7 @@ void flusher__free(struct flusher *f)
 	if (!f)
 		return;
 	otlp_encoder__free(f->otlp_enc);
+	stack_agg__free(f->otlp_held);
 	stack_agg__free(f->interval);
 	stack_agg__free(f->total);
 	free(f);
@@ -282,8 +294,67 @@ static int flusher__export(struct flusher *f, const struct profile *p)
 	return 0;
 }
 
+/* Whether the exporter still has requests of earlier intervals: queued,
+ * in flight or waiting for a retry. */
+static bool flusher__export_backlog(const struct flusher *f)
+{
+	struct otlp_exporter_stats st;
+	otlp_exporter__stats(f->exporter, &st);
+	return st.requests_pending > 0;
+}
+
+/*
+ * OTLP batching. While the collector is slow or down, the exporter still
+ * holds requests of earlier intervals; rather than queue one more request
+ * per interval behind them, the flusher merges the intervals that pile up
+ * into one aggregate and sends them as one profile (its time and duration
+ * span them all; per-sample timestamps keep each sample's time) once the
+ * exporter has caught up, or after OTLP_MAX_HELD intervals, or when the
+ * batch reaches its size limits (above), or at exit. One dictionary and one
+ * request instead of several: fewer bytes and fewer requests for a
+ * collector that is already behind. With a healthy collector nothing is
+ * held: each interval goes out on its own as soon as it ends. Memory: the
+ * held aggregate stays under a quarter of --export-queue-bytes (plus one
+ * interval merged past it), in addition to the export queue.
+ */
+static int flusher__export_batched(struct flusher *f, const struct stack_agg *interval,
+				   uint64_t interval_start, const struct profile_drops *drops,
+				   bool last)
+{
+	if (stack_agg__size(interval)) {
+		if (!f->n_held)
+			f->held_start_ns = interval_start;
+		int64_t lost = stack_agg__merge(f->otlp_held, interval);
+		if (lost < 0)
+			return (int)lost;
+		f->stats.merge_dropped += (uint64_t)lost;
+		f->n_held++;
+	}
+	if (!f->n_held)
+		return 0;
+	if (!last && f->n_held < OTLP_MAX_HELD &&
+	    stack_agg__size(f->otlp_held) < (size_t)f->cfg->max_stacks * 2 &&
+	    stack_agg__bytes(f->otlp_held) < f->cfg->export_queue_bytes / 4 &&
+	    flusher__export_backlog(f))
+		return 0; /* hold: the exporter is still behind */
+	if (f->n_held > 1)
+		f->stats.otlp_batched += f->n_held;
+	struct built_profile b;
+	int err = flusher__build(f, f->otlp_held, f->held_start_ns, drops, &b);
+	if (!err) {
+		err = flusher__export(f, &b.p);
+		if (!f->files)
+			f->stats.distinct_stacks = b.p.n_stacks;
+		built_profile__free(&b);
+	}
+	/* Sent or not (an encode error is counted and logged), the batch ends. */
+	stack_agg__reset(f->otlp_held);
+	f->n_held = 0;
+	return err;
+}
+
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
-		   const struct profile_drops *drops)
+		   const struct profile_drops *drops, bool last)
 {
 	int first_err = 0, err;
 
@@ -310,12 +381,16 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 
 	/* Nothing sampled: nothing to send, and no interval files. */
 	bool empty = stack_agg__size(f->interval) == 0;
+	/* The common case, a collector keeping up: this interval goes out
+	 * alone, from the same build as its interval files. */
+	bool otlp_alone =
+		f->send_otlp && !empty && !f->n_held && (last || !flusher__export_backlog(f));
 	struct built_profile b;
-	if (!empty && (f->send_otlp || (f->files && f->cfg->per_interval))) {
+	if (!empty && (otlp_alone || (f->files && f->cfg->per_interval))) {
 		err = flusher__build(f, f->interval, interval_start, drops, &b);
 		if (err)
 			goto out;
-		if (f->send_otlp) {
+		if (otlp_alone) {
 			flusher__export(f, &b.p);
 			if (!f->files)
 				f->stats.distinct_stacks = b.p.n_stacks;
@@ -325,6 +400,11 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 			first_err = flusher__write_files(f, &b.p);
 		}
 		built_profile__free(&b);
+	}
+	if (f->send_otlp && !otlp_alone) {
+		err = flusher__export_batched(f, f->interval, interval_start, drops, last);
+		if (err && !first_err)
+			first_err = err;
 	}
 	if (f->files && !f->cfg->per_interval) {
 		int64_t lost = stack_agg__merge(f->total, f->interval);

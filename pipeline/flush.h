@@ -31,6 +31,8 @@ struct flush_stats {
 	uint64_t swap_timeouts;	  /* a worker did not hand over its aggregate in time */
 	uint64_t distinct_stacks; /* in the last profile written (files, else OTLP) */
 	uint64_t samples;	  /* aggregated into intervals (whole run) */
+	uint64_t otlp_batched;	  /* intervals sent batched with others, while the exporter
+				   * was behind (one profile and request for several) */
 };
 
 /* Returns a flusher writing to cfg->output, or NULL with errno set. */
@@ -54,12 +56,14 @@ void flusher__free(struct flusher *f);
 /*
  * Merges every shard's retired aggregate, encodes the outputs and queues
  * them on the I/O loop. drops are the run's drop counters so far, exported
- * with the profile. Returns 0, or the first -errno of building, encoding or
- * queueing a file (the others are still tried); the writes complete later,
- * on the loop, which logs and counts their failures.
+ * with the profile. While the exporter is behind, OTLP intervals are held
+ * and batched (flush.c); last (the final flush) sends whatever is held.
+ * Returns 0, or the first -errno of building, encoding or queueing a file
+ * (the others are still tried); the writes complete later, on the loop,
+ * which logs and counts their failures.
  */
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
-		   const struct profile_drops *drops);
+		   const struct profile_drops *drops, bool last);
 
 /* Copies the flusher's counters into *st. */
 void flusher__stats(const struct flusher *f, struct flush_stats *st);

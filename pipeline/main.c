@@ -280,7 +280,7 @@ int main(int argc, char **argv)
 			break;
 		if (now >= next_flush) {
 			collect_drops(smp, shards, n_shards, &drops);
-			flusher__flush(flusher, shards, n_shards, &drops);
+			flusher__flush(flusher, shards, n_shards, &drops, false);
 			/* A late flush covers the slots it missed; no back-to-back catch-up. */
 			while (next_flush <= clock_ns(CLOCK_MONOTONIC))
 				next_flush += cfg.interval * 1000000000ULL;
@@ -318,7 +318,7 @@ int main(int argc, char **argv)
 	struct otlp_exporter_stats io_before = {0}, io_after = {0};
 	if (exporter)
 		otlp_exporter__stats(exporter, &io_before);
-	err = flusher__flush(flusher, shards, n_shards, &drops);
+	err = flusher__flush(flusher, shards, n_shards, &drops, true);
 	/* The final flush's files are written whatever --shutdown-timeout says
 	 * (the loop gives them up to 30 s); what the collector has not taken yet
 	 * gets --shutdown-timeout more. A file write that failed since the final

@@ -105,6 +105,11 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 		if (fs.export_errors)
 			fprintf(f, "  OTLP intervals not encoded %llu\n",
 				(unsigned long long)fs.export_errors);
+		if (fs.otlp_batched)
+			fprintf(f,
+				"  OTLP intervals batched     %llu (held while the collector was "
+				"behind, sent together)\n",
+				(unsigned long long)fs.otlp_batched);
 	}
 	fprintf(f, "  worker wake-ups            %llu\n", (unsigned long long)tot.wakeups);
 	fprintf(f,

@@ -97,13 +97,15 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		fprintf(f,
 			",\n  \"otlp\": {\"encoded\": %llu, \"sent\": %llu, \"retried\": %llu, "
 			"\"failed\": %llu, \"dropped\": %llu, \"partial_success\": %llu, "
-			"\"bytes_raw\": %llu, \"bytes_sent\": %llu, \"queue_bytes_max\": %llu}",
+			"\"bytes_raw\": %llu, \"bytes_sent\": %llu, \"queue_bytes_max\": %llu, "
+			"\"intervals_batched\": %llu}",
 			(unsigned long long)fs.otlp_requests, (unsigned long long)es.requests_sent,
 			(unsigned long long)es.requests_retried,
 			(unsigned long long)es.requests_failed,
 			(unsigned long long)es.requests_dropped,
 			(unsigned long long)es.partial_success, (unsigned long long)es.bytes_raw,
-			(unsigned long long)es.bytes_sent, (unsigned long long)es.queue_bytes_max);
+			(unsigned long long)es.bytes_sent, (unsigned long long)es.queue_bytes_max,
+			(unsigned long long)fs.otlp_batched);
 	}
 	fprintf(f, "\n}\n");
 }

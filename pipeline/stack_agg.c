@@ -321,6 +321,14 @@ int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src)
 	return lost;
 }
 
+size_t stack_agg__bytes(const struct stack_agg *agg)
+{
+	size_t n = 0;
+	for (const struct arena_chunk *c = agg->chunks; c; c = c->next)
+		n += c->used;
+	return n;
+}
+
 void stack_agg__reset(struct stack_agg *agg)
 {
 	if (agg->n_entries)

@@ -52,6 +52,8 @@ void stack_agg__reset(struct stack_agg *agg);
 
 /* Returns the number of distinct stacks. */
 size_t stack_agg__size(const struct stack_agg *agg);
+/* Bytes of stacks and times held now (the arena in use; not the hash slots). */
+size_t stack_agg__bytes(const struct stack_agg *agg);
 /* Returns the sum of all counts. */
 uint64_t stack_agg__total(const struct stack_agg *agg);
 

@@ -71,6 +71,7 @@ struct check {
 	uint8_t *reached[T__COUNT]; /* per entry: reachable from a sample */
 	size_t violations, warnings, printed;
 	size_t profiles, samples;
+	uint64_t events; /* what the samples count: the sum of values, else of timestamps */
 	char path[256];
 };
 
@@ -565,6 +566,11 @@ static int check_profile(struct check *c, const OtlpProfile *p, const char *base
 		size_t outside = 0;
 
 		c->samples++;
+		if (s->n_values)
+			for (size_t k = 0; k < s->n_values; k++)
+				c->events += s->values[k] > 0 ? (uint64_t)s->values[k] : 0;
+		else
+			c->events += s->n_timestamps_unix_nano;
 		at(c, "%s.samples[%zu]", base, i);
 		if (in_range(c, T_STACK, s->stack_index, "stack_index"))
 			c->reached[T_STACK][s->stack_index] = 1;
@@ -921,9 +927,10 @@ static long check_file(const char *path)
 	if (c.printed > MAX_PRINTED)
 		printf("%s: (%zu more findings not shown)\n", path, c.printed - MAX_PRINTED);
 	printf("%s: %s: %zu violations, %zu warnings; resources %zu, profiles %zu, samples %zu, "
-	       "stacks %zu, locations %zu, functions %zu, mappings %zu, strings %zu\n",
+	       "events %" PRIu64 ", stacks %zu, locations %zu, functions %zu, mappings %zu, "
+	       "strings %zu\n",
 	       path, c.violations || err ? "FAIL" : "ok", c.violations, c.warnings,
-	       c.req->n_resource_profiles, c.profiles, c.samples, c.n[T_STACK], c.n[T_LOC],
+	       c.req->n_resource_profiles, c.profiles, c.samples, c.events, c.n[T_STACK], c.n[T_LOC],
 	       c.n[T_FN], c.n[T_MAP], c.n[T_STR]);
 	for (int t = 0; t < T__COUNT; t++)
 		free(c.reached[t]);
