@@ -38,7 +38,7 @@ static const struct tp_opt_desc tp_opts[] = {
 	[TP_OPT_JSON] = {"json", "FILE", "also write the figures as JSON to FILE"},
 	[TP_OPT_STAGE] = {"stage", "LIST",
 			  "comma-separated stages to run: queue, aggregator, symbolizer, "
-			  "encoder (default all)"},
+			  "encoder, shards, exporter (default all)"},
 	[TP_OPT_HELP] = {"help", NULL, "print this help and exit"},
 };
 #define N_TP_OPTS (sizeof(tp_opts) / sizeof(tp_opts[0]))
@@ -49,10 +49,12 @@ struct tp_stage {
 };
 
 static const struct tp_stage tp_stages[] = {
-	{"queue", tp_queue__run},
-	{"aggregator", tp_agg__run},
-	{"symbolizer", tp_sym__run},
-	{"encoder", tp_enc__run},
+	{"queue", tp_queue__run},     /* throughput_queue.c */
+	{"aggregator", tp_agg__run},  /* throughput_agg.c */
+	{"symbolizer", tp_sym__run},  /* throughput_sym.c */
+	{"encoder", tp_enc__run},     /* throughput_enc.c, throughput_otlp.c */
+	{"shards", tp_shards__run},   /* throughput_shards.c, bpf/bench_inject.bpf.c */
+	{"exporter", tp_export__run}, /* throughput_export.c */
 };
 #define N_TP_STAGES (sizeof(tp_stages) / sizeof(tp_stages[0]))
 
@@ -90,8 +92,13 @@ static void tp_usage(FILE *f)
 {
 	fprintf(f, "Usage: pipeline-bench throughput [OPTION]...\n"
 		   "Times each user-space stage of the data path in isolation (SPSC queue,\n"
-		   "stack aggregator, symbolizer, encoders) and prints the cost per operation.\n"
-		   "Needs no privileges; kernel symbol lines need a readable /proc/kallsyms.\n\n"
+		   "stack aggregator, symbolizer, encoders) and prints the cost per operation;\n"
+		   "then records/s through the agent's BPF rings, shard readers, queues, workers\n"
+		   "and aggregators with 1, 2 and all shards (shards: records written into the\n"
+		   "rings by a BPF program run with BPF_PROG_TEST_RUN; no perf_event interrupt),\n"
+		   "and OTLP/HTTP requests/s through the exporter to a 127.0.0.1 receiver.\n"
+		   "The shards stage needs root (skipped otherwise, an error under CI=true);\n"
+		   "kernel symbol lines need a readable /proc/kallsyms.\n\n"
 		   "Options:\n");
 	for (size_t i = 0; i < N_TP_OPTS; i++) {
 		char lhs[40];
@@ -121,7 +128,7 @@ static int parse_stages(const char *list, unsigned *mask)
 		if (i == N_TP_STAGES) {
 			fprintf(stderr,
 				"pipeline-bench throughput: unknown stage '%.*s' (one of: "
-				"queue, aggregator, symbolizer, encoder)\n",
+				"queue, aggregator, symbolizer, encoder, shards, exporter)\n",
 				(int)len, p);
 			return -EINVAL;
 		}
