@@ -38,9 +38,10 @@
  * record of the readers and workers (schedstat of the pl-reader-N and
  * pl-worker-N threads) and of the injectors (their thread CPU time: the
  * test-run syscalls, the BPF program and the wake-ups it sends). Then
- * 1 shard with a wake-up only on crossing the watermark (a proposed rule for
- * cpu_sample.bpf.c), and the injector program's own run time per record
- * from bpf_stats, switched on only for a short separate run.
+ * 1 shard with the older wake-up rule of cpu_sample.bpf.c (a wake-up on
+ * every record above the watermark, not only on the one crossing it), and
+ * the injector program's own run time per record under both rules, from
+ * bpf_stats, switched on only for a short separate run.
  *
  * Templates: 1024 stacks of this process (tgid = ours, 4 thread ids), user
  * frames spread over the text of pipeline-bench and libc (leaf and two
@@ -287,12 +288,14 @@ static int fill_templates(struct shards_bench *b)
 		snprintf(s->pcomm, sizeof(s->pcomm), "pipeline-bench");
 		s->kernel_frames = b->kernel_frames ? K_FRAMES : 0;
 		s->user_frames = U_FRAMES;
-		for (unsigned d = 0; d < K_FRAMES && b->kernel_frames; d++)
-			s->kernel_stack[d] = kpool[synth_rand(&rng) % K_POOL];
+		/* Packed as in the ring: the kernel frames, then the user ones. */
+		for (unsigned d = 0; d < s->kernel_frames; d++)
+			s->frames[d] = kpool[synth_rand(&rng) % K_POOL];
 		for (unsigned d = 0; d < U_FRAMES; d++) {
 			uint64_t r = synth_rand(&rng) % POOL_PER_FILE;
 
-			s->user_stack[d] = d < LIBC_FRAMES && have_libc ? libc[r] : exe[r];
+			s->frames[s->kernel_frames + d] =
+				d < LIBC_FRAMES && have_libc ? libc[r] : exe[r];
 		}
 	}
 	err = synth_zipf__init(&z, N_TEMPLATES);
@@ -419,7 +422,7 @@ static int shards_bench__setup(struct shards_bench *b, char *why, size_t why_siz
 	}
 	b->n_cpus = sampler__n_cpus(b->smp);
 	b->ring_bytes = sampler__ring_bytes(b->smp);
-	b->rec_bytes = (sizeof(struct cpu_sample) + 8 + 7) & ~7ull; /* + BPF ring header */
+	b->rec_bytes = (sizeof(struct bench_inject_rec) + 8 + 7) & ~7ull; /* + BPF ring header */
 	b->batch = (unsigned)(b->ring_bytes / b->rec_bytes / BATCH_DIV);
 	if (!b->batch)
 		b->batch = 1;
@@ -676,7 +679,7 @@ static void report_drops(unsigned n_shards, const struct run_result *r)
 
 struct config {
 	unsigned n_shards;
-	uint32_t flags; /* BENCH_INJECT_WAKE_ON_CROSSING or 0 */
+	uint32_t flags; /* BENCH_INJECT_WAKE_ABOVE_MARK or 0 */
 	struct bench_row *row, *cpu_row;
 };
 
@@ -779,7 +782,7 @@ static int config_rows(struct shards_bench *b, struct bench_report *rep, struct 
 	snprintf(shards, sizeof(shards), "%u shard%s%s", c->n_shards, c->n_shards == 1 ? "" : "s",
 		 c->n_shards == b->n_cpus && c->n_shards > 1 ? " (all)" : "");
 	snprintf(name, sizeof(name), "ring->aggregator, %s%s", shards,
-		 c->flags & BENCH_INJECT_WAKE_ON_CROSSING ? ", wake on crossing" : "");
+		 c->flags & BENCH_INJECT_WAKE_ABOVE_MARK ? ", old wake rule" : "");
 	c->row = bench_report__row(rep, STAGE, name);
 	if (!c->row)
 		return -errno;
@@ -827,12 +830,12 @@ int tp_shards__run(const struct tp_cfg *cfg, struct bench_report *rep)
 		configs[n_configs++].n_shards = 2;
 	if (b->n_cpus > 2)
 		configs[n_configs++].n_shards = b->n_cpus;
-	configs[n_configs++] = (struct config){1, BENCH_INJECT_WAKE_ON_CROSSING};
+	configs[n_configs++] = (struct config){1, BENCH_INJECT_WAKE_ABOVE_MARK};
 	for (unsigned i = 0; i < n_configs && !err; i++)
 		err = config_rows(b, rep, &configs[i]);
 	for (unsigned i = 0; i < 2 && !err; i++) {
 		bpf_rows[i] = bench_report__row(rep, STAGE,
-						i ? "bench_inject BPF write, wake on crossing"
+						i ? "bench_inject BPF write, old wake rule"
 						  : "bench_inject BPF write");
 		if (!bpf_rows[i])
 			err = -errno;
@@ -844,7 +847,7 @@ int tp_shards__run(const struct tp_cfg *cfg, struct bench_report *rep)
 		for (unsigned i = 0; i < n_configs && !err; i++)
 			err = bench_config(b, &configs[i]);
 		err = err ? err : bench_bpf_cost(b, 0, bpf_rows[0]);
-		err = err ? err : bench_bpf_cost(b, BENCH_INJECT_WAKE_ON_CROSSING, bpf_rows[1]);
+		err = err ? err : bench_bpf_cost(b, BENCH_INJECT_WAKE_ABOVE_MARK, bpf_rows[1]);
 	}
 cleanup:
 	shards_bench__teardown(b);

@@ -8,8 +8,8 @@
  * User space puts the sampler's ring fds into this program's `rings`
  * ARRAY_OF_MAPS (same rings, same indexes as cpu_sample.bpf.c) and runs the
  * program with BPF_PROG_TEST_RUN and `repeat` = records to write; the
- * context's cb[] names the ring (bench_inject.h). Each run writes one record
- * in place (reserve, fill, submit) from a template chosen by the Zipf draw
+ * context's cb[] names the ring (bench_inject.h). Each run writes one packed
+ * struct cpu_sample_rec in place (reserve, fill, submit) from a template chosen by the Zipf draw
  * sequence `seq`, and wakes the reader exactly as cpu_sample.bpf.c does:
  * only once the ring holds wakeup_bytes. It is a socket filter only because
  * that type supports test runs with `repeat` at a few microseconds per run
@@ -68,7 +68,7 @@ int bench_inject(struct __sk_buff *skb)
 		t = seq[k & (BENCH_INJECT_SEQ_LEN - 1)];
 	const struct bench_inject_stack *tp = &stacks[t & (BENCH_INJECT_MAX_STACKS - 1)];
 
-	struct cpu_sample *s = bpf_ringbuf_reserve(ring, sizeof(*s), 0);
+	struct bench_inject_rec *s = bpf_ringbuf_reserve(ring, sizeof(*s), 0);
 	if (!s) {
 		st->ring_full++;
 		return 0;
@@ -82,13 +82,13 @@ int bench_inject(struct __sk_buff *skb)
 	__builtin_memcpy(s->pcomm, tp->pcomm, sizeof(s->pcomm));
 	s->kernel_frames = tp->kernel_frames;
 	s->user_frames = tp->user_frames;
-	__builtin_memcpy(s->kernel_stack, tp->kernel_stack, sizeof(tp->kernel_stack));
-	__builtin_memcpy(s->user_stack, tp->user_stack, sizeof(tp->user_stack));
+	__builtin_memcpy(s->frames, tp->frames, sizeof(tp->frames));
 
-	/* cpu_sample.bpf.c's wake-up rule (or, on request, a wake-up only when
-	 * this record takes the ring across the watermark), and a forced
-	 * wake-up for the last record of a run: the reader would otherwise
-	 * wait for its poll period. avail includes this record (reserved). */
+	/* cpu_sample.bpf.c's wake-up rule, a wake-up when this record takes the
+	 * ring across the watermark (or, on request, the older rule: on every
+	 * record above it), and a forced wake-up for the last record of a run:
+	 * the reader would otherwise wait for its poll period. avail includes
+	 * this record (reserved). */
 	__u64 flags = 0;
 	if (cmd_flags & BENCH_INJECT_FORCE_WAKEUP) {
 		flags = BPF_RB_FORCE_WAKEUP;
@@ -96,10 +96,10 @@ int bench_inject(struct __sk_buff *skb)
 		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
 		bool wake;
 
-		if (cmd_flags & BENCH_INJECT_WAKE_ON_CROSSING)
-			wake = avail >= wakeup_bytes && avail < wakeup_bytes + sizeof(*s) + 8;
+		if (cmd_flags & BENCH_INJECT_WAKE_ABOVE_MARK)
+			wake = avail >= wakeup_bytes;
 		else
-			wake = avail + sizeof(*s) >= wakeup_bytes;
+			wake = avail >= wakeup_bytes && avail < wakeup_bytes + sizeof(*s) + 8;
 		flags = wake ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	}
 	bpf_ringbuf_submit(s, flags);

@@ -2,8 +2,8 @@
 /*
  * Layouts shared by bpf/bench_inject.bpf.c and `pipeline-bench throughput`
  * (bench/throughput_shards.c): the command passed with each
- * BPF_PROG_TEST_RUN, the stack templates the program copies into struct
- * cpu_sample records (cpu_sample.h), and the per-ring counters. Fixed-width
+ * BPF_PROG_TEST_RUN, the stack templates the program copies into ring
+ * records (struct cpu_sample_rec, cpu_sample.h), and the per-ring counters. Fixed-width
  * fields only, no pointers.
  */
 #ifndef PIPELINE_BPF_BENCH_INJECT_H
@@ -27,15 +27,16 @@
 /* bench_inject_cmd.flags */
 #define BENCH_INJECT_FORCE_WAKEUP (1u << 0) /* wake the reader on every record */
 #define BENCH_INJECT_IN_ORDER	  (1u << 1) /* template k for the k-th record, not seq[] */
-/* Wake the reader only on the record that takes the ring across wakeup_bytes,
- * not on every record above it (cpu_sample.bpf.c's rule). */
-#define BENCH_INJECT_WAKE_ON_CROSSING (1u << 2)
+/* Wake the reader on every record while the ring holds wakeup_bytes or more
+ * (cpu_sample.bpf.c's rule before it woke only on the crossing record), to
+ * show what that rule cost. */
+#define BENCH_INJECT_WAKE_ABOVE_MARK (1u << 2)
 
 /* The command of each test run, in the context's __sk_buff.cb[] (ctx_in). */
 #define BENCH_INJECT_CB_RING  0 /* cb[0]: index into the rings ARRAY_OF_MAPS (a CPU) */
 #define BENCH_INJECT_CB_FLAGS 1 /* cb[1]: BENCH_INJECT_* flags */
 
-/* One synthetic sample; the program copies it into a struct cpu_sample. */
+/* One synthetic sample; the program copies it into a ring record. */
 struct bench_inject_stack {
 	__u32 tgid;
 	__u32 tid;
@@ -43,8 +44,17 @@ struct bench_inject_stack {
 	__u32 user_frames;   /* <= BENCH_INJECT_UFRAMES */
 	char comm[CPU_SAMPLE_COMM_LEN];
 	char pcomm[CPU_SAMPLE_COMM_LEN];
-	__u64 kernel_stack[BENCH_INJECT_KFRAMES]; /* leaf first */
-	__u64 user_stack[BENCH_INJECT_UFRAMES];	  /* leaf first */
+	/* Packed as in struct cpu_sample_rec: kernel_frames kernel addresses,
+	 * then user_frames user ones, each leaf first. */
+	__u64 frames[BENCH_INJECT_KFRAMES + BENCH_INJECT_UFRAMES];
+};
+
+/* The ring record the program writes: struct cpu_sample_rec with room for
+ * a template's frames only (a record may be longer than its frames need;
+ * the reader accepts that). */
+struct bench_inject_rec {
+	CPU_SAMPLE_HEADER
+	__u64 frames[BENCH_INJECT_KFRAMES + BENCH_INJECT_UFRAMES];
 };
 
 /* Per-ring counters, written by the program, read by the injector thread of

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * On-CPU sampler: runs on every tick of the software cpu-clock perf event of
- * each CPU and writes one struct cpu_sample, in place, into that CPU's own
+ * each CPU and writes one packed struct cpu_sample_rec into that CPU's own
  * ring buffer (an ARRAY_OF_MAPS of RINGBUF indexed by CPU), so CPUs never
- * contend on one ring and each shard's reader drains only its CPUs.
+ * contend on one ring and each shard's reader drains only its CPUs. The
+ * record is built in a per-CPU scratch buffer and copied into the ring at
+ * its used size (bpf/cpu_sample.h). Measured on a 2-vCPU KVM guest, the
+ * copy costs nothing visible next to the stack walks: about 2 us per run
+ * without stacks, about 5 more for each of the kernel and the user stacks
+ * (99 Hz, caches cold between samples, a busy host).
  *
  * The program never waits for user space: a full ring drops the record and
  * counts it in the per-CPU stats map. Wake-ups are batched: the reader is
- * woken only once a ring holds wakeup_bytes; otherwise it finds the records
- * on its next periodic poll. Policy (pid filter, idle, kernel stacks) is set
+ * woken when a ring comes to hold wakeup_bytes; otherwise it finds the
+ * records on its next periodic poll. Policy (pid filter, idle, kernel stacks) is set
  * by user space through the const volatile knobs before load.
  */
 #include "vmlinux.h"
@@ -49,6 +54,14 @@ struct {
 	__type(value, struct cpu_sample_stats);
 } stats SEC(".maps");
 
+/* Where each CPU builds its record before copying it into its ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_sample_rec);
+} scratch SEC(".maps");
+
 SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
@@ -77,9 +90,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		st->no_ring++;
 		return 0;
 	}
-	struct cpu_sample *s = bpf_ringbuf_reserve(ring, sizeof(*s), 0);
+	struct cpu_sample_rec *s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s) {
-		st->ring_full++;
+		st->no_ring++; /* cannot happen: a one-entry per-CPU array */
 		return 0;
 	}
 
@@ -93,40 +106,58 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	BPF_CORE_READ_STR_INTO(&s->pcomm, task, group_leader, comm);
 
 	long n = 0;
-	s->kernel_frames = 0;
+	__u32 nk = 0, nu = 0;
 	if (kernel_stacks) {
-		n = bpf_get_stack(ctx, s->kernel_stack, sizeof(s->kernel_stack), 0);
+		n = bpf_get_stack(ctx, s->frames, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64), 0);
 		if (n < 0) {
 			s->flags |= CPU_SAMPLE_KERNEL_FAILED;
 			st->kernel_failed++;
 		} else {
-			s->kernel_frames = n / sizeof(__u64);
-			if (s->kernel_frames >= CPU_SAMPLE_MAX_FRAMES)
+			nk = n / sizeof(__u64);
+			if (nk >= CPU_SAMPLE_MAX_FRAMES) {
+				nk = CPU_SAMPLE_MAX_FRAMES;
 				s->flags |= CPU_SAMPLE_KERNEL_TRUNCATED;
+			}
 		}
 	}
 
-	s->user_frames = 0;
 	if (tid != 0) {
-		n = bpf_get_stack(ctx, s->user_stack, sizeof(s->user_stack), BPF_F_USER_STACK);
+		/* The user stack goes right after the kernel one. */
+		n = bpf_get_stack(ctx, &s->frames[nk], CPU_SAMPLE_MAX_FRAMES * sizeof(__u64),
+				  BPF_F_USER_STACK);
 		if (n < 0) {
 			s->flags |= CPU_SAMPLE_USER_FAILED;
 			st->user_failed++;
 		} else {
-			s->user_frames = n / sizeof(__u64);
-			if (s->user_frames >= CPU_SAMPLE_MAX_FRAMES)
+			nu = n / sizeof(__u64);
+			if (nu >= CPU_SAMPLE_MAX_FRAMES) {
+				nu = CPU_SAMPLE_MAX_FRAMES;
 				s->flags |= CPU_SAMPLE_USER_TRUNCATED;
+			}
 		}
 	}
+	s->kernel_frames = nk;
+	s->user_frames = nu;
 
-	/* Batch wake-ups: with a watermark set, wake the reader only once the
-	 * ring holds that much; the reader's poll timeout collects the rest. */
-	__u64 flags = 0;
+	/* Batch wake-ups: with a watermark set, wake the reader only with the
+	 * record that takes the ring across it; the reader's poll timeout
+	 * collects smaller batches. Not on every record above it: a reader
+	 * that is behind is awake already (its epoll is level-triggered), and
+	 * each forced wake-up is an IPI, a VM exit on a guest (the record
+	 * write cost 922 ns with that rule against 383 ns with this one,
+	 * `pipeline-bench throughput --stage shards`). */
+	__u64 size = CPU_SAMPLE_REC_SIZE(nk, nu), flags = 0;
+	if (size > sizeof(*s))
+		size = sizeof(*s); /* cannot happen; tells the verifier the bound */
 	if (wakeup_bytes) {
 		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
-		flags = avail + sizeof(*s) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		/* + 8: the ring's own record header */
+		flags = avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
 	}
-	bpf_ringbuf_submit(s, flags);
+	if (bpf_ringbuf_output(ring, s, size, flags))
+		st->ring_full++;
 	return 0;
 }
 

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Record layout shared by bpf/cpu_sample.bpf.c and user space: one record per
- * on-CPU sample, written in place into the sampled CPU's ring buffer
- * (reserve, fill, submit). Fixed-width fields only, no pointers.
+ * Record layouts shared by bpf/cpu_sample.bpf.c and user space, one record
+ * per on-CPU sample. Fixed-width fields only, no pointers.
+ *
+ * In the ring the record is packed (struct cpu_sample_rec): the header, then
+ * kernel_frames kernel addresses, then user_frames user addresses, nothing
+ * more. A typical stack of 20-40 frames makes a record of 200-400 bytes
+ * rather than the 2 KiB of room for two full stacks, so a ring of a given
+ * size holds five to ten times the samples and rings are sized for typical
+ * stacks (pipeline/sampler.c). User space unpacks it into struct
+ * cpu_sample, the queue slot, whose two arrays have room for full stacks.
  */
 #ifndef PIPELINE_BPF_CPU_SAMPLE_H
 #define PIPELINE_BPF_CPU_SAMPLE_H
@@ -28,16 +35,30 @@
 #define CPU_SAMPLE_KERNEL_FAILED    (1u << 3) /* bpf_get_stack(kernel) returned an error */
 #define CPU_SAMPLE_IDLE		    (1u << 4) /* the idle task (pid 0) was running */
 
+/* The fields both layouts start with, in this order. */
+#define CPU_SAMPLE_HEADER                                                                          \
+	__u32 tgid;                                                                                \
+	__u32 tid;                                                                                 \
+	__u32 cpu;                                                                                 \
+	__u32 flags;                                                                               \
+	__u64 ts_ns;			 /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */                 \
+	char comm[CPU_SAMPLE_COMM_LEN];	 /* thread name */                                         \
+	char pcomm[CPU_SAMPLE_COMM_LEN]; /* process (thread group leader) name */                  \
+	__u32 user_frames;		 /* user addresses in the record */                        \
+	__u32 kernel_frames;		 /* kernel addresses in the record */
+
+/* The ring record: its size is CPU_SAMPLE_REC_SIZE(kernel_frames, user_frames). */
+struct cpu_sample_rec {
+	CPU_SAMPLE_HEADER
+	__u64 frames[2 * CPU_SAMPLE_MAX_FRAMES]; /* kernel (leaf first), then user (leaf first) */
+};
+
+#define CPU_SAMPLE_REC_HEADER_SIZE  ((__u64) __builtin_offsetof(struct cpu_sample_rec, frames))
+#define CPU_SAMPLE_REC_SIZE(nk, nu) (CPU_SAMPLE_REC_HEADER_SIZE + 8 * (__u64)((nk) + (nu)))
+
+/* The unpacked record of user space (queue slots). */
 struct cpu_sample {
-	__u32 tgid;
-	__u32 tid;
-	__u32 cpu;
-	__u32 flags;
-	__u64 ts_ns;				   /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
-	char comm[CPU_SAMPLE_COMM_LEN];		   /* thread name */
-	char pcomm[CPU_SAMPLE_COMM_LEN];	   /* process (thread group leader) name */
-	__u32 user_frames;			   /* valid entries of user_stack */
-	__u32 kernel_frames;			   /* valid entries of kernel_stack */
+	CPU_SAMPLE_HEADER
 	__u64 kernel_stack[CPU_SAMPLE_MAX_FRAMES]; /* leaf first */
 	__u64 user_stack[CPU_SAMPLE_MAX_FRAMES];   /* leaf first */
 };

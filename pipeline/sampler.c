@@ -47,14 +47,24 @@ static int perf_event_open_cpu_clock(int cpu, unsigned frequency)
 	return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+/*
+ * Per-CPU ring size: one second of samples at RING_BYTES_PER_SAMPLE each,
+ * at least 256 KiB, rounded up to a power of two (the kernel's rule). Ring
+ * records are packed to their stack depth (bpf/cpu_sample.h), 200-400 bytes
+ * for typical stacks; deeper stacks only make the reader wake sooner (at a
+ * quarter full). 1000 Hz takes 512 KiB per CPU, 64 MiB on a 128-CPU host.
+ */
+#define RING_BYTES_PER_SAMPLE 512
+#define RING_MIN_BYTES	      (256 * 1024)
+
 static uint64_t ring_size_for(const struct pipeline_config *cfg)
 {
 	uint64_t want;
 	if (cfg->ring_kib)
 		want = (uint64_t)cfg->ring_kib * 1024;
 	else
-		want = (uint64_t)cfg->frequency * (sizeof(struct cpu_sample) + 8);
-	uint64_t size = 256 * 1024;
+		want = (uint64_t)cfg->frequency * RING_BYTES_PER_SAMPLE;
+	uint64_t size = RING_MIN_BYTES;
 	while (size < want)
 		size <<= 1;
 	return size;

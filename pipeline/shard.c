@@ -57,19 +57,17 @@ static void counter_add(atomic_uint_fast64_t *c, uint64_t v)
 			      memory_order_relaxed);
 }
 
-/* Copies a ring record into a queue slot, only the frames in use: most
- * stacks are short. */
-static void copy_record(struct cpu_sample *dst, const struct cpu_sample *rec)
+_Static_assert(offsetof(struct cpu_sample, kernel_stack) == CPU_SAMPLE_REC_HEADER_SIZE,
+	       "struct cpu_sample and struct cpu_sample_rec share their header");
+
+/* Unpacks a ring record (struct cpu_sample_rec, already checked) into a
+ * queue slot, copying only the frames in use. */
+static void copy_record(struct cpu_sample *dst, const struct cpu_sample_rec *rec)
 {
-	uint32_t nk = rec->kernel_frames < CPU_SAMPLE_MAX_FRAMES ? rec->kernel_frames
-								 : CPU_SAMPLE_MAX_FRAMES;
-	uint32_t nu =
-		rec->user_frames < CPU_SAMPLE_MAX_FRAMES ? rec->user_frames : CPU_SAMPLE_MAX_FRAMES;
-	memcpy(dst, rec, offsetof(struct cpu_sample, kernel_stack));
-	dst->kernel_frames = nk;
-	dst->user_frames = nu;
-	memcpy(dst->kernel_stack, rec->kernel_stack, nk * sizeof(rec->kernel_stack[0]));
-	memcpy(dst->user_stack, rec->user_stack, nu * sizeof(rec->user_stack[0]));
+	uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
+	memcpy(dst, rec, CPU_SAMPLE_REC_HEADER_SIZE);
+	memcpy(dst->kernel_stack, rec->frames, nk * sizeof(rec->frames[0]));
+	memcpy(dst->user_stack, rec->frames + nk, nu * sizeof(rec->frames[0]));
 }
 
 /*
@@ -83,11 +81,13 @@ static void copy_record(struct cpu_sample *dst, const struct cpu_sample *rec)
 static int shard__on_record(void *ctx, void *data, size_t size)
 {
 	struct shard *sh = ctx;
-	const struct cpu_sample *rec = data;
+	const struct cpu_sample_rec *rec = data;
 
 	counter_add(&sh->received, 1);
-	if (size < sizeof(*rec)) {
-		/* Cannot happen with our own program; counted rather than trusted. */
+	/* Cannot fail with our own program; checked rather than trusted. */
+	if (size < CPU_SAMPLE_REC_HEADER_SIZE || rec->kernel_frames > CPU_SAMPLE_MAX_FRAMES ||
+	    rec->user_frames > CPU_SAMPLE_MAX_FRAMES ||
+	    size < CPU_SAMPLE_REC_SIZE(rec->kernel_frames, rec->user_frames)) {
 		counter_add(&sh->malformed, 1);
 		return 0;
 	}
@@ -137,6 +137,12 @@ static void *shard__reader_main(void *arg)
 
 	while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
 		int n = ring_buffer__poll(sh->rb, (int)sh->opts.poll_ms);
+		/* A timeout: no ring crossed its wake-up mark (BPF submits with
+		 * BPF_RB_NO_WAKEUP below it, so epoll saw nothing). Collect what
+		 * the rings hold anyway: records must not wait for the mark, or a
+		 * short-lived process exits before its samples are symbolized. */
+		if (n == 0)
+			n = ring_buffer__consume(sh->rb);
 		if (sh->holding)
 			shard__hand_over_held(sh);
 		if (n < 0 && n != -EINTR && n != -EAGAIN) {
