@@ -930,8 +930,8 @@ static long check_file(const char *path)
 	       "events %" PRIu64 ", stacks %zu, locations %zu, functions %zu, mappings %zu, "
 	       "strings %zu\n",
 	       path, c.violations || err ? "FAIL" : "ok", c.violations, c.warnings,
-	       c.req->n_resource_profiles, c.profiles, c.samples, c.events, c.n[T_STACK], c.n[T_LOC],
-	       c.n[T_FN], c.n[T_MAP], c.n[T_STR]);
+	       c.req->n_resource_profiles, c.profiles, c.samples, c.events, c.n[T_STACK],
+	       c.n[T_LOC], c.n[T_FN], c.n[T_MAP], c.n[T_STR]);
 	for (int t = 0; t < T__COUNT; t++)
 		free(c.reached[t]);
 	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__free_unpacked(
