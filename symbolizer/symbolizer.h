@@ -51,17 +51,36 @@ struct sym_process_info {
 	const char *container_id; /* container id from /proc/PID/cgroup, or NULL */
 };
 
-/* One resolved code address. Immutable, owned by the symbolizer. */
+/* One function inlined at a frame's address, with the source position in it:
+ * for the innermost, the address's own line; for the others, the line of the
+ * call to the next inner one. Owned by the symbolizer, like the frame. */
+struct sym_inline {
+	const char *function;	 /* demangled name, or NULL when none is known */
+	const char *system_name; /* mangled (linkage) name, or NULL when not mangled */
+	const char *file;	 /* source file, or NULL */
+	uint32_t line;		 /* source line, or 0 */
+};
+
+/* One resolved code address. Immutable, owned by the symbolizer.
+ *
+ * function/file/line name the function the address is in (the symbol that
+ * contains it); when other functions were inlined there, line is that of
+ * the call of the outermost inlined one, and inlined[] lists the inlined
+ * calls innermost first: the pprof/OTLP Line order is inlined[0..n-1], then
+ * the frame's own function. */
 struct sym_frame {
-	const struct sym_module *module; /* never NULL */
-	uint64_t address;		 /* user: file offset (mapping-relative, pprof-normalized);
-					  * kernel, "[unknown]", "[anon]": the virtual address;
-					  * non-leaf frames: that of addr - 1 */
-	const char *function;		 /* symbol name, or NULL when none is known */
-	const char *file;		 /* source file, or NULL */
-	uint32_t line;			 /* source line, or 0 */
-	uint8_t kind;			 /* enum sym_frame_kind */
-	uint64_t id;			 /* unique, dense, nonzero: usable as a hash key */
+	const struct sym_module *module;  /* never NULL */
+	uint64_t address;		  /* user: file offset (mapping-relative, pprof-normalized);
+					   * kernel, "[unknown]", "[anon]": the virtual address;
+					   * non-leaf frames: that of addr - 1 */
+	const char *function;		  /* symbol name (demangled), or NULL when none is known */
+	const char *system_name;	  /* mangled (linkage) name, or NULL when not mangled */
+	const char *file;		  /* source file, or NULL */
+	uint32_t line;			  /* source line, or 0 */
+	uint8_t kind;			  /* enum sym_frame_kind */
+	uint32_t n_inlined;		  /* entries of inlined */
+	const struct sym_inline *inlined; /* innermost first; NULL when n_inlined is 0 */
+	uint64_t id;			  /* unique, dense, nonzero: usable as a hash key */
 };
 
 struct symbolizer_opts {
