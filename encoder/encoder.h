@@ -25,15 +25,17 @@ struct encoded_buf {
  * reads it: sample types samples/count and cpu/nanoseconds, period type
  * cpu/nanoseconds, labels pid, tid, thread_name; one mapping per module,
  * addresses pprof-normalized (file offsets), non-leaf addresses already
- * adjusted by the symbolizer. Returns 0 or -errno.
+ * adjusted by the symbolizer; functions inlined at a frame are Lines of its
+ * Location before its own, innermost first. Returns 0 or -errno.
  */
 int pprof__encode(const struct profile *p, struct encoded_buf *out);
 
 /*
  * Folded stacks, one line per distinct stack: `pcomm;outermost;...;leaf count`,
- * kernel frames suffixed `_[k]`, unknown frames as `[module+0xoff]` or
- * `[unknown]`. Stacks that fold to the same line are summed. Readable by
- * flamegraph.pl and speedscope. Returns 0 or -errno.
+ * kernel frames suffixed `_[k]`, functions inlined at a frame as frames of
+ * their own after it (caller first) suffixed `_[i]`, unknown frames as
+ * `[module+0xoff]` or `[unknown]`. Stacks that fold to the same line are
+ * summed. Readable by flamegraph.pl and speedscope. Returns 0 or -errno.
  */
 int folded__encode(const struct profile *p, struct encoded_buf *out);
 
@@ -45,8 +47,9 @@ struct flamegraph_opts {
 /*
  * A self-contained interactive SVG flame graph (no external URLs): frame
  * widths proportional to samples, tooltips, click to zoom, search with matched
- * percent, reset; kernel, user and idle frames coloured apart; a subtitle with
- * host, duration, frequency and total samples. Returns 0 or -errno.
+ * percent, reset; kernel, user, inlined (class fg-inline, "(inlined)" in the
+ * tooltip) and idle frames coloured apart; a subtitle with host, duration,
+ * frequency and total samples. Returns 0 or -errno.
  */
 int flamegraph__encode_svg(const struct profile *p, const struct flamegraph_opts *opts,
 			   struct encoded_buf *out);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolizer.h"
+
 /* ---- hashing ---- */
 
 /* splitmix64 finalizer: every input bit reaches every output bit. */
@@ -42,6 +44,20 @@ static inline uint64_t enc_fnv1a(const void *p, size_t n)
 		h *= 0x100000001b3ULL;
 	}
 	return h;
+}
+
+/* ---- frames ---- */
+
+/* The name an inlined call is shown under: its function, else its mangled
+ * name, else "[unknown]" (every encoder gives it a frame of its own, so it
+ * needs a name even when DWARF had none). */
+static inline const char *enc_inline_name(const struct sym_inline *in)
+{
+	if (in->function && in->function[0])
+		return in->function;
+	if (in->system_name && in->system_name[0])
+		return in->system_name;
+	return "[unknown]";
 }
 
 /* ---- arena.c: bump arena ----

@@ -5,11 +5,13 @@
  * Why this shape:
  * - The stacks are merged into a tree (root = every sample; then the process
  *   name; then user frames outermost to leaf; then kernel frames outermost to
- *   leaf). Child lookup goes through one open-addressing hash table keyed by
- *   (parent, name, colour class), names are interned once, and each distinct
- *   `struct sym_frame *` is named once (frames are interned by the symbolizer,
- *   so a pointer-keyed cache skips formatting and hashing the same name per
- *   sample). 100k stacks cost a few hash probes per frame, no linear scans.
+ *   leaf). Functions the symbolizer found inlined at a frame's address are
+ *   frames of their own above it, caller first, in a colour class of their
+ *   own (fg-inline) and marked "(inlined)" in their tooltip. Child lookup goes through one
+ * open-addressing hash table keyed by (parent, name, colour class), names are interned once, and
+ * each distinct `struct sym_frame *` is named once (frames are interned by the symbolizer, so a
+ * pointer-keyed cache skips formatting and hashing the same name per sample). 100k stacks cost a
+ * few hash probes per frame, no linear scans.
  * - Layout sorts siblings by name (as flamegraph.pl does: stable, diffable),
  *   using precomputed string ranks so the sort compares integers only. Each
  *   frame's horizontal position is kept in samples (data-x, data-v), so the
@@ -61,11 +63,12 @@ enum fg_cls {
 	FG_USER,
 	FG_KERNEL,
 	FG_IDLE,
+	FG_INLINE, /* a function inlined into the frame below it */
 };
 
 static const char *const fg_cls_name[] = {
 	[FG_ROOT] = "fg-root",	   [FG_PROC] = "fg-proc", [FG_USER] = "fg-user",
-	[FG_KERNEL] = "fg-kernel", [FG_IDLE] = "fg-idle",
+	[FG_KERNEL] = "fg-kernel", [FG_IDLE] = "fg-idle", [FG_INLINE] = "fg-inline",
 };
 
 /* A growable byte buffer with a sticky error: appends after a failure are no-ops. */
@@ -106,9 +109,10 @@ struct fg_tree {
 	struct arena arena; /* the interned names */
 	struct strtab strs; /* sanitized name -> string id */
 
-	uint32_t *frame_name; /* name of each distinct frame pointer seen */
+	uint32_t *frame_name; /* names of each distinct frame pointer seen: its own,
+			       * then those of its inlined[0..n_inlined) */
 	size_t n_frames, cap_frames;
-	struct fg_ht frame_ht; /* mix64(frame pointer) -> frame_name index */
+	struct fg_ht frame_ht; /* mix64(frame pointer) -> index of its names */
 
 	struct fg_buf scratch; /* sanitized name being interned */
 	uint32_t max_depth;
@@ -436,14 +440,18 @@ static int child_findnew(struct fg_tree *t, uint32_t parent, uint32_t name, uint
 	return err ? err : ht_insert_at(&t->node_ht, i, h, *out);
 }
 
-/* Names a frame: function, else [module+0xoffset], else [unknown]; cached per frame pointer. */
-static int frame_name(struct fg_tree *t, const struct sym_frame *f, uint32_t *out)
+/*
+ * Names a frame: function, else [module+0xoffset], else [unknown]; then its
+ * inlined calls. Cached per frame pointer: *out receives the index in
+ * t->frame_name of the frame's own name, followed by those of inlined[0..n).
+ */
+static int frame_names(struct fg_tree *t, const struct sym_frame *f, size_t *out)
 {
 	uint64_t h = mix64((uint64_t)(uintptr_t)f);
 	size_t i = h & t->frame_ht.mask;
 	for (; t->frame_ht.ent[i].val; i = (i + 1) & t->frame_ht.mask) {
 		if (t->frame_ht.ent[i].hash == h) {
-			*out = t->frame_name[t->frame_ht.ent[i].val - 1];
+			*out = t->frame_ht.ent[i].val - 1;
 			return 0;
 		}
 	}
@@ -456,19 +464,22 @@ static int frame_name(struct fg_tree *t, const struct sym_frame *f, uint32_t *ou
 		snprintf(tmp, sizeof(tmp), "[%.400s+0x%" PRIx64 "]", f->module->name, f->address);
 		name = tmp;
 	}
-	int err = intern(t, name, out);
-	if (err)
-		return err;
-
-	if (t->n_frames >= FG_NONE - 1)
+	size_t n_inl = f && f->inlined ? f->n_inlined : 0;
+	if (n_inl >= FG_NONE - 1 - t->n_frames)
 		return -E2BIG;
 	uint32_t *names =
-		array__grow(t->frame_name, &t->cap_frames, t->n_frames + 1, sizeof(*names));
+		array__grow(t->frame_name, &t->cap_frames, t->n_frames + 1 + n_inl, sizeof(*names));
 	if (!names)
 		return -ENOMEM;
 	t->frame_name = names;
-	t->frame_name[t->n_frames] = *out;
-	return ht_insert_at(&t->frame_ht, i, h, (uint32_t)t->n_frames++);
+	int err = intern(t, name, &names[t->n_frames]);
+	for (size_t k = 0; !err && k < n_inl; k++)
+		err = intern(t, enc_inline_name(&f->inlined[k]), &names[t->n_frames + 1 + k]);
+	if (err)
+		return err;
+	*out = t->n_frames;
+	t->n_frames += 1 + n_inl;
+	return ht_insert_at(&t->frame_ht, i, h, (uint32_t)*out);
 }
 
 static bool is_idle(const struct profile_stack *s)
@@ -476,7 +487,8 @@ static bool is_idle(const struct profile_stack *s)
 	return s->idle || strncmp(s->pcomm, "[idle]", PROFILE_COMM_LEN) == 0;
 }
 
-/* Adds a stack's count along: root, process, user outermost..leaf, kernel outermost..leaf. */
+/* Adds a stack's count along: root, process, user outermost..leaf, kernel
+ * outermost..leaf, each frame followed by its inlined calls, caller first. */
 static int tree_add(struct fg_tree *t, const struct profile_stack *s)
 {
 	char comm[PROFILE_COMM_LEN + 1];
@@ -505,12 +517,20 @@ static int tree_add(struct fg_tree *t, const struct profile_stack *s)
 		/* user frames (indexes nt-1 down to nk), then kernel (nk-1 down to 0) */
 		size_t i = k < s->n_user ? nt - 1 - k : nk - 1 - (k - s->n_user);
 		uint8_t cls = idle ? FG_IDLE : i < nk ? FG_KERNEL : FG_USER;
-		err = frame_name(t, s->frames[i], &name);
+		const struct sym_frame *f = s->frames[i];
+		size_t names;
+		err = frame_names(t, f, &names);
 		if (!err)
-			err = child_findnew(t, cur, name, cls, &cur);
+			err = child_findnew(t, cur, t->frame_name[names], cls, &cur);
 		if (err)
 			return err;
 		t->nodes[cur].value += s->count;
+		for (size_t j = f && f->inlined ? f->n_inlined : 0; j-- > 0;) {
+			err = child_findnew(t, cur, t->frame_name[names + 1 + j], FG_INLINE, &cur);
+			if (err)
+				return err;
+			t->nodes[cur].value += s->count;
+		}
 	}
 	return 0;
 }
@@ -625,6 +645,11 @@ static void frame_fill(uint8_t cls, const char *name, int rgb[3])
 		rgb[0] = 170 + (int)(40 * v1);
 		rgb[1] = 150 + (int)(30 * v1);
 		rgb[2] = 225 + (int)(20 * v2);
+		break;
+	case FG_INLINE: /* yellow-green: apart from the user frames' reds */
+		rgb[0] = 150 + (int)(60 * v1);
+		rgb[1] = 195 + (int)(40 * v2);
+		rgb[2] = 60 + (int)(50 * v3);
 		break;
 	case FG_IDLE: /* blue-grey */
 		rgb[0] = 175 + (int)(30 * v1);
@@ -852,10 +877,8 @@ static void put_legend(struct fg_buf *b, double y)
 		uint8_t cls;
 		const char *label;
 	} items[] = {
-		{FG_PROC, "process"},
-		{FG_USER, "user"},
-		{FG_KERNEL, "kernel"},
-		{FG_IDLE, "idle"},
+		{FG_PROC, "process"},	{FG_USER, "user"}, {FG_KERNEL, "kernel"},
+		{FG_INLINE, "inlined"}, {FG_IDLE, "idle"},
 	};
 	double x = FG_XPAD;
 	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
@@ -969,6 +992,8 @@ static int tree_emit(struct fg_tree *t, const uint32_t *order, const struct prof
 		buf_put_u64(b, nd->depth);
 		buf_puts(b, "\"><title>");
 		buf_put_xml(b, name, nlen);
+		if (nd->cls == FG_INLINE)
+			buf_puts(b, " (inlined)");
 		buf_puts(b, " (");
 		buf_put_u64(b, nd->value);
 		buf_puts(b, " samples, ");

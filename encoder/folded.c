@@ -6,6 +6,12 @@
  *
  * the format flamegraph.pl, speedscope and inferno read.
  *
+ * Functions inlined at a frame's address are frames of their own, after the
+ * function they were inlined into (caller before callee: the frame's
+ * function, then inlined[n-1] ... inlined[0]), each suffixed `_[i]` as
+ * stackcollapse-perf.pl marks inlined frames (flamegraph.pl's java palette
+ * colours them apart).
+ *
  * Why it is built this way:
  *
  * - Two stacks can fold to the same text (different tids of one process, two
@@ -150,6 +156,16 @@ static int sb_append_frame(struct strbuf *b, const struct sym_frame *f, bool ker
 		err = sb_append_unknown(b, f);
 	if (!err && kernel)
 		err = sb_append(b, "_[k]", strlen("_[k]"));
+	/* the inlined calls, outermost (the caller's callee) first */
+	for (size_t i = f->inlined ? f->n_inlined : 0; !err && i-- > 0;) {
+		const char *name = enc_inline_name(&f->inlined[i]);
+
+		err = sb_append(b, ";", 1);
+		if (!err)
+			err = sb_append_name(b, name, strlen(name));
+		if (!err)
+			err = sb_append(b, "_[i]", strlen("_[i]"));
+	}
 	return err;
 }
 

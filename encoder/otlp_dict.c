@@ -9,8 +9,9 @@
  *
  * - A store record enters the request on first use, after what it refers
  *   to: a location after its mapping (after the mapping's build id
- *   attributes and file name), its function (after the function's strings)
- *   and its frame type attribute; an attribute after its key string. Indices
+ *   attributes and file name), its functions (those of its inlined calls,
+ *   innermost first, then its own; each after the function's strings) and
+ *   its frame type attribute; an attribute after its key string. Indices
  *   are handed out in that order, so the output depends only on the
  *   request's input, and nothing unreferenced is added (no orphans). A
  *   record's stamp (gen, idx) makes each later use one load and compare.
@@ -147,7 +148,7 @@ int otlp_dict_begin(struct otlp_dict *d, struct otlp_store *st)
 	d->st = st;
 	d->gen = ++st->gen; /* the caller starts the store over before this wraps */
 	d->n_strs = d->n_attrs = d->n_maps = d->n_fns = d->n_locs = d->n_stacks = 0;
-	d->n_stack_locs = 0;
+	d->n_stack_locs = d->n_lines = 0;
 	otlp_hset_clear(&d->stack_set);
 	if (OTLP_RESERVE(d, strs) || OTLP_RESERVE(d, attrs) || OTLP_RESERVE(d, maps) ||
 	    OTLP_RESERVE(d, fns) || OTLP_RESERVE(d, locs) || OTLP_RESERVE(d, stacks))
@@ -168,6 +169,7 @@ void otlp_dict_deinit(struct otlp_dict *d)
 	free(d->maps);
 	free(d->fns);
 	free(d->locs);
+	free(d->lines);
 	free(d->stacks);
 	free(d->stack_locs);
 	otlp_hset_deinit(&d->stack_set);
@@ -178,8 +180,8 @@ size_t otlp_dict_bytes(const struct otlp_dict *d)
 {
 	return d->cap_strs * sizeof(*d->strs) + d->cap_attrs * sizeof(*d->attrs) +
 	       d->cap_maps * sizeof(*d->maps) + d->cap_fns * sizeof(*d->fns) +
-	       d->cap_locs * sizeof(*d->locs) + d->cap_stacks * sizeof(*d->stacks) +
-	       d->cap_stack_locs * sizeof(*d->stack_locs) +
+	       d->cap_locs * sizeof(*d->locs) + d->cap_lines * sizeof(*d->lines) +
+	       d->cap_stacks * sizeof(*d->stacks) + d->cap_stack_locs * sizeof(*d->stack_locs) +
 	       d->stack_set.cap * sizeof(*d->stack_set.slots);
 }
 
@@ -285,7 +287,38 @@ static int use_fn(struct otlp_dict *d, uint32_t g, int32_t *idx)
 	return 0;
 }
 
-/* Location g: its mapping, its function, its frame type, then itself. */
+/* The Lines of location l's inlined calls, innermost first, into dl. */
+static int use_inlined(struct otlp_dict *d, const struct otlp_gloc *l, struct otlp_dloc *dl)
+{
+	int err = 0;
+
+	if (l->n_inl > UINT32_MAX - d->n_lines)
+		return -E2BIG;
+	if (d->n_lines + l->n_inl > d->cap_lines) {
+		struct otlp_dline *a =
+			array__grow(d->lines, &d->cap_lines, d->n_lines + l->n_inl, sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		d->lines = a;
+	}
+	dl->inl = (uint32_t)d->n_lines;
+	for (uint32_t i = 0; i < l->n_inl && !err; i++) {
+		const struct otlp_gline *gl = &d->st->lines[l->inl + i];
+		struct otlp_dline *ln = &d->lines[d->n_lines + i];
+
+		err = use_fn(d, gl->fn, &ln->fn);
+		ln->line = gl->line;
+	}
+	if (err)
+		return err;
+	d->n_lines += l->n_inl;
+	dl->n_inl = l->n_inl;
+	return 0;
+}
+
+/* Location g: its mapping, its inlined calls' functions (innermost first),
+ * its own function, its frame type, then itself. */
 static int use_loc(struct otlp_dict *d, uint32_t g, int32_t *idx)
 {
 	struct otlp_gloc *l = &d->st->locs[g];
@@ -297,6 +330,8 @@ static int use_loc(struct otlp_dict *d, uint32_t g, int32_t *idx)
 		return 0;
 	}
 	err = use_map(d, l->map, &dl.map);
+	if (!err && l->n_inl)
+		err = use_inlined(d, l, &dl);
 	if (!err)
 		err = use_fn(d, l->fn, &dl.fn);
 	if (!err)

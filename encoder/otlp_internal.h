@@ -235,12 +235,21 @@ struct otlp_gfn {
 	int32_t idx;
 };
 
+/* A Line of a function inlined at a location (function id, line). */
+struct otlp_gline {
+	uint32_t fn, line;
+};
+
+/* A location's Lines are, innermost first, its inlined calls
+ * (store lines[inl .. inl + n_inl)), then its own function (fn, line). */
 struct otlp_gloc {
 	uint64_t address;
 	uint32_t line;	 /* 0 without a function */
 	uint32_t map;	 /* mapping id, 0: none */
-	uint32_t fn;	 /* function id, 0: none (no Line) */
+	uint32_t fn;	 /* function id, 0: none (no Line of its own) */
 	uint32_t kernel; /* profile.frame.type "kernel", else "native" */
+	uint32_t inl;	 /* its inlined calls' Lines: store lines[inl ..] */
+	uint32_t n_inl;	 /* how many; 0 for most frames */
 	uint32_t gen;
 	int32_t idx;
 };
@@ -285,6 +294,8 @@ struct otlp_store {
 	struct otlp_gloc *locs;
 	size_t n_locs, cap_locs;
 	struct otlp_hset loc_set;
+	struct otlp_gline *lines; /* the inlined calls' Lines of every location, end to end */
+	size_t n_lines, cap_lines;
 
 	struct otlp_fslot *frames;	   /* the frame cache: open addressing, at most half full */
 	struct otlp_faux *frames_aux;	   /* beside frames[] */
@@ -378,10 +389,17 @@ struct otlp_dfn {
 	int32_t name, sys, file;
 };
 
+/* A Line of an inlined call, with the request's function index. */
+struct otlp_dline {
+	int32_t fn;
+	uint32_t line;
+};
+
 struct otlp_dloc {
 	uint64_t address;
-	int64_t line;
-	int32_t map, fn, attr; /* fn 0: no Line; attr 0: no attribute (zero entry) */
+	uint32_t line;
+	int32_t map, fn, attr; /* fn 0: no Line of its own; attr 0: no attribute (zero entry) */
+	uint32_t inl, n_inl;   /* its inlined calls' Lines, innermost first: dict lines[inl ..] */
 };
 
 struct otlp_dstack {
@@ -406,6 +424,8 @@ struct otlp_dict {
 	size_t n_fns, cap_fns;
 	struct otlp_dloc *locs;
 	size_t n_locs, cap_locs;
+	struct otlp_dline *lines; /* the inlined calls' Lines of every location, end to end */
+	size_t n_lines, cap_lines;
 	struct otlp_dstack *stacks;
 	size_t n_stacks, cap_stacks;
 	int32_t *stack_locs;

@@ -118,12 +118,17 @@ static void mark_location(struct split *s, int32_t g)
 		mark(s, T_STR, m->file);
 		mark_attrs(s, m->attrs, m->n_attrs);
 	}
-	if (mark(s, T_FN, l->fn)) {
-		const struct otlp_dfn *f = &d->fns[l->fn];
+	for (uint32_t i = 0; i <= l->n_inl; i++) {
+		/* the inlined calls' functions, then the location's own */
+		int32_t fn = i < l->n_inl ? d->lines[l->inl + i].fn : l->fn;
 
-		mark(s, T_STR, f->name);
-		mark(s, T_STR, f->sys);
-		mark(s, T_STR, f->file);
+		if (mark(s, T_FN, fn)) {
+			const struct otlp_dfn *f = &d->fns[fn];
+
+			mark(s, T_STR, f->name);
+			mark(s, T_STR, f->sys);
+			mark(s, T_STR, f->file);
+		}
 	}
 	mark_attrs(s, &l->attr, 1);
 }

@@ -30,11 +30,16 @@
  *   neither a GNU build id nor an htlhash ([anon], [unknown], the kernel
  *   without a build id) gets no mapping: its locations have mapping_index 0.
  *
- * - Functions: name and system_name are both the symbol name the symbolizer
- *   gives (it does not demangle yet; frame_system_name() is where the linkage
- *   name goes once it does), filename the source file when known.
- *   Unsymbolized frames are locations with an address (and a mapping when
- *   possible) and no lines, for the backend to symbolize.
+ * - Functions: name is the (demangled) name the symbolizer gives,
+ *   system_name the mangled name when it has one, else the name again;
+ *   filename the source file when known. Unsymbolized frames are locations
+ *   with an address (and a mapping when possible) and no lines, for the
+ *   backend to symbolize.
+ *
+ * - Inlined calls: a frame's inlined[] become Lines before the Line of its
+ *   own function, innermost first. They are part of the location's value
+ *   (compared and hashed with it), kept end to end in one array of the store;
+ *   a location found already stored gives back the room its lines took.
  *
  * - Bound: the store only grows; the context (otlp.c) compares
  *   otlp_store_bytes() with its bound before each request and starts the
@@ -239,18 +244,26 @@ static bool loc_eq(const void *ctx, uint32_t id)
 	const struct otlp_gloc *g = &p->st->locs[id], *l = p->key;
 
 	return g->address == l->address && g->line == l->line && g->map == l->map &&
-	       g->fn == l->fn && g->kernel == l->kernel;
+	       g->fn == l->fn && g->kernel == l->kernel && g->n_inl == l->n_inl &&
+	       (!l->n_inl || memcmp(&p->st->lines[g->inl], &p->st->lines[l->inl],
+				    l->n_inl * sizeof(*p->st->lines)) == 0);
 }
 
+/* Finds or adds location *l, whose inlined Lines (if any) are the last
+ * n_inl of st->lines: dropped again when an equal location is stored. */
 static int loc_findnew(struct otlp_store *st, const struct otlp_gloc *l, uint32_t *id)
 {
 	struct rec_probe probe = {st, l};
 	uint64_t k = enc_hash_u64(l->address) ^ ((uint64_t)l->fn << 32 | l->map);
 	uint32_t h = (uint32_t)enc_hash_u64(k ^ enc_hash_u64((uint64_t)l->line << 1 | l->kernel));
-	uint32_t found = otlp_hset_find(&st->loc_set, h, loc_eq, &probe);
+	uint32_t found;
 	int err;
 
+	if (l->n_inl)
+		h ^= otlp_hash_i32((const int32_t *)&st->lines[l->inl], 2 * (size_t)l->n_inl);
+	found = otlp_hset_find(&st->loc_set, h, loc_eq, &probe);
 	if (found) {
+		st->n_lines -= l->n_inl;
 		*id = found;
 		return 0;
 	}
@@ -293,36 +306,56 @@ static int map_of_module(struct otlp_store *st, const struct sym_module *m, uint
 	return otlp_idmap_put(&st->map_by_module, (uintptr_t)m, *id + 1);
 }
 
-/*
- * The names of a symbolized frame. The symbolizer has one name per symbol
- * today (no demangling), so both are that name; once struct sym_frame carries
- * a demangled name, frame_name() returns it and frame_system_name() keeps the
- * linkage name.
- */
-static const char *frame_name(const struct sym_frame *f)
+/* The function name, sys (the mangled name; NULL or "": not mangled, the
+ * name is both) and file (NULL: unknown). */
+static int fn_of_names(struct otlp_store *st, const char *name, const char *sys, const char *file,
+		       uint32_t *id)
 {
-	return f->function;
-}
-
-static const char *frame_system_name(const struct sym_frame *f)
-{
-	return f->function;
-}
-
-static int fn_of_frame(struct otlp_store *st, const struct sym_frame *f, uint32_t *id)
-{
-	const char *name = frame_name(f), *sys = frame_system_name(f);
 	struct otlp_gfn key = {0};
 	int err;
 
 	err = otlp_store_str(st, name, strlen(name), &key.name);
-	if (!err && sys == name)
+	if (!err && !(sys && sys[0]))
 		key.sys = key.name;
 	else if (!err)
 		err = otlp_store_str(st, sys, strlen(sys), &key.sys);
-	if (!err && f->file)
-		err = otlp_store_str(st, f->file, strlen(f->file), &key.file);
+	if (!err && file)
+		err = otlp_store_str(st, file, strlen(file), &key.file);
 	return err ? err : fn_findnew(st, &key, id);
+}
+
+/* Appends the Lines of f's inlined calls to st->lines, innermost first, and
+ * points key at them. Returns 0 or -errno (st->lines as it was). */
+static int inlined_lines(struct otlp_store *st, const struct sym_frame *f, struct otlp_gloc *key)
+{
+	size_t n = f->inlined ? f->n_inlined : 0, start = st->n_lines;
+	int err = 0;
+
+	if (!n)
+		return 0;
+	if (n > UINT32_MAX - start || start > UINT32_MAX)
+		return -E2BIG;
+	if (st->n_lines + n > st->cap_lines) {
+		struct otlp_gline *a =
+			array__grow(st->lines, &st->cap_lines, st->n_lines + n, sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		st->lines = a;
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct sym_inline *in = &f->inlined[i];
+		struct otlp_gline *ln = &st->lines[start + i];
+
+		err = fn_of_names(st, enc_inline_name(in), in->system_name, in->file, &ln->fn);
+		ln->line = in->line;
+	}
+	if (err)
+		return err;
+	st->n_lines += n;
+	key->inl = (uint32_t)start;
+	key->n_inl = (uint32_t)n;
+	return 0;
 }
 
 /* The location of frame f: its mapping, function and line, frame type. */
@@ -337,10 +370,17 @@ static int loc_of_frame(struct otlp_store *st, const struct sym_frame *f, uint32
 	if (f->module)
 		err = map_of_module(st, f->module, &key.map);
 	if (!err && f->function && f->function[0]) {
-		err = fn_of_frame(st, f, &key.fn);
+		err = fn_of_names(st, f->function, f->system_name, f->file, &key.fn);
 		key.line = f->line;
 	}
-	return err ? err : loc_findnew(st, &key, id);
+	if (!err)
+		err = inlined_lines(st, f, &key); /* last: loc_findnew() takes them over */
+	if (!err) {
+		err = loc_findnew(st, &key, id);
+		if (err)
+			st->n_lines -= key.n_inl;
+	}
+	return err;
 }
 
 /* ---- the frame cache ---- */
@@ -414,6 +454,7 @@ void otlp_store_deinit(struct otlp_store *st)
 	free(st->maps);
 	free(st->fns);
 	free(st->locs);
+	free(st->lines);
 	otlp_hset_deinit(&st->str_set);
 	otlp_hset_deinit(&st->attr_set);
 	otlp_hset_deinit(&st->map_set);
@@ -471,6 +512,7 @@ size_t otlp_store_bytes(const struct otlp_store *st)
 	return st->arena.bytes + st->cap_strs * sizeof(*st->strs) +
 	       st->cap_attrs * sizeof(*st->attrs) + st->cap_maps * sizeof(*st->maps) +
 	       st->cap_fns * sizeof(*st->fns) + st->cap_locs * sizeof(*st->locs) +
+	       st->cap_lines * sizeof(*st->lines) +
 	       (st->str_set.cap + st->attr_set.cap + st->map_set.cap + st->fn_set.cap +
 		st->loc_set.cap) *
 		       sizeof(uint64_t) +

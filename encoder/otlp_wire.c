@@ -294,12 +294,19 @@ static size_t line_len(int32_t fn, int64_t line)
 	return opt_varint((uint64_t)fn) + opt_varint((uint64_t)line);
 }
 
-/* Location: 1 mapping_index, 2 address, 3 lines (one when the frame has a
- * function), 4 attribute_indices (its frame type). */
-static size_t loc_len(const struct otlp_view *v, const struct otlp_dloc *l)
+/* Location: 1 mapping_index, 2 address, 3 lines (innermost first: one per
+ * inlined call, then one when the frame has a function), 4
+ * attribute_indices (its frame type). */
+static size_t loc_len(const struct otlp_view *v, const struct otlp_dline *lines,
+		      const struct otlp_dloc *l)
 {
 	size_t len = opt_varint((uint64_t)MAP(v, T_MAP, l->map)) + opt_varint(l->address);
 
+	for (uint32_t i = 0; i < l->n_inl; i++) {
+		const struct otlp_dline *ln = &lines[l->inl + i];
+
+		len += len_field(line_len(MAP(v, T_FN, ln->fn), ln->line));
+	}
 	if (l->fn)
 		len += len_field(line_len(MAP(v, T_FN, l->fn), l->line));
 	if (l->attr)
@@ -307,10 +314,20 @@ static size_t loc_len(const struct otlp_view *v, const struct otlp_dloc *l)
 	return len;
 }
 
-static uint8_t *put_loc(uint8_t *p, const struct otlp_view *v, const struct otlp_dloc *l)
+static uint8_t *put_loc(uint8_t *p, const struct otlp_view *v, const struct otlp_dline *lines,
+			const struct otlp_dloc *l)
 {
 	p = put_opt_varint(p, 1, (uint64_t)MAP(v, T_MAP, l->map));
 	p = put_opt_varint(p, 2, l->address);
+	for (uint32_t i = 0; i < l->n_inl; i++) {
+		const struct otlp_dline *ln = &lines[l->inl + i];
+		int32_t fn = MAP(v, T_FN, ln->fn);
+
+		p = put_tag(p, 3, WT_LEN);
+		p = put_varint(p, line_len(fn, ln->line));
+		p = put_opt_varint(p, 1, (uint64_t)fn);
+		p = put_opt_varint(p, 2, (uint64_t)ln->line);
+	}
 	if (l->fn) {
 		int32_t fn = MAP(v, T_FN, l->fn);
 
@@ -442,7 +459,7 @@ size_t otlp_wire_entry_size(const struct otlp_dict *d, enum otlp_table t, size_t
 	case T_MAP:
 		return len_field(map_len(v, &d->maps[i]));
 	case T_LOC:
-		return len_field(loc_len(v, &d->locs[i]));
+		return len_field(loc_len(v, d->lines, &d->locs[i]));
 	case T_FN:
 		return len_field(fn_len(v, &d->fns[i]));
 	case T_ATTR:
@@ -584,7 +601,7 @@ static size_t measure_dictionary(struct otlp_wire *w, const struct otlp_view *v)
 	for (size_t k = 0, n_t = n_entries(v, T_MAP); k < n_t; k++)
 		len += len_field(*sz++ = map_len(v, &d->maps[ENTRY(v, T_MAP, k)]));
 	for (size_t k = 0, n_t = n_entries(v, T_LOC); k < n_t; k++)
-		len += len_field(*sz++ = loc_len(v, &d->locs[ENTRY(v, T_LOC, k)]));
+		len += len_field(*sz++ = loc_len(v, d->lines, &d->locs[ENTRY(v, T_LOC, k)]));
 	for (size_t k = 0, n_t = n_entries(v, T_FN); k < n_t; k++)
 		len += len_field(*sz++ = fn_len(v, &d->fns[ENTRY(v, T_FN, k)]));
 	len += sizeof(zero_link);
@@ -690,7 +707,7 @@ static void write_dictionary(struct writer *wr, const struct otlp_view *v)
 	}
 	for (size_t k = 0, n = n_entries(v, T_LOC); k < n; k++) {
 		open_msg(wr, 2);
-		wr->p = put_loc(wr->p, v, &d->locs[ENTRY(v, T_LOC, k)]);
+		wr->p = put_loc(wr->p, v, d->lines, &d->locs[ENTRY(v, T_LOC, k)]);
 	}
 	for (size_t k = 0, n = n_entries(v, T_FN); k < n; k++) {
 		open_msg(wr, 3);

@@ -14,9 +14,15 @@
  * - Everything is deduplicated with open-addressing hash tables, never by
  *   linear search: strings by content (string_table[0] is ""), mappings by
  *   module pointer, locations by frame pointer (the symbolizer interns frames,
- *   so one pointer is one (module, address)), functions by the pair of string
- *   indices (name, file). A profile with S stacks of F frames costs O(S * F)
- *   expected time.
+ *   so one pointer is one (module, address)), functions by their string
+ *   indices (name, system_name, file). A profile with S stacks of F frames
+ *   costs O(S * F) expected time.
+ *
+ * - Inlined calls: a frame with functions inlined at its address becomes one
+ *   Location with several Lines, innermost first (the frame's inlined[], then
+ *   its own function), as pprof orders them; its mapping says
+ *   has_inline_frames. A Function's system_name is the mangled name when the
+ *   symbolizer has one, else the name itself.
  *
  * - Strings are copied into the arena when first seen, so the encoder never
  *   depends on a NUL inside the fixed-size comm fields of the profile.
@@ -120,6 +126,7 @@ static void idmap_deinit(struct idmap *m)
 struct pp_mapping {
 	Perftools__Profiles__Mapping pb;
 	size_t n_locs, n_funcs, n_files, n_lines;
+	size_t n_inline_locs; /* locations with inlined calls expanded */
 };
 
 struct pp_ctx {
@@ -140,7 +147,9 @@ struct pp_ctx {
 	struct idmap mapping_by_module;
 	struct idmap location_by_frame;
 	struct idmap synth_location_by_function;
-	struct idmap function_by_strings;
+	struct idmap function_by_strings;   /* (name, file) of unmangled functions */
+	struct idmap name_pair_by_strings;  /* (name, system_name) -> dense pair id */
+	struct idmap function_by_name_pair; /* (pair id, file) of mangled functions */
 
 	/* Label keys, interned once. */
 	int64_t k_pid, k_tid, k_thread_name, k_process_name;
@@ -158,6 +167,8 @@ static void pp_ctx_deinit(struct pp_ctx *c)
 	idmap_deinit(&c->location_by_frame);
 	idmap_deinit(&c->synth_location_by_function);
 	idmap_deinit(&c->function_by_strings);
+	idmap_deinit(&c->name_pair_by_strings);
+	idmap_deinit(&c->function_by_name_pair);
 }
 
 /* Interns s[0..len) and stores its string-table index in *idx.
@@ -252,20 +263,59 @@ static int mapping_findnew(struct pp_ctx *c, const struct sym_module *m, uint64_
 	return 0;
 }
 
-/* Returns the id of the function (name, file) in *id. Returns 0 or -errno. */
-static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len, const char *file,
-			    uint64_t *id)
+/*
+ * The index keyed by (name, system_name, file) for function_findnew(), and the
+ * key in it. String indices are below UINT32_MAX (the string table's bound),
+ * so two pack into one key. An unmangled function (system_name == name) is
+ * keyed by (name, file); a mangled one by (pair id, file) in another index,
+ * the pair id numbering distinct (name, system_name) pairs.
+ */
+static int function_key(struct pp_ctx *c, int64_t name_idx, int64_t sys_idx, int64_t file_idx,
+			struct idmap **index, uint64_t *key)
 {
-	int64_t name_idx, file_idx;
+	uint64_t pair_key = (uint64_t)name_idx << 32 | (uint64_t)sys_idx;
+	uint32_t pair;
+	int err;
+
+	if (sys_idx == name_idx) {
+		*index = &c->function_by_strings;
+		*key = (uint64_t)name_idx << 32 | (uint64_t)file_idx;
+		return 0;
+	}
+	pair = idmap_get(&c->name_pair_by_strings, pair_key);
+	if (!pair) {
+		if (c->name_pair_by_strings.n >= UINT32_MAX - 1)
+			return -E2BIG;
+		pair = (uint32_t)c->name_pair_by_strings.n + 1;
+		err = idmap_put(&c->name_pair_by_strings, pair_key, pair);
+		if (err)
+			return err;
+	}
+	*index = &c->function_by_name_pair;
+	*key = (uint64_t)pair << 32 | (uint64_t)file_idx;
+	return 0;
+}
+
+/* Returns the id of the function (name, system_name, file) in *id; sys NULL
+ * means not mangled: the name is both. Returns 0 or -errno. */
+static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len, const char *sys,
+			    const char *file, uint64_t *id)
+{
+	int64_t name_idx, sys_idx, file_idx;
+	struct idmap *index;
+	uint64_t key;
 	int err = intern_n(c, name, name_len, &name_idx);
 
+	sys_idx = name_idx;
+	if (!err && sys && sys[0])
+		err = intern(c, sys, &sys_idx);
 	if (!err)
 		err = intern(c, file, &file_idx);
+	if (!err)
+		err = function_key(c, name_idx, sys_idx, file_idx, &index, &key);
 	if (err)
 		return err;
-	/* both indices are < UINT32_MAX (the string table's bound), so the pair packs */
-	uint64_t key = (uint64_t)name_idx << 32 | (uint64_t)file_idx;
-	uint32_t found = idmap_get(&c->function_by_strings, key);
+	uint32_t found = idmap_get(index, key);
 	if (found) {
 		*id = found;
 		return 0;
@@ -283,9 +333,9 @@ static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len,
 	*fn = (Perftools__Profiles__Function)PERFTOOLS__PROFILES__FUNCTION__INIT;
 	fn->id = c->n_functions + 1;
 	fn->name = name_idx;
-	fn->system_name = name_idx; /* only one name is known: both, as pprof asks */
+	fn->system_name = sys_idx; /* the name itself when not mangled, as pprof asks */
 	fn->filename = file_idx;
-	err = idmap_put(&c->function_by_strings, key, (uint32_t)fn->id);
+	err = idmap_put(index, key, (uint32_t)fn->id);
 	if (err)
 		return err;
 	c->functions[c->n_functions++] = fn;
@@ -293,11 +343,11 @@ static int function_findnew(struct pp_ctx *c, const char *name, size_t name_len,
 	return 0;
 }
 
-/* Appends a location (mapping_id, address, optional single line) and returns
- * it, or NULL (out of memory or too many locations). */
+/* Appends a location (mapping_id, address, room for n_lines lines, filled
+ * by the caller) and returns it, or NULL (out of memory or too many
+ * locations). */
 static Perftools__Profiles__Location *location_new(struct pp_ctx *c, uint64_t mapping_id,
-						   uint64_t address, uint64_t function_id,
-						   int64_t line)
+						   uint64_t address, size_t n_lines)
 {
 	if (c->n_locations >= UINT32_MAX - 1)
 		return NULL;
@@ -313,21 +363,33 @@ static Perftools__Profiles__Location *location_new(struct pp_ctx *c, uint64_t ma
 	loc->id = c->n_locations + 1;
 	loc->mapping_id = mapping_id;
 	loc->address = address;
-	if (function_id) {
-		Perftools__Profiles__Line **lines = arena__alloc(&c->arena, sizeof(*lines));
-		Perftools__Profiles__Line *ln = arena__alloc(&c->arena, sizeof(*ln));
+	if (n_lines) {
+		Perftools__Profiles__Line **lines =
+			arena__alloc(&c->arena, n_lines * sizeof(*lines));
+		Perftools__Profiles__Line *ln = arena__alloc(&c->arena, n_lines * sizeof(*ln));
 
 		if (!lines || !ln)
 			return NULL;
-		*ln = (Perftools__Profiles__Line)PERFTOOLS__PROFILES__LINE__INIT;
-		ln->function_id = function_id;
-		ln->line = line;
-		lines[0] = ln;
+		for (size_t i = 0; i < n_lines; i++) {
+			ln[i] = (Perftools__Profiles__Line)PERFTOOLS__PROFILES__LINE__INIT;
+			lines[i] = &ln[i];
+		}
 		loc->line = lines;
-		loc->n_line = 1;
+		loc->n_line = n_lines;
 	}
 	c->locations[c->n_locations++] = loc;
 	return loc;
+}
+
+/* Fills line *ln with the function (name, sys, file) and its line number.
+ * Returns 0 or -errno. */
+static int line_fill(struct pp_ctx *c, Perftools__Profiles__Line *ln, const char *name,
+		     const char *sys, const char *file, uint32_t line)
+{
+	int err = function_findnew(c, name, strlen(name), sys, file, &ln->function_id);
+
+	ln->line = line;
+	return err;
 }
 
 /* Returns the location id of frame f in *id. Returns 0 or -errno. */
@@ -335,8 +397,9 @@ static int location_findnew(struct pp_ctx *c, const struct sym_frame *f, uint64_
 {
 	uint64_t key = (uint64_t)(uintptr_t)f;
 	uint32_t found = idmap_get(&c->location_by_frame, key);
-	uint64_t mapping_id = 0, function_id = 0;
+	uint64_t mapping_id = 0;
 	bool symbolized = f->function && f->function[0];
+	size_t n_inl = f->inlined ? f->n_inlined : 0;
 	struct pp_mapping *pm = NULL;
 	int err;
 
@@ -350,15 +413,24 @@ static int location_findnew(struct pp_ctx *c, const struct sym_frame *f, uint64_
 			return err;
 		pm = container_of(c->mappings[mapping_id - 1], struct pp_mapping, pb);
 	}
-	if (symbolized) {
-		err = function_findnew(c, f->function, strlen(f->function), f->file, &function_id);
+	Perftools__Profiles__Location *loc =
+		location_new(c, mapping_id, f->address, n_inl + symbolized);
+	if (!loc)
+		return c->n_locations >= UINT32_MAX - 1 ? -E2BIG : -ENOMEM;
+	/* innermost first: the inlined calls, then the function they are in */
+	for (size_t i = 0; i < n_inl; i++) {
+		const struct sym_inline *in = &f->inlined[i];
+
+		err = line_fill(c, loc->line[i], enc_inline_name(in), in->system_name, in->file,
+				in->line);
 		if (err)
 			return err;
 	}
-	Perftools__Profiles__Location *loc =
-		location_new(c, mapping_id, f->address, function_id, f->line);
-	if (!loc)
-		return c->n_locations >= UINT32_MAX - 1 ? -E2BIG : -ENOMEM;
+	if (symbolized) {
+		err = line_fill(c, loc->line[n_inl], f->function, f->system_name, f->file, f->line);
+		if (err)
+			return err;
+	}
 	err = idmap_put(&c->location_by_frame, key, (uint32_t)loc->id);
 	if (err)
 		return err;
@@ -369,6 +441,7 @@ static int location_findnew(struct pp_ctx *c, const struct sym_frame *f, uint64_
 			pm->n_files += f->file && f->file[0];
 			pm->n_lines += f->line != 0;
 		}
+		pm->n_inline_locs += n_inl > 0;
 	}
 	*id = loc->id;
 	return 0;
@@ -384,7 +457,7 @@ static int synth_location_findnew(struct pp_ctx *c, const struct profile_stack *
 	uint64_t function_id;
 	int err;
 
-	err = function_findnew(c, name, len ? len : strlen(unknown), NULL, &function_id);
+	err = function_findnew(c, name, len ? len : strlen(unknown), NULL, NULL, &function_id);
 	if (err)
 		return err;
 	uint32_t found = idmap_get(&c->synth_location_by_function, function_id);
@@ -392,9 +465,10 @@ static int synth_location_findnew(struct pp_ctx *c, const struct profile_stack *
 		*id = found;
 		return 0;
 	}
-	Perftools__Profiles__Location *loc = location_new(c, 0, 0, function_id, 0);
+	Perftools__Profiles__Location *loc = location_new(c, 0, 0, 1);
 	if (!loc)
 		return c->n_locations >= UINT32_MAX - 1 ? -E2BIG : -ENOMEM;
+	loc->line[0]->function_id = function_id;
 	err = idmap_put(&c->synth_location_by_function, function_id, (uint32_t)loc->id);
 	if (err)
 		return err;
@@ -501,7 +575,9 @@ static void mappings_finish(struct pp_ctx *c)
 		pm->pb.has_functions = any && pm->n_funcs == pm->n_locs;
 		pm->pb.has_filenames = any && pm->n_files == pm->n_locs;
 		pm->pb.has_line_numbers = any && pm->n_lines == pm->n_locs;
-		pm->pb.has_inline_frames = false; /* one line per location: inlining not expanded */
+		/* the symbolizer expands inlined calls where DWARF has them: a
+		 * mapping with any says so */
+		pm->pb.has_inline_frames = pm->n_inline_locs > 0;
 	}
 }
 

@@ -6,7 +6,8 @@
  * frames, two frames of one function (they must share a pprof Function and
  * fold to one text), frames without a symbol (in a known module, and in none),
  * a name containing ';' and '\n', an idle stack, a stack with no frames at all,
- * and a process name containing ';'. The pprof output is checked the way a
+ * and a process name containing ';'; and, apart (inline_fixture.h), frames
+ * with inlined calls and mangled names. The pprof output is checked the way a
  * reader sees it: gunzipped with zlib and unpacked with the generated
  * protobuf-c code. Every allocation of both encoders is failed in turn to
  * check that error paths return -ENOMEM and free everything.
@@ -22,6 +23,7 @@
 
 #include "encoder.h"
 #include "perftools/profiles/profile.pb-c.h"
+#include "inline_fixture.h"
 #include "profile_fixture.h"
 #include "test_helpers.h"
 
@@ -134,6 +136,15 @@ static struct profile fixture(void)
 	return p;
 }
 
+/* The profile of inline_fixture.h, in g_inline_stacks. */
+static struct profile_stack g_inline_stacks[2];
+
+static struct profile inline_profile(void)
+{
+	inline_fixture_stacks(g_inline_stacks);
+	return fixture_profile("host-a", 1767225600000000000ULL, 99, g_inline_stacks, 2);
+}
+
 /* ---- folded ---- */
 
 static int test_folded_exact(void)
@@ -151,6 +162,26 @@ static int test_folded_exact(void)
 	CHECK(out.data != NULL);
 	CHECK_EQ_U64(out.len, strlen(want));
 	CHECK(memcmp(out.data, want, out.len) == 0 || (fprintf(stderr, "%s", out.data), 0));
+	free(out.data);
+	return 0;
+}
+
+static int test_folded_inlined(void)
+{
+	struct profile p = inline_profile();
+	struct encoded_buf out = {0};
+	/* caller before callee: the frame's function, then its inlined calls
+	 * outermost first, each marked _[i]; kernel frames keep _[k] */
+	const char *want = "server;main;app::Server::run();app::Table::lookup(int) const_[i];"
+			   "app::hash<int>(int)_[i] 6\n"
+			   "server;main;app::hash<int>(int);app::Server::run();"
+			   "app::Table::lookup(int) const_[i];ksys_read_[k] 2\n";
+
+	CHECK(folded__encode(&p, &out) == 0);
+	CHECK(out.data != NULL);
+	CHECK(strcmp((const char *)out.data, want) == 0 ||
+	      (fprintf(stderr, "got:\n%s", out.data), 0));
+	CHECK_EQ_U64(out.len, strlen(want));
 	free(out.data);
 	return 0;
 }
@@ -409,7 +440,7 @@ static int check_pprof_valid(const Perftools__Profiles__Profile *prof)
 		CHECK(f->id != 0);
 		CHECK(fn_by_id(prof, f->id) == f);
 		CHECK(str_at(prof, f->name) != NULL && str_at(prof, f->name)[0]);
-		CHECK(f->system_name == f->name);
+		CHECK(str_at(prof, f->system_name) != NULL && str_at(prof, f->system_name)[0]);
 		CHECK(str_at(prof, f->filename) != NULL);
 	}
 	for (size_t i = 0; i < prof->n_location; i++) {
@@ -655,15 +686,99 @@ static int test_pprof_many(void)
 	return 0;
 }
 
+static const Perftools__Profiles__Location *loc_by_addr(const Perftools__Profiles__Profile *prof,
+							uint64_t addr)
+{
+	for (size_t i = 0; i < prof->n_location; i++)
+		if (prof->location[i]->address == addr)
+			return prof->location[i];
+	return NULL;
+}
+
+/* Line k of location l is function name (system name sys) of file at line. */
+static int check_line(const Perftools__Profiles__Profile *prof,
+		      const Perftools__Profiles__Location *l, size_t k, const char *name,
+		      const char *sys, const char *file, int64_t line)
+{
+	CHECK(k < l->n_line);
+	const Perftools__Profiles__Function *fn = fn_by_id(prof, l->line[k]->function_id);
+	CHECK(fn != NULL);
+	CHECK_STR(str_at(prof, fn->name), name);
+	CHECK_STR(str_at(prof, fn->system_name), sys);
+	CHECK_STR(str_at(prof, fn->filename), file);
+	CHECK_EQ_U64(l->line[k]->line, line);
+	return 0;
+}
+
+static int test_pprof_inlined(void)
+{
+	struct profile p = inline_profile();
+	Perftools__Profiles__Profile *prof = pprof_roundtrip(&p);
+	const Perftools__Profiles__Location *run, *run2, *plain, *lmain;
+
+	CHECK(prof != NULL);
+	CHECK(check_pprof_valid(prof) == 0);
+	run = loc_by_addr(prof, inline_f_run.address);
+	run2 = loc_by_addr(prof, inline_f_run2.address);
+	plain = loc_by_addr(prof, inline_f_plain.address);
+	lmain = loc_by_addr(prof, inline_f_main.address);
+	CHECK(run && run2 && plain && lmain);
+
+	/* one Location per frame, its Lines innermost first */
+	CHECK_EQ_U64(run->n_line, 3);
+	CHECK(check_line(prof, run, 0, "app::hash<int>(int)", "_ZN3app4hashIiEEiT_", "hash.h", 7) ==
+	      0);
+	CHECK(check_line(prof, run, 1, "app::Table::lookup(int) const", "_ZNK3app5Table6lookupEi",
+			 "table.h", 15) == 0);
+	CHECK(check_line(prof, run, 2, "app::Server::run()", "_ZN3app6Server3runEv", "server.cc",
+			 42) == 0);
+	CHECK_EQ_U64(run2->n_line, 2);
+	CHECK(check_line(prof, run2, 0, "app::Table::lookup(int) const", "_ZNK3app5Table6lookupEi",
+			 "table.h", 16) == 0);
+	CHECK(check_line(prof, run2, 1, "app::Server::run()", "_ZN3app6Server3runEv", "server.cc",
+			 44) == 0);
+	/* not mangled: system_name is the name */
+	CHECK_EQ_U64(plain->n_line, 1);
+	CHECK(check_line(prof, plain, 0, "app::hash<int>(int)", "app::hash<int>(int)", "hash.h",
+			 9) == 0);
+	CHECK(check_line(prof, lmain, 0, "main", "main", "server.cc", 5) == 0);
+
+	/* Functions deduplicated by (name, system_name, filename): lookup once
+	 * for two locations, hash twice (mangled, plain); main, run, hash x2,
+	 * lookup, ksys_read */
+	CHECK_EQ_U64(run2->line[0]->function_id, run->line[1]->function_id);
+	CHECK_EQ_U64(run2->line[1]->function_id, run->line[2]->function_id);
+	CHECK(plain->line[0]->function_id != run->line[0]->function_id);
+	CHECK_EQ_U64(prof->n_function, 6);
+
+	/* the user mapping says inlined calls are expanded; the kernel's has none */
+	const Perftools__Profiles__Mapping *m = map_by_id(prof, run->mapping_id);
+	CHECK(m != NULL);
+	CHECK(m->has_inline_frames && m->has_functions && m->has_filenames && m->has_line_numbers);
+	const Perftools__Profiles__Location *kread = loc_by_addr(prof, inline_f_read.address);
+	CHECK(kread != NULL && kread->n_line == 1);
+	m = map_by_id(prof, kread->mapping_id);
+	CHECK(m != NULL && !m->has_inline_frames);
+
+	/* the samples point at those locations, leaf first */
+	CHECK_EQ_U64(prof->n_sample, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const Perftools__Profiles__Sample *s = sample_for(prof, &g_inline_stacks[i]);
+		CHECK(s != NULL);
+	}
+	perftools__profiles__profile__free_unpacked(prof, NULL);
+	return 0;
+}
+
 typedef int (*encode_fn)(const struct profile *p, struct encoded_buf *out);
 
 /* Fails the 1st, 2nd, ... allocation of one encoding in turn: each run must
  * return -ENOMEM with no output, or absorb the failure (pprof's shrinking
  * realloc of the gzip buffer may fail harmlessly) and return good output;
  * either way nothing may stay allocated. Ends with a run that fails nothing. */
-static int check_oom(encode_fn enc)
+static int check_oom(encode_fn enc, struct profile (*make)(void))
 {
-	struct profile p = fixture();
+	struct profile p = make();
 	long n, enomem = 0;
 
 	for (n = 0; n < 100000; n++) {
@@ -696,16 +811,17 @@ static int check_oom(encode_fn enc)
 
 static int test_folded_oom(void)
 {
-	return check_oom(folded__encode);
+	return check_oom(folded__encode, fixture) || check_oom(folded__encode, inline_profile);
 }
 
 static int test_pprof_oom(void)
 {
-	return check_oom(pprof__encode);
+	return check_oom(pprof__encode, fixture) || check_oom(pprof__encode, inline_profile);
 }
 
 static const struct test_case cases[] = {
 	{"folded_exact", test_folded_exact},
+	{"folded_inlined", test_folded_inlined},
 	{"folded_deterministic_order", test_folded_deterministic_order},
 	{"folded_many_merge", test_folded_many_merge},
 	{"folded_empty_and_errors", test_folded_empty_and_errors},
@@ -713,6 +829,7 @@ static const struct test_case cases[] = {
 	{"pprof_empty", test_pprof_empty},
 	{"pprof_errors", test_pprof_errors},
 	{"pprof_many", test_pprof_many},
+	{"pprof_inlined", test_pprof_inlined},
 	{"folded_oom", test_folded_oom},
 	{"pprof_oom", test_pprof_oom},
 };

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "encoder.h"
+#include "inline_fixture.h"
 #include "profile_fixture.h"
 #include "test_helpers.h"
 
@@ -876,6 +877,76 @@ static int test_alloc_failures(void)
 #endif
 }
 
+/* Functions inlined at a frame are frames of their own above it, caller
+ * first, in class fg-inline with "(inlined)" in their tooltip. */
+static int test_inlined(void)
+{
+	struct profile_stack stacks[2];
+	inline_fixture_stacks(stacks);
+	struct profile p = fixture_profile("test-host", 1767225600000000000ULL, 99, stacks, 2);
+	int err;
+	char *svg = encode(&p, NULL, &err);
+	struct frame_el fr;
+
+	CHECK(svg);
+	const char *why = xml_check(svg);
+	if (why)
+		fprintf(stderr, "inlined: %s\n", why);
+	CHECK(!why);
+	static const struct {
+		const char *name; /* escaped, as in data-name */
+		int depth;
+		const char *cls;
+		double samples;
+	} want[] = {
+		{"server", 1, "fg-proc", 8},
+		{"main", 2, "fg-user", 8},
+		{"app::Server::run()", 3, "fg-user", 6},
+		{"app::Table::lookup(int) const", 4, "fg-inline", 6},
+		{"app::hash&lt;int&gt;(int)", 5, "fg-inline", 6},
+		{"app::hash&lt;int&gt;(int)", 3, "fg-user", 2},
+		{"app::Server::run()", 4, "fg-user", 2},
+		{"app::Table::lookup(int) const", 5, "fg-inline", 2},
+		{"ksys_read", 6, "fg-kernel", 2},
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		bool found = find_frame(svg, want[i].name, want[i].depth, &fr) &&
+			     frame_has_class(&fr, want[i].cls) &&
+			     frame_num(&fr, "data-v") == want[i].samples;
+		if (!found)
+			fprintf(stderr, "frame %s at depth %d, class %s, %.0f samples not found\n",
+				want[i].name, want[i].depth, want[i].cls, want[i].samples);
+		CHECK(found);
+	}
+	/* the tooltip says inlined for inlined frames only */
+	CHECK(find_frame(svg, "app::hash&lt;int&gt;(int)", 5, &fr));
+	const char *title = strstr(fr.start, "<title>");
+	CHECK(title && title < fr.end);
+	CHECK(strncmp(title,
+		      "<title>app::hash&lt;int&gt;(int) (inlined) (6 samples, 75.00%)</title>",
+		      strlen("<title>app::hash&lt;int&gt;(int) (inlined) (6 samples, "
+			     "75.00%)</title>")) == 0);
+	const char *fill_inl = strstr(fr.start, "fill=\"");
+	CHECK(find_frame(svg, "app::hash&lt;int&gt;(int)", 3, &fr));
+	title = strstr(fr.start, "<title>");
+	CHECK(title && title < fr.end);
+	CHECK(strncmp(title, "<title>app::hash&lt;int&gt;(int) (2 samples",
+		      strlen("<title>app::hash&lt;int&gt;(int) (2 samples")) == 0);
+	/* coloured apart from user frames, and in the legend */
+	const char *fill_user = strstr(fr.start, "fill=\"");
+	CHECK(fill_inl && fill_user && strncmp(fill_inl, fill_user, 20) != 0);
+	CHECK(strstr(svg, "<rect class=\"legend fg-inline\""));
+	CHECK_EQ_U64(count_str(svg, "(inlined)"), 3);
+	free(svg);
+
+#ifdef FLAMEGRAPH_TEST_WRAP_ALLOC
+	int failed = 0;
+	long n = fail_each_alloc(&p, &failed);
+	CHECK(!failed && n > 5 && n < 100000);
+#endif
+	return 0;
+}
+
 /* ---- performance: 100k stacks ---- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -1007,6 +1078,7 @@ static const struct test_case cases[] = {
 	{"widths_proportional", test_widths_proportional},
 	{"classes_and_depths", test_classes_and_depths},
 	{"merge_and_names", test_merge_and_names},
+	{"inlined", test_inlined},
 	{"title", test_title},
 	{"self_contained", test_self_contained},
 	{"narrow_frames", test_narrow_frames},

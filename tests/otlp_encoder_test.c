@@ -36,6 +36,7 @@
 
 #include "encoder.h"
 #include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
+#include "inline_fixture.h"
 #include "profile_fixture.h"
 #include "test_helpers.h"
 
@@ -382,6 +383,22 @@ static struct profile fixture(void)
 	p.processes = g_procs;
 	p.n_processes = sizeof(g_procs) / sizeof(g_procs[0]);
 	p.times_complete = true;
+	return p;
+}
+
+/* The profile of inline_fixture.h (frames with inlined calls), in
+ * g_inline_stacks. */
+static struct profile_stack g_inline_stacks[2];
+static const struct profile_process g_inline_procs[] = {
+	{.tgid = INLINE_FIXTURE_TGID, .exe_path = "/usr/bin/server", .exe_name = "server"},
+};
+
+static struct profile inline_profile(void)
+{
+	inline_fixture_stacks(g_inline_stacks);
+	struct profile p = fixture_profile("host-a", T0, 99, g_inline_stacks, 2);
+	p.processes = g_inline_procs;
+	p.n_processes = 1;
 	return p;
 }
 
@@ -1767,6 +1784,94 @@ struct ctx_call {
 	bool check;
 };
 
+/* The location of address addr in r's dictionary, or NULL. */
+static const OtlpLocation *loc_by_addr(const OtlpRequest *r, uint64_t addr)
+{
+	for (size_t i = 1; i < r->dictionary->n_location_table; i++) {
+		if (r->dictionary->location_table[i]->address == addr)
+			return r->dictionary->location_table[i];
+	}
+	return NULL;
+}
+
+/* Line k of l is function name (system name sys) of file, at line. */
+static int check_otlp_line(const OtlpRequest *r, const OtlpLocation *l, size_t k, const char *name,
+			   const char *sys, const char *file, int64_t line)
+{
+	CHECK(k < l->n_lines);
+	int32_t fi = l->lines[k]->function_index;
+	CHECK(fi > 0 && (size_t)fi < r->dictionary->n_function_table);
+	const OtlpFunction *fn = r->dictionary->function_table[fi];
+	CHECK_STR(S(r, fn->name_strindex), name);
+	CHECK_STR(S(r, fn->system_name_strindex), sys);
+	CHECK_STR(S(r, fn->filename_strindex), file);
+	CHECK_EQ_U64(l->lines[k]->line, line);
+	return 0;
+}
+
+static int test_inlined(void)
+{
+	struct profile ip = inline_profile(), p = fixture(), sp = split_fixture();
+	const struct profile *ps[] = {&ip};
+	struct otlp_encode_opts o = opts_default(false);
+	struct decoded d;
+
+	CHECK(encode_decode(ps, 1, &o, &d) == 0);
+	CHECK_EQ_U64(d.n, 1);
+	const OtlpRequest *r = d.req[0];
+	CHECK(check_dictionary(r) == 0);
+	CHECK(check_accepts(d.bufs, d.n) == 0);
+
+	const OtlpLocation *run = loc_by_addr(r, inline_f_run.address);
+	const OtlpLocation *run2 = loc_by_addr(r, inline_f_run2.address);
+	const OtlpLocation *plain = loc_by_addr(r, inline_f_plain.address);
+	CHECK(run && run2 && plain);
+	/* several Lines per Location, innermost first, then the frame's function */
+	CHECK_EQ_U64(run->n_lines, 3);
+	CHECK(check_otlp_line(r, run, 0, "app::hash<int>(int)", "_ZN3app4hashIiEEiT_", "hash.h",
+			      7) == 0);
+	CHECK(check_otlp_line(r, run, 1, "app::Table::lookup(int) const", "_ZNK3app5Table6lookupEi",
+			      "table.h", 15) == 0);
+	CHECK(check_otlp_line(r, run, 2, "app::Server::run()", "_ZN3app6Server3runEv", "server.cc",
+			      42) == 0);
+	CHECK_EQ_U64(run2->n_lines, 2);
+	CHECK(check_otlp_line(r, run2, 0, "app::Table::lookup(int) const",
+			      "_ZNK3app5Table6lookupEi", "table.h", 16) == 0);
+	CHECK(check_otlp_line(r, run2, 1, "app::Server::run()", "_ZN3app6Server3runEv", "server.cc",
+			      44) == 0);
+	CHECK_EQ_U64(plain->n_lines, 1);
+	CHECK(check_otlp_line(r, plain, 0, "app::hash<int>(int)", "app::hash<int>(int)", "hash.h",
+			      9) == 0);
+	/* one Function per (name, system_name, filename) */
+	CHECK_EQ_U64(run2->lines[0]->function_index, run->lines[1]->function_index);
+	CHECK_EQ_U64(run2->lines[1]->function_index, run->lines[2]->function_index);
+	CHECK(plain->lines[0]->function_index != run->lines[0]->function_index);
+	/* main, run, hash (mangled), lookup, hash (plain), ksys_read + the zero entry */
+	CHECK_EQ_U64(r->dictionary->n_function_table, 7);
+	decoded_free(&d);
+
+	/* The context caches each frame's location with its inlined Lines: call
+	 * after call, mixed with frames without inlined calls, split or not,
+	 * its bytes are a fresh encode's. */
+	struct otlp_encoder *enc = otlp_encoder__new(NULL);
+	struct otlp_encode_opts ts = opts_default(true), split = opts_default(true);
+	split.max_request_bytes = 3000;
+	const struct profile *one[] = {&ip}, *mixed[] = {&p, &ip}, *three[] = {&sp, &ip, &p};
+	const struct ctx_call seq[] = {
+		{one, 1, &o, true},	  {mixed, 2, &ts, true}, {one, 1, &ts, true},
+		{three, 3, &split, true}, {one, 1, &o, true},	 {mixed, 2, &split, true},
+	};
+	CHECK(enc != NULL);
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		if (check_same_as_fresh(enc, seq[i].ps, seq[i].n, seq[i].o, seq[i].check)) {
+			fprintf(stderr, "context call %zu\n", i);
+			return 1;
+		}
+	}
+	otlp_encoder__free(enc);
+	return 0;
+}
+
 static int test_context_reuse(void)
 {
 	struct perf_data *pd = calloc(1, sizeof(*pd));
@@ -1899,7 +2004,8 @@ static int test_context_oom(void)
 {
 	struct profile p = fixture();
 	struct profile sp = split_fixture();
-	const struct profile *one[] = {&p}, *two[] = {&p, &sp};
+	struct profile ip = inline_profile(); /* frames with inlined calls */
+	const struct profile *one[] = {&p}, *two[] = {&p, &sp, &ip};
 	long k, fails = 0;
 
 	for (int variant = 0; variant < 2; variant++) {
@@ -1918,7 +2024,7 @@ static int test_context_oom(void)
 			bufs_free(&b);
 			g_injected = false;
 			g_fail_after = k;
-			int err = otlp_encoder__encode(enc, two, 2, &o, &b.b, &b.n);
+			int err = otlp_encoder__encode(enc, two, 3, &o, &b.b, &b.n);
 			g_fail_after = -1;
 			if (!g_injected) {
 				CHECK_EQ_U64(err, 0);
@@ -1933,7 +2039,7 @@ static int test_context_oom(void)
 				return 1;
 			}
 			/* the context survives a failed call and stays right */
-			CHECK(check_same_as_fresh(enc, two, 2, &o, false) == 0);
+			CHECK(check_same_as_fresh(enc, two, 3, &o, false) == 0);
 			otlp_encoder__free(enc);
 			CHECK_EQ_U64(g_live, live); /* nothing leaked once it is freed */
 			fails++;
@@ -1956,7 +2062,8 @@ static int test_oom(void)
 {
 	struct profile p = fixture();
 	struct profile sp = split_fixture();
-	const struct profile *ps[] = {&p, &sp};
+	struct profile ip = inline_profile(); /* frames with inlined calls */
+	const struct profile *ps[] = {&p, &sp, &ip};
 	long k, fails = 0;
 
 	for (int variant = 0; variant < 3; variant++) {
@@ -1971,7 +2078,7 @@ static int test_oom(void)
 
 			g_injected = false;
 			g_fail_after = k;
-			int err = otlp__encode(ps, 2, &o, &bufs, &n);
+			int err = otlp__encode(ps, 3, &o, &bufs, &n);
 			g_fail_after = -1;
 			if (!g_injected) {
 				CHECK_EQ_U64(err, 0);
@@ -2004,6 +2111,7 @@ static int test_oom(void)
 static const struct test_case cases[] = {
 	{"structure_timestamps", test_structure_timestamps},
 	{"aggregated", test_aggregated},
+	{"inlined", test_inlined},
 	{"resource_attrs_merge", test_resource_attrs_merge},
 	{"intervals", test_intervals},
 	{"split", test_split},

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # pprof_gotool_test.sh HELPER: `go tool pprof` (an independent pprof reader,
 # Debian golang-go) must accept what pprof__encode writes and report the flat
-# counts, labels and types the hand-built profile in pprof_sample_main.c holds.
+# counts, labels and types the hand-built profile in pprof_sample_main.c holds,
+# and show functions inlined at a frame (several Lines per Location) with
+# their file:line, in -lines -top and in -traces.
 # Without go: fail when CI is set, skip (exit 77) otherwise.
 set -euo pipefail
 
@@ -72,7 +74,42 @@ expect_flat "$tmp/top_samples.txt" do_syscall_64 12
 expect_flat "$tmp/top_samples.txt" app 5
 expect_flat "$tmp/top_samples.txt" main 0
 expect_grep "$tmp/top_samples.txt" 'Type: samples' "sample type samples"
-expect_grep "$tmp/top_samples.txt" '^ +75 +100%|of 75 total' "total 75 samples"
+expect_grep "$tmp/top_samples.txt" '^ +83 +100%|of 83 total' "total 83 samples"
+# by function: hash is inlined at one location (flat 6) and not at another
+expect_grep "$tmp/top_samples.txt" '^ +6 .* 8 .* app::hash<int>\(int\) \(partial-inline\)$' \
+	"app::hash<int>(int) flat 6, cum 8, partly inlined"
+expect_grep "$tmp/top_samples.txt" '^ +0 .* 8 .* app::Table::lookup\(int\) const \(inline\)$' \
+	"app::Table::lookup(int) const always inlined, cum 8"
+expect_flat "$tmp/top_samples.txt" ksys_read 2
+
+# inlined functions, each at its own file:line; the containing function at the
+# line of the call of the outermost inlined one
+pprof -lines -top -nodecount=100 -sample_index=samples >"$tmp/lines.txt"
+cat "$tmp/lines.txt"
+expect_grep "$tmp/lines.txt" '^ +6 .* app::hash<int>\(int\) hash\.h:7 \(inline\)$' \
+	"inlined leaf app::hash<int>(int) hash.h:7, flat 6"
+expect_grep "$tmp/lines.txt" '^ +0 .* 6 .* app::Table::lookup\(int\) const table\.h:15 \(inline\)$' \
+	"inlined caller app::Table::lookup(int) const table.h:15, cum 6"
+expect_grep "$tmp/lines.txt" '^ +0 .* 6 .* app::Server::run\(\) server\.cc:42$' \
+	"containing function app::Server::run() server.cc:42, cum 6"
+expect_grep "$tmp/lines.txt" ' app::Table::lookup\(int\) const table\.h:16 \(inline\)$' \
+	"inlined call under a kernel leaf, table.h:16"
+expect_grep "$tmp/lines.txt" '^ +0 .* 2 .* app::hash<int>\(int\) hash\.h:9$' \
+	"the plain (not inlined) function of the same name"
+
+# -traces: one line per trace, frames leaf first, joined with ';' (no {n}
+# interval in the regexes: mawk lacks them)
+pprof -traces >"$tmp/traces.txt"
+awk '/^-+\+-+$/ { if (t != "") print t; t = ""; next }
+	/^ +[0-9.]+[a-z]*s +/ { sub(/^ +[0-9.]+[a-z]*s +/, ""); t = $0; next }
+	t != "" && /^      +[^ ]/ { sub(/^ +/, ""); t = t ";" $0 }
+	END { if (t != "") print t }' "$tmp/traces.txt" >"$tmp/traces_joined.txt"
+expect_grep "$tmp/traces_joined.txt" \
+	'^app::hash<int>\(int\) \(inline\);app::Table::lookup\(int\) const \(inline\);app::Server::run\(\);main$' \
+	"trace: hash (inline), lookup (inline), run, main"
+expect_grep "$tmp/traces_joined.txt" \
+	'^ksys_read;app::Table::lookup\(int\) const \(inline\);app::Server::run\(\);app::hash<int>\(int\);main$' \
+	"trace: ksys_read, lookup (inline), run, hash, main"
 
 # default sample type is cpu: 10 ms per sample
 pprof -top -nodecount=100 -unit=ms >"$tmp/top_cpu.txt"

@@ -12,6 +12,14 @@
  *	app              5   (stack with no frames: synthetic frame = process name)
  *	main             0   (cum 50)
  *
+ * and the stacks of inline_fixture.h (process "server", frames with inlined
+ * calls and mangled names):
+ *
+ *	app::hash<int>(int)  6 at hash.h:7, inlined into app::Table::lookup(int)
+ *	                     const at table.h:15, inlined into app::Server::run()
+ *	                     at server.cc:42
+ *	ksys_read            2   (kernel leaf over lookup at table.h:16, inlined)
+ *
  * Period 10 ms (100 Hz), so each sample is 10 ms of cpu.
  */
 #include <stdio.h>
@@ -19,6 +27,7 @@
 #include <string.h>
 
 #include "encoder.h"
+#include "inline_fixture.h"
 #include "profile_fixture.h"
 
 static const struct sym_module m_app = {
@@ -44,9 +53,13 @@ int main(int argc, char **argv)
 		fixture_stack(100, 100, "app", "app", 1, 2, st_sys, 12),
 		fixture_stack(100, 102, "app", "app", 0, 0, NULL, 5),
 		fixture_stack(0, 0, "swapper/1", "[idle]", 1, 0, st_idle, 20),
+		{0},
+		{0},
 	};
-	struct profile p = fixture_profile("test-host", 1767225600000000000ULL, 100, stacks,
-					   sizeof(stacks) / sizeof(stacks[0]));
+	size_t n_stacks = sizeof(stacks) / sizeof(stacks[0]);
+	inline_fixture_stacks(&stacks[n_stacks - 2]);
+	struct profile p =
+		fixture_profile("test-host", 1767225600000000000ULL, 100, stacks, n_stacks);
 	struct encoded_buf out = {0};
 	FILE *f;
 	int err;
