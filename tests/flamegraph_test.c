@@ -947,7 +947,7 @@ static int test_inlined(void)
 	return 0;
 }
 
-/* ---- performance: 100k stacks ---- */
+/* ---- 100k stacks: a large profile encodes whole (its time is reported) ---- */
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -1031,12 +1031,12 @@ static int test_perf_100k(void)
 	double t0 = cpu_s();
 	svg = encode(&pr, NULL, &err);
 	double dt = cpu_s() - t0;
-	double budget = SANITIZED ? 4.0 : 1.0;
+	/* Reported, not asserted: a test is no benchmark (pipeline-bench
+	 * throughput --stage encoder measures the SVG encoder). */
 	printf("     100k stacks: %.3f s CPU, %zu bytes%s\n", dt, svg ? strlen(svg) : 0,
 	       SANITIZED ? " (sanitized build)" : "");
-	if (!svg || dt > budget) {
-		fprintf(stderr, "100k stacks took %.3f s (budget %.1f s), err %d\n", dt, budget,
-			err);
+	if (!svg) {
+		fprintf(stderr, "100k stacks: encode failed, err %d\n", err);
 		goto out;
 	}
 	struct frame_el fr;
