@@ -55,6 +55,9 @@ static const struct opt_desc opt_table[] = {
 	{"kernel-stacks", OPT_TRUE, CFG(kernel_stacks), 0, 0, NULL,
 	 "capture kernel stacks (default)"},
 	{"no-kernel-stacks", OPT_FALSE, CFG(kernel_stacks), 0, 0, NULL, "capture user stacks only"},
+	{"no-process-events", OPT_FALSE, CFG(track_processes), 0, 0, NULL,
+	 "do not trace exec and exit (without --pid, they let processes that live a few ms "
+	 "be named)"},
 	{"idle", OPT_TRUE, CFG(idle), 0, 0, NULL,
 	 "include samples of the idle task, shown as [idle]"},
 	{"no-bpf-stats", OPT_FALSE, CFG(bpf_stats), 0, 0, NULL,
@@ -126,6 +129,7 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->export_queue_bytes = 64u << 20;
 	cfg->shutdown_timeout = 5;
 	cfg->kernel_stacks = true;
+	cfg->track_processes = true;
 	cfg->idle = false;
 	cfg->bpf_stats = true;
 	cfg->ring_kib = 0;

@@ -23,6 +23,7 @@ struct pipeline_config {
 	uint32_t pids[CONFIG_MAX_PIDS];
 	unsigned n_pids;
 	bool kernel_stacks;
+	bool track_processes; /* exec/exit events for the symbolizer (whole-host runs) */
 	bool idle;
 	bool bpf_stats;		/* measure BPF run time (bpf_enable_stats) */
 	unsigned ring_kib;	/* per-CPU ring size in KiB, 0 = sized from frequency */

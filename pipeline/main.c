@@ -34,6 +34,7 @@
 #include "exporter.h"
 #include "flush.h"
 #include "otlp_setup.h"
+#include "proc_tracker.h"
 #include "sampler.h"
 #include "self_stats.h"
 #include "shard.h"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
 {
 	struct pipeline_config cfg;
 	struct symbolizer *sym = NULL;
+	struct proc_tracker *procs = NULL;
 	struct sampler *smp = NULL;
 	struct flusher *flusher = NULL;
 	struct otlp_exporter *exporter = NULL;
@@ -186,6 +188,12 @@ int main(int argc, char **argv)
 	if (!sym) {
 		fprintf(stderr, "pipeline: cannot create the symbolizer: %s\n", strerror(errno));
 		goto cleanup;
+	}
+	/* Whole-host runs only: a --pid list names processes that exist already. */
+	if (cfg.track_processes && !cfg.n_pids) {
+		procs = proc_tracker__start(sym);
+		if (!procs)
+			fprintf(stderr, "pipeline: short-lived processes may be left unnamed\n");
 	}
 	smp = sampler__new(&cfg);
 	if (!smp)
@@ -281,6 +289,7 @@ int main(int argc, char **argv)
 		if (now >= next_flush) {
 			collect_drops(smp, shards, n_shards, &drops);
 			flusher__flush(flusher, shards, n_shards, &drops, false);
+			symbolizer__interval_flushed(sym);
 			/* A late flush covers the slots it missed; no back-to-back catch-up. */
 			while (next_flush <= clock_ns(CLOCK_MONOTONIC))
 				next_flush += cfg.interval * 1000000000ULL;
@@ -305,6 +314,7 @@ int main(int argc, char **argv)
 			collect_drops(smp, shards, n_shards, &drops);
 			self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym,
 					  exporter, clock_ns(CLOCK_MONOTONIC) - start_mono);
+			proc_tracker__print(procs, stderr);
 		}
 	}
 	if (pids_gone && !cfg.quiet)
@@ -331,9 +341,11 @@ int main(int argc, char **argv)
 			err = -EIO;
 	}
 	uint64_t elapsed = clock_ns(CLOCK_MONOTONIC) - start_mono;
-	if (!cfg.quiet)
+	if (!cfg.quiet) {
 		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym, exporter,
 				  elapsed);
+		proc_tracker__print(procs, stderr);
+	}
 	if (cfg.stats_json) {
 		int jerr = self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards,
 						  flusher, sym, exporter, elapsed);
@@ -352,6 +364,7 @@ cleanup:
 	flusher__free(flusher);
 	otlp_exporter__free(exporter);
 	otlp_setup__deinit(&otlp);
+	proc_tracker__free(procs);
 	symbolizer__free(sym);
 	return rc;
 }

@@ -14,7 +14,8 @@
  * The image is built once, unlocked, by the loading thread, then published
  * under the symbolizer's lock and never changed: lookups need no lock. Names
  * are copied into one pool so the file can be closed after the load.
- * Later: DWARF lines and inlines (libdw) and .gnu_debuglink hang off this.
+ * DWARF lines and inlines, separate debug files and MiniDebugInfo hang off
+ * this as img->debug (debuginfo.c), attached by the loader.
  */
 #include <errno.h>
 #include <gelf.h>
@@ -446,25 +447,29 @@ void elf_image__free(struct elf_image *img)
 	free(img->loads);
 	free(img->syms);
 	free(img->names);
+	debuginfo__free(img->debug);
 	free(img);
+}
+
+bool elf_image__vaddr(const struct elf_image *img, uint64_t file_offset, uint64_t *vaddr)
+{
+	for (size_t i = 0; i < img->n_loads; i++) {
+		const struct elf_load *l = &img->loads[i];
+
+		if (file_offset >= l->offset && file_offset - l->offset < l->filesz) {
+			*vaddr = file_offset - l->offset + l->vaddr;
+			return true;
+		}
+	}
+	return false;
 }
 
 const char *elf_image__lookup(const struct elf_image *img, uint64_t file_offset)
 {
 	size_t lo = 0, hi;
 	uint64_t vaddr;
-	bool found = false;
 
-	for (size_t i = 0; i < img->n_loads; i++) {
-		const struct elf_load *l = &img->loads[i];
-
-		if (file_offset >= l->offset && file_offset - l->offset < l->filesz) {
-			vaddr = file_offset - l->offset + l->vaddr;
-			found = true;
-			break;
-		}
-	}
-	if (!found || !img->n_syms)
+	if (!img->n_syms || !elf_image__vaddr(img, file_offset, &vaddr))
 		return NULL;
 	/* Last symbol with start <= vaddr. */
 	hi = img->n_syms;

@@ -4,7 +4,9 @@
  * dense, nonzero id, so callers compare and hash frames by pointer or id.
  *
  * Frames are carved from FRAME_CHUNK-sized arrays (one allocation per
- * FRAME_CHUNK frames, one owner: the table) and never freed before
+ * FRAME_CHUNK frames, one owner: the table); a frame's inlined[] array (DWARF
+ * inlined calls) is one more allocation, linked in ft->inlines. Both are
+ * never freed before
  * frame_table__deinit(): the public contract keeps every frame valid until
  * symbolizer__free(). Growth is bounded by the caller (symbolizer.c checks the
  * cache bound before adding); this version does not evict.
@@ -32,6 +34,11 @@ struct frame_chunk {
 	struct frame_node frames[FRAME_CHUNK];
 };
 
+struct inline_block {
+	struct inline_block *next;
+	struct sym_inline e[];
+};
+
 int frame_table__init(struct frame_table *ft)
 {
 	memset(ft, 0, sizeof(*ft));
@@ -46,10 +53,15 @@ int frame_table__init(struct frame_table *ft)
 void frame_table__deinit(struct frame_table *ft)
 {
 	struct frame_chunk *c, *next;
+	struct inline_block *ib, *ib_next;
 
 	for (c = ft->chunks; c; c = next) {
 		next = c->next;
 		free(c);
+	}
+	for (ib = ft->inlines; ib; ib = ib_next) {
+		ib_next = ib->next;
+		free(ib);
 	}
 	htab__deinit(&ft->ht);
 	memset(ft, 0, sizeof(*ft));
@@ -110,6 +122,42 @@ const struct sym_frame *frame_table__add(struct frame_table *ft, const struct sy
 		return NULL;
 	htab__add(&ft->ht, &fn->node, frame_hash(module, address));
 	ft->bytes += htab__bytes(&ft->ht) - before;
+	return &fn->f;
+}
+
+const struct sym_frame *frame_table__add_src(struct frame_table *ft,
+					     const struct sym_module *module, uint64_t address,
+					     const struct sym_src *src, uint8_t kind)
+{
+	struct inline_block *ib = NULL;
+	const struct sym_frame *f;
+	struct frame_node *fn;
+	size_t ib_bytes = 0;
+
+	if (src->n_inlined) {
+		ib_bytes = sizeof(*ib) + src->n_inlined * sizeof(ib->e[0]);
+		ib = malloc(ib_bytes);
+		if (!ib)
+			return NULL;
+		memcpy(ib->e, src->inlined, src->n_inlined * sizeof(ib->e[0]));
+	}
+	f = frame_table__add(ft, module, address, src->function, kind);
+	if (!f) {
+		free(ib);
+		return NULL;
+	}
+	fn = container_of(f, struct frame_node, f);
+	/* Still under the lock that publishes the frame: not yet visible. */
+	fn->f.system_name = src->system_name;
+	fn->f.file = src->file;
+	fn->f.line = src->line;
+	if (ib) {
+		ib->next = ft->inlines;
+		ft->inlines = ib;
+		ft->bytes += ib_bytes;
+		fn->f.inlined = ib->e;
+		fn->f.n_inlined = src->n_inlined;
+	}
 	return &fn->f;
 }
 

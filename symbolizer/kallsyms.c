@@ -12,8 +12,10 @@
  * then flagged restricted and holds no symbols; callers give kernel frames
  * module-level names.
  *
- * Built once, unlocked, by the thread that loads it; immutable afterwards.
- * Kernel modules loaded later are not seen in this version.
+ * Built unlocked by the thread that loads it; immutable afterwards. Kernel
+ * modules loaded later come with a new table: the symbolizer reloads it when
+ * an address no symbol covers meets a changed /proc/modules, and keeps the
+ * old one (its frames point to its names).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -12,7 +12,10 @@
  * invalidation that no successful re-read followed, or after
  * SYM_PROCESS_IDLE_NS without a slow-path lookup (a live process is simply
  * re-read when it shows up again): the table stays bounded without relying on
- * exit events.
+ * exit events. With exit events (symbolizer__process_exit()) the rule for an
+ * exited process is "exited and flushed": it stays until two interval
+ * flushes have passed since its exit, whatever the grace and idle times.
+ * An entry may also hold the process's JIT perf map (perf_map.c).
  *
  * An entry also carries the process's executable path and container id
  * (strings interned in the symbolizer's pool, not owned here), read with the
@@ -41,15 +44,19 @@ int process_table__init(struct process_table *pt)
 
 static size_t process_bytes(const struct process *p)
 {
-	return sizeof(*p) + p->n_maps * sizeof(*p->maps);
+	return sizeof(*p) + p->n_maps * sizeof(*p->maps) + (p->perf_map ? p->perf_map->bytes : 0);
+}
+
+static void process_free(struct process *p)
+{
+	perf_map__free(p->perf_map);
+	free(p->maps);
+	free(p);
 }
 
 static bool drop_all(struct hnode *n, void *arg)
 {
-	struct process *p = container_of(n, struct process, node);
-
-	free(p->maps);
-	free(p);
+	process_free(container_of(n, struct process, node));
 	return true;
 }
 
@@ -98,9 +105,17 @@ void process_table__set_maps(struct process_table *pt, struct process *p, struct
 	pt->bytes += process_bytes(p);
 }
 
+void process_table__set_perf_map(struct process_table *pt, struct process *p, struct perf_map *pm)
+{
+	pt->bytes -= process_bytes(p);
+	perf_map__free(p->perf_map);
+	p->perf_map = pm;
+	pt->bytes += process_bytes(p);
+}
+
 struct sweep_arg {
 	struct process_table *pt;
-	uint64_t now;
+	uint64_t now, flushes;
 	size_t dropped;
 };
 
@@ -111,19 +126,24 @@ static bool sweep_one(struct hnode *n, void *arg)
 
 	if (p->loading)
 		return false;
-	if (!(p->stale && a->now - p->stale_ns >= SYM_PROCESS_GRACE_NS) &&
-	    a->now - p->used_ns < SYM_PROCESS_IDLE_NS)
+	if (p->exited) {
+		/* Its samples may wait in queues and aggregators until the
+		 * interval holding them is flushed, however long that is. */
+		if (a->flushes - p->exit_flush < 2)
+			return false;
+	} else if (!(p->stale && a->now - p->stale_ns >= SYM_PROCESS_GRACE_NS) &&
+		   a->now - p->used_ns < SYM_PROCESS_IDLE_NS) {
 		return false;
+	}
 	a->pt->bytes -= process_bytes(p);
-	free(p->maps);
-	free(p);
+	process_free(p);
 	a->dropped++;
 	return true;
 }
 
-size_t process_table__sweep(struct process_table *pt, uint64_t now)
+size_t process_table__sweep(struct process_table *pt, uint64_t now, uint64_t flushes)
 {
-	struct sweep_arg a = {.pt = pt, .now = now};
+	struct sweep_arg a = {.pt = pt, .now = now, .flushes = flushes};
 
 	htab__filter(&pt->ht, sweep_one, &a);
 	return a.dropped;

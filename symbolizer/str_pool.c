@@ -2,10 +2,12 @@
 /*
  * String pool: interned, immutable strings that live until the symbolizer is
  * freed (processes' executable paths and container ids, which callers keep
- * past the life of the process entry that named them).
+ * past the life of the process entry that named them; frames' demangled and
+ * mangled names and source files from DWARF, which live as long as frames).
  *
  * Each distinct string is stored once, so the pool grows with the number of
- * distinct strings seen (executables, containers), not with processes. Its
+ * distinct strings seen (executables, containers, functions, source files),
+ * not with processes or frames. Its
  * bytes count in the symbolizer's cache_bytes.
  *
  * Threads: every function runs under symbolizer.lock. A string is written

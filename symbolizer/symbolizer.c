@@ -48,6 +48,7 @@
 #include "symbolizer_internal.h"
 
 #define KALLSYMS_PATH	  "/proc/kallsyms"
+#define MODULES_PATH	  "/proc/modules"
 #define KERNEL_NOTES_PATH "/sys/kernel/notes"
 
 /* State of one symbolizer__resolve_slow() call. */
@@ -63,6 +64,8 @@ static size_t cache_bytes(const struct symbolizer *sym)
 
 	if (sym->ksyms)
 		b += sym->ksyms->bytes + sym->ksyms->n_mods * sizeof(*sym->ksym_mods);
+	for (const struct kallsyms *ks = sym->ksyms_retired; ks; ks = ks->older)
+		b += ks->bytes;
 	return b;
 }
 
@@ -107,6 +110,55 @@ static const struct sym_frame *intern(struct symbolizer *sym, struct slow_ctx *c
 	}
 	f = frame_table__add(&sym->frames, &mod->pub, address, function,
 			     mod->pub.is_kernel ? SYM_FRAME_KERNEL : SYM_FRAME_USER);
+	if (!f) {
+		cx->err = -ENOMEM;
+		return coarse_frame(sym, mod);
+	}
+	return f;
+}
+
+/*
+ * Returns the interned frame of file offset off in mod, naming it on first
+ * sight from DWARF (function, file:line, inlined calls), else .symtab/.dynsym,
+ * else the debug file's or MiniDebugInfo's symbols; names demangled. All of
+ * it runs only here, on the slow path, once per (module, offset).
+ */
+static const struct sym_frame *intern_file(struct symbolizer *sym, struct slow_ctx *cx,
+					   struct module *mod, uint64_t off, bool *cold)
+{
+	const struct sym_frame *f = frame_table__find(&sym->frames, &mod->pub, off);
+	const struct elf_image *img = mod->elf;
+	bool has_vaddr;
+	struct sym_src src;
+	uint64_t vaddr;
+	const char *name;
+	int err = 0;
+
+	if (f || !img)
+		return f ? f : intern(sym, cx, mod, off, NULL, cold);
+	*cold = true;
+	if (over_budget(sym)) {
+		sym->c.cache_full++;
+		return coarse_frame(sym, mod);
+	}
+	memset(&src, 0, sizeof(src));
+	has_vaddr = elf_image__vaddr(img, off, &vaddr);
+	if (img->debug && has_vaddr) {
+		size_t before = debuginfo__bytes(img->debug);
+
+		err = debuginfo__lookup(img->debug, vaddr, &sym->strings, &src);
+		/* A unit's function index, built on its first lookup. */
+		sym->mods.bytes += debuginfo__bytes(img->debug) - before;
+	}
+	if (!err && !src.function) {
+		name = elf_image__lookup(img, off);
+		if (name)
+			err = sym_demangle(&sym->strings, name, &src.function, &src.system_name);
+		else if (img->debug && has_vaddr)
+			err = debuginfo__symbol(img->debug, vaddr, &sym->strings, &src.function,
+						&src.system_name);
+	}
+	f = err ? NULL : frame_table__add_src(&sym->frames, &mod->pub, off, &src, SYM_FRAME_USER);
 	if (!f) {
 		cx->err = -ENOMEM;
 		return coarse_frame(sym, mod);
@@ -232,39 +284,61 @@ static bool need_read(const struct process *p, const struct slow_ctx *cx)
 /* ---- ELF loads ---- */
 
 /*
- * Opens the file behind mod as process tgid maps it: through
- * /proc/PID/map_files (the exact mapped file, even deleted; needs
- * CAP_SYS_ADMIN), /proc/PID/root/<path> (the process's mount namespace), or
- * the path itself. A candidate whose inode differs from the mapping's is
- * skipped, except through /proc/PID/root (overlay file systems may report
- * other inode numbers there). Returns an fd, or -errno with err set.
+ * Opens the file behind mod as process tgid maps it, trying in turn:
+ * /proc/PID/map_files/START-END (the exact mapped file, even deleted,
+ * replaced, or in another mount namespace; needs CAP_SYS_ADMIN); the path
+ * resolved inside the process's root with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS), so a symlink planted in a container cannot lead to
+ * a host file; and the plain path, only for a process in the agent's own
+ * mount namespace or that has exited (then only a file of the mapping's
+ * device and inode is taken). A candidate whose inode differs from the mapping's is
+ * skipped, except inside the root (overlay file systems may report other
+ * inode numbers there), where it is the last resort. Returns an fd, or
+ * -errno with err set.
  */
 static int module_open(const struct module *mod, uint32_t tgid, uint64_t start, uint64_t end,
 		       char *err, size_t errlen)
 {
-	enum { MAP_FILES, ROOT, PLAIN };
-	static const int order_deleted[] = {MAP_FILES, ROOT, PLAIN};
-	static const int order_normal[] = {ROOT, PLAIN, MAP_FILES};
-	const int *order = mod->deleted ? order_deleted : order_normal;
-	int plen = (int)(strlen(mod->path) - (mod->deleted ? SYM_DELETED_SUFFIX_LEN : 0));
+	enum { MAP_FILES, ROOT, PLAIN, N_WAYS };
+	size_t plen = strlen(mod->path) - (mod->deleted ? SYM_DELETED_SUFFIX_LEN : 0);
 	int fallback = -1, first_err = 0;
 	char buf[PATH_MAX + 64];
 
-	for (int i = 0; i < 3; i++) {
+	for (int way = 0; way < N_WAYS; way++) {
 		struct stat st;
 		int fd;
 
-		if (order[i] == MAP_FILES)
+		if (way == MAP_FILES) {
 			snprintf(buf, sizeof(buf), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, tgid,
 				 start, end);
-		else if (order[i] == ROOT)
-			snprintf(buf, sizeof(buf), "/proc/%u/root%.*s", tgid, plen, mod->path);
-		else
-			snprintf(buf, sizeof(buf), "%.*s", plen, mod->path);
-		fd = open(buf, O_RDONLY | O_CLOEXEC);
+			fd = open(buf, O_RDONLY | O_CLOEXEC);
+			fd = fd < 0 ? -errno : fd;
+		} else {
+			if (plen >= sizeof(buf)) {
+				snprintf(err, errlen, "path too long");
+				return -ENAMETOOLONG;
+			}
+			memcpy(buf, mod->path, plen);
+			buf[plen] = '\0';
+			if (way == ROOT) {
+				fd = proc_root__open(tgid, buf, false);
+			} else if (proc_root__same_mnt_ns(tgid) || !proc_root__exists(tgid)) {
+				fd = open(buf, O_RDONLY | O_CLOEXEC);
+				fd = fd < 0 ? -errno : fd;
+			} else {
+				continue; /* the host's file of that name is not the process's */
+			}
+		}
+		/* The plain path may be any file: only the same device and inode
+		 * (the process is gone, or shares our mount namespace) is it. */
+		if (fd >= 0 && way == PLAIN &&
+		    (fstat(fd, &st) || (uint64_t)st.st_dev != mod->dev)) {
+			close(fd);
+			fd = -ESTALE;
+		}
 		if (fd < 0) {
 			if (!first_err)
-				first_err = errno;
+				first_err = -fd;
 			continue;
 		}
 		if (fstat(fd, &st) == 0 && (uint64_t)st.st_ino == mod->inode) {
@@ -272,7 +346,7 @@ static int module_open(const struct module *mod, uint32_t tgid, uint64_t start, 
 				close(fallback);
 			return fd;
 		}
-		if (order[i] == ROOT && fallback < 0) {
+		if (way == ROOT && fallback < 0) {
 			fallback = fd;
 			continue;
 		}
@@ -282,6 +356,8 @@ static int module_open(const struct module *mod, uint32_t tgid, uint64_t start, 
 	}
 	if (fallback >= 0)
 		return fallback;
+	if (!first_err)
+		first_err = ENOENT;
 	if (first_err == ESTALE)
 		snprintf(err, errlen, "file replaced on disk (inode changed)");
 	else
@@ -348,6 +424,8 @@ static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgi
 
 			sym_htlhash_fd(fd, htl); /* "" if the file cannot be read */
 			ret = symbols ? elf_image__load_fd(fd, &img, err, sizeof(err)) : 0;
+			if (img) /* -ENOENT: no DWARF, no MiniDebugInfo: symbols only */
+				debuginfo__open(fd, mod->path, sym->debug_dirs, &img->debug);
 			close(fd);
 		}
 	}
@@ -356,7 +434,7 @@ static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgi
 	memcpy(mod->htlhash, htl, sizeof(htl));
 	if (img)
 		module_table__set_image(&sym->mods, mod, img);
-	if (symbols && (ret || !mod->elf || !mod->elf->n_syms)) {
+	if (symbols && (ret || !mod->elf || (!mod->elf->n_syms && !mod->elf->debug))) {
 		sym->c.elf_load_errors++;
 		sym_warn(sym, "no symbols for %s: %s", mod->path, ret ? err : "no symbol table");
 	}
@@ -366,38 +444,86 @@ static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgi
 
 /* ---- kernel ---- */
 
-/* Loads /proc/kallsyms unlocked. Called and returns with sym->lock held. */
-static void load_kallsyms(struct symbolizer *sym, struct slow_ctx *cx)
+/* Returns a hash of /proc/modules (loaded kernel modules), 0 if unreadable. */
+static uint64_t kernel_modules_hash(const char *path)
 {
+	char *buf = NULL;
+	size_t len;
+	uint64_t h;
+
+	if (sym_read_file(path, &buf, &len))
+		return 0;
+	h = sym_hash_mem(buf, len) | 1;
+	free(buf);
+	return h;
+}
+
+/*
+ * Loads kallsyms unlocked: the first time, or again (reload) when
+ * /proc/modules differs from what it was at the last load, for modules
+ * loaded since. Called and returns with sym->lock held.
+ */
+static void load_kallsyms(struct symbolizer *sym, struct slow_ctx *cx, bool reload)
+{
+	const char *ks_path = sym->kallsyms_path, *mod_path = sym->modules_path;
+	uint64_t old_hash = sym->kmods_hash, hash;
+	struct module **mods = NULL;
 	struct kallsyms *ks = NULL;
-	int err;
+	int err = 0;
 
 	sym->kern_state = KERN_LOADING;
 	pthread_mutex_unlock(&sym->lock);
-	err = kallsyms__load(KALLSYMS_PATH, &ks);
+	hash = kernel_modules_hash(mod_path);
+	if (!reload || hash != old_hash)
+		err = kallsyms__load(ks_path, &ks);
 	pthread_mutex_lock(&sym->lock);
+	if (reload && !ks) { /* unchanged, or unreadable now: keep what we have */
+		sym->kern_state = KERN_DONE;
+		pthread_cond_broadcast(&sym->loaded);
+		return;
+	}
 	if (!err) {
-		sym->ksym_mods = calloc(ks->n_mods ? ks->n_mods : 1, sizeof(*sym->ksym_mods));
-		if (!sym->ksym_mods) {
+		mods = calloc(ks->n_mods ? ks->n_mods : 1, sizeof(*mods));
+		if (!mods) {
 			kallsyms__free(ks);
 			ks = NULL;
 			err = -ENOMEM;
 			cx->err = err;
 		}
 	}
-	if (ks) {
+	if (ks && reload && ks->restricted) {
+		kallsyms__free(ks); /* hidden since: the old table still holds */
+		free(mods);
+		ks = NULL;
+	} else if (ks) {
 		for (size_t i = 0; i < ks->n_mods; i++) {
 			struct module *m =
 				pseudo_module(sym, ks->names + ks->mod_names[i], MOD_KERNEL);
 
-			sym->ksym_mods[i] = m ? m : sym->kernel_mod;
+			mods[i] = m ? m : sym->kernel_mod;
 		}
+		if (sym->ksyms) { /* frames point into it: retire, do not free */
+			sym->ksyms->older = sym->ksyms_retired;
+			sym->ksyms_retired = sym->ksyms;
+		}
+		free(sym->ksym_mods);
+		sym->ksym_mods = mods;
 		sym->ksyms = ks;
+		sym->kmods_hash = hash;
+	}
+	if (reload) {
+		sym->kern_state = KERN_DONE;
+		pthread_cond_broadcast(&sym->loaded);
+		return;
+	}
+	if (ks) {
 		if (ks->restricted)
-			sym_warn(sym, "kernel addresses hidden by kptr_restrict: kernel frames get "
-				      "module-level names");
+			sym_warn(sym,
+				 "kernel addresses hidden by kptr_restrict (/proc/kallsyms "
+				 "shows zeros; the agent needs CAP_SYSLOG or kptr_restrict=0): "
+				 "kernel frames are shown as [kernel]");
 	} else {
-		sym_warn(sym, "cannot load %s: %s: kernel frames get module-level names",
+		sym_warn(sym, "cannot load %s: %s: kernel frames are shown as [kernel]",
 			 KALLSYMS_PATH, strerror(-err));
 	}
 	sym->kern_state = KERN_DONE;
@@ -413,19 +539,112 @@ static const struct sym_frame *resolve_kernel_locked(struct symbolizer *sym, str
 	for (;;) {
 		if (sym->kernel && sym->kern_state == KERN_NEW) {
 			*cold = true;
-			load_kallsyms(sym, cx);
+			load_kallsyms(sym, cx, false);
 		} else if (sym->kern_state == KERN_LOADING) {
 			pthread_cond_wait(&sym->loaded, &sym->lock);
 		} else {
 			break;
 		}
 	}
-	if (sym->ksyms && !sym->ksyms->restricted)
+	/* Kernel symbols wanted but hidden (kptr_restrict) or unreadable: every
+	 * address is one "[kernel]" frame (address 0, which no kernel text
+	 * has), so kernel stacks are not spread over one frame per address. */
+	if (sym->kernel && (!sym->ksyms || sym->ksyms->restricted))
+		return intern(sym, cx, sym->kernel_mod, 0, "[kernel]", cold);
+	if (sym->ksyms)
 		k = kallsyms__lookup(sym->ksyms, addr);
+	if (!k && sym->ksyms && !frame_table__find(&sym->frames, &sym->kernel_mod->pub, addr)) {
+		uint64_t now = sym_now_ns();
+
+		if (now - sym->kmods_check_ns >= SYM_KMODS_CHECK_NS) {
+			/* A module loaded since kallsyms was read? */
+			sym->kmods_check_ns = now;
+			*cold = true;
+			load_kallsyms(sym, cx, true);
+			k = kallsyms__lookup(sym->ksyms, addr);
+		}
+	}
 	if (!k)
 		return intern(sym, cx, sym->kernel_mod, addr, NULL, cold);
 	mod = k->mod ? sym->ksym_mods[k->mod - 1] : sym->kernel_mod;
 	return intern(sym, cx, mod, addr, sym->ksyms->names + k->name, cold);
+}
+
+/* ---- JIT perf maps ---- */
+
+/* (Re-)reads p's perf map unlocked if the file changed size. Called and
+ * returns with sym->lock held; p is marked loading meanwhile. */
+static void read_perf_map(struct symbolizer *sym, struct slow_ctx *cx, struct process *p,
+			  uint64_t now)
+{
+	uint64_t old_size = p->perf_size, size = 0;
+	struct perf_map *pm = NULL;
+	char path[128];
+	int fd, err = 0;
+
+	p->loading = true;
+	p->perf_check_ns = now;
+	pthread_mutex_unlock(&sym->lock);
+	fd = perf_map__open(p->tgid, path, sizeof(path), &size);
+	if (fd >= 0) {
+		if (size != old_size)
+			err = perf_map__read_fd(fd, size, &pm);
+		close(fd);
+	}
+	pthread_mutex_lock(&sym->lock);
+	if (pm && !p->perf_mod)
+		p->perf_mod = pseudo_module(sym, path, MOD_PSEUDO);
+	if (pm && p->perf_mod) {
+		process_table__set_perf_map(&sym->procs, p, pm);
+		p->perf_size = size;
+		sym->c.perf_map_reads++;
+		/* Readers may hold [anon] frames of this process: drop them. */
+		atomic_fetch_add_explicit(&sym->proc_gen[sym_gen_slot(p->tgid)], 1,
+					  memory_order_release);
+	} else if (pm || err == -ENOMEM) {
+		perf_map__free(pm);
+		cx->err = -ENOMEM;
+	}
+	p->loading = false;
+	pthread_cond_broadcast(&sym->loaded);
+}
+
+/*
+ * Names an address in anonymous executable memory from p's perf map. Returns
+ * true when the lock was dropped to (re-)read the map (the caller starts
+ * over); else sets *f to the named frame, or NULL when the map has none.
+ */
+static bool perf_map_step(struct symbolizer *sym, struct slow_ctx *cx, struct process *p,
+			  uint64_t addr, uint64_t now, const struct sym_frame **f, bool *cold)
+{
+	const struct perf_map_sym *ps = p->perf_map ? perf_map__lookup(p->perf_map, addr) : NULL;
+
+	*f = NULL;
+	if (ps) {
+		const char *name = p->perf_map->names + ps->name;
+
+		*f = frame_table__find(&sym->frames, &p->perf_mod->pub, addr);
+		if (*f)
+			return false;
+		/* Frames outlive the process and its map: intern the name. */
+		name = str_pool__intern(&sym->strings, name, strlen(name));
+		if (!name) {
+			cx->err = -ENOMEM;
+			return false;
+		}
+		*f = intern(sym, cx, p->perf_mod, addr, name, cold);
+		return false;
+	}
+	if (now - p->perf_check_ns >= SYM_PERF_MAP_CHECK_NS && !over_budget(sym)) {
+		*cold = true;
+		read_perf_map(sym, cx, p, now);
+		return true;
+	}
+	/* JIT code the map does not name yet: an [unknown] frame, which readers
+	 * never cache, so a later sample looks again once the map has grown. */
+	if (p->perf_map)
+		*f = intern(sym, cx, sym->unknown_mod, addr, NULL, cold);
+	return false;
 }
 
 /* ---- user ---- */
@@ -469,6 +688,14 @@ static const struct sym_frame *resolve_user_locked(struct symbolizer *sym, struc
 		if (!m)
 			return intern(sym, cx, sym->unknown_mod, addr, NULL, cold);
 		mod = m->mod;
+		if (mod == sym->anon_mod) {
+			const struct sym_frame *f;
+
+			if (perf_map_step(sym, cx, p, addr, now, &f, cold))
+				continue;
+			if (f)
+				return f;
+		}
 		if (mod->state == MOD_STATE_NEW) {
 			*cold = true;
 			load_module(sym, mod, cx->tgid, m);
@@ -481,8 +708,16 @@ static const struct sym_frame *resolve_user_locked(struct symbolizer *sym, struc
 		/* Files and the vdso: file offset. Anonymous and other pseudo
 		 * memory has no file: the virtual address (as JIT maps use). */
 		off = mod->kind == MOD_PSEUDO ? addr : addr - m->start + m->pgoff;
-		return intern(sym, cx, mod, off, mod->elf ? elf_image__lookup(mod->elf, off) : NULL,
-			      cold);
+		return intern_file(sym, cx, mod, off, cold);
+	}
+}
+
+/* Called with sym->lock held. */
+static void maybe_sweep(struct symbolizer *sym, uint64_t now)
+{
+	if (now - sym->last_sweep_ns >= SYM_SWEEP_INTERVAL_NS) {
+		process_table__sweep(&sym->procs, now, sym->flushes);
+		sym->last_sweep_ns = now;
 	}
 }
 
@@ -494,10 +729,7 @@ int symbolizer__resolve_slow(struct symbolizer *sym, bool kernel, uint32_t tgid,
 
 	pthread_mutex_lock(&sym->lock);
 	now = sym_now_ns();
-	if (now - sym->last_sweep_ns >= SYM_SWEEP_INTERVAL_NS) {
-		process_table__sweep(&sym->procs, now);
-		sym->last_sweep_ns = now;
-	}
+	maybe_sweep(sym, now);
 	for (size_t i = 0; i < n; i++) {
 		bool cold = false;
 
@@ -540,6 +772,13 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	sym->max_bytes =
 		opts && opts->max_cache_bytes ? opts->max_cache_bytes : SYM_DEFAULT_MAX_CACHE_BYTES;
 	sym->kernel = opts && opts->kernel;
+	sym->kallsyms_path = KALLSYMS_PATH;
+	sym->modules_path = MODULES_PATH;
+	sym->debug_dirs =
+		strdup(opts && opts->debug_dirs && opts->debug_dirs[0] ? opts->debug_dirs
+								       : SYM_DEFAULT_DEBUG_DIRS);
+	if (!sym->debug_dirs)
+		goto fail;
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		err = -EINVAL;
 		goto fail;
@@ -572,6 +811,13 @@ void symbolizer__free(struct symbolizer *sym)
 	module_table__deinit(&sym->mods);
 	str_pool__deinit(&sym->strings);
 	kallsyms__free(sym->ksyms);
+	while (sym->ksyms_retired) {
+		struct kallsyms *older = sym->ksyms_retired->older;
+
+		kallsyms__free(sym->ksyms_retired);
+		sym->ksyms_retired = older;
+	}
+	free(sym->debug_dirs);
 	free(sym->ksym_mods);
 	pthread_cond_destroy(&sym->loaded);
 	pthread_mutex_destroy(&sym->lock);
@@ -592,6 +838,102 @@ void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid)
 	pthread_mutex_unlock(&sym->lock);
 	/* After the stale mark: pairs with the acquire load in reader.c resolve(). */
 	atomic_fetch_add_explicit(&sym->proc_gen[sym_gen_slot(tgid)], 1, memory_order_release);
+}
+
+/*
+ * Loads, while process tgid lives, the files it maps that no process loaded
+ * before and that only it can lead to: deleted files, and all files of a
+ * process in another mount namespace. Once it has exited, /proc/PID/map_files
+ * and /proc/PID/root are gone, and with them the only way to such files.
+ * Others are loaded on their first sample, through their path (same device
+ * and inode), so a burst of execs does not wait behind cold ELF loads.
+ * Called and returns with sym->lock held; each load drops it, so the scan
+ * starts over after each (every load moves a module out of MOD_STATE_NEW:
+ * the loop ends).
+ */
+static void preload_modules(struct symbolizer *sym, uint32_t tgid, bool foreign)
+{
+	for (;;) {
+		struct process *p = process_table__find(&sym->procs, tgid);
+		struct sym_mapping m = {0};
+
+		if (!p || p->loading)
+			return;
+		for (size_t i = 0; i < p->n_maps && !m.mod; i++) {
+			const struct module *mod = p->maps[i].mod;
+
+			if (mod->state == MOD_STATE_NEW && mod->kind == MOD_FILE &&
+			    (foreign || mod->deleted))
+				m = p->maps[i];
+		}
+		if (!m.mod)
+			return;
+		load_module(sym, m.mod, tgid, &m);
+	}
+}
+
+int symbolizer__process_exec(struct symbolizer *sym, uint32_t tgid)
+{
+	struct slow_ctx cx = {.tgid = tgid};
+	bool foreign = !proc_root__same_mnt_ns(tgid);
+	struct process *p;
+	uint64_t now;
+	int err;
+
+	pthread_mutex_lock(&sym->lock);
+	now = sym_now_ns();
+	maybe_sweep(sym, now);
+	for (;;) {
+		p = process_table__find(&sym->procs, tgid);
+		if (!p)
+			p = process_table__add(&sym->procs, tgid, now);
+		if (!p) {
+			pthread_mutex_unlock(&sym->lock);
+			return -ENOMEM;
+		}
+		if (!p->loading)
+			break;
+		pthread_cond_wait(&sym->loaded, &sym->lock);
+	}
+	/* A new image (or a reused pid): nothing of the old one applies. */
+	p->exited = false;
+	p->stale = true;
+	p->stale_ns = now;
+	p->inval_seq++;
+	p->used_ns = now;
+	process_table__set_maps(&sym->procs, p, NULL, 0);
+	process_table__set_perf_map(&sym->procs, p, NULL);
+	p->perf_size = 0;
+	p->perf_check_ns = 0;
+	sym->c.exec_reads++;
+	read_maps(sym, &cx, p);
+	err = cx.err ? cx.err : p->stale ? -ENOENT : 0;
+	if (!err)
+		preload_modules(sym, tgid, foreign);
+	pthread_mutex_unlock(&sym->lock);
+	/* After the new maps: pairs with the acquire load in reader.c resolve(). */
+	atomic_fetch_add_explicit(&sym->proc_gen[sym_gen_slot(tgid)], 1, memory_order_release);
+	return err;
+}
+
+void symbolizer__process_exit(struct symbolizer *sym, uint32_t tgid)
+{
+	struct process *p;
+
+	pthread_mutex_lock(&sym->lock);
+	p = process_table__find(&sym->procs, tgid);
+	if (p) {
+		p->exited = true;
+		p->exit_flush = sym->flushes;
+	}
+	pthread_mutex_unlock(&sym->lock);
+}
+
+void symbolizer__interval_flushed(struct symbolizer *sym)
+{
+	pthread_mutex_lock(&sym->lock);
+	sym->flushes++;
+	pthread_mutex_unlock(&sym->lock);
 }
 
 static void fill_info(struct sym_process_info *out, const struct process *p)
@@ -670,5 +1012,7 @@ void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st)
 	st->elf_load_errors = sym->c.elf_load_errors;
 	st->cache_bytes = cache_bytes(sym);
 	st->cache_full = sym->c.cache_full;
+	st->exec_reads = sym->c.exec_reads;
+	st->perf_map_reads = sym->c.perf_map_reads;
 	pthread_mutex_unlock(&sym->lock);
 }

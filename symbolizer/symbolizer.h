@@ -6,7 +6,15 @@
  * table (each process's mappings from /proc/PID/maps), the module table (one
  * entry per file identity: build id, or device+inode), loaded ELF symbol
  * tables (shared by every process that maps the file, so libc is loaded once),
- * and kernel symbols from /proc/kallsyms.
+ * JIT perf maps (/tmp/perf-PID.map in the process's own root), and kernel
+ * symbols from /proc/kallsyms. Files are opened as the process maps them
+ * (/proc/PID/map_files, or the path resolved inside /proc/PID/root), so
+ * deleted binaries and files in containers are named.
+ *
+ * Process events (symbolizer__process_exec/exit, symbolizer__interval_flushed)
+ * let it read a new process's maps at once and keep an exited one's until its
+ * samples are flushed; without them, maps are read on a process's first
+ * sample and kept a while after it is gone.
  *
  * Frames and modules are interned: the same (module, file offset) always
  * gives the same `const struct sym_frame *`, so callers may hash and compare
@@ -86,6 +94,10 @@ struct sym_frame {
 struct symbolizer_opts {
 	size_t max_cache_bytes; /* bound on interned frames + symbol tables; 0 = default */
 	bool kernel;		/* load /proc/kallsyms for kernel frames */
+	/* Roots of separate debug files, colon-separated: DIR/.build-id/xx/yyyy.debug
+	 * and DIR/<binary's directory>/<.gnu_debuglink name>; NULL or "" means
+	 * "/usr/lib/debug". */
+	const char *debug_dirs;
 };
 
 struct symbolizer_stats {
@@ -100,6 +112,8 @@ struct symbolizer_stats {
 	uint64_t elf_load_errors; /* files that could not be opened or parsed */
 	uint64_t cache_bytes;	  /* memory held by the shared tables */
 	uint64_t cache_full;	  /* frames degraded to module level because the bound was hit */
+	uint64_t exec_reads;	  /* maps read at once on an exec event */
+	uint64_t perf_map_reads;  /* JIT perf maps (re-)read */
 };
 
 struct symbolizer;
@@ -129,14 +143,31 @@ int sym_reader__resolve_user(struct sym_reader *rd, uint32_t tgid, const uint64_
 			     const struct sym_frame **out);
 
 /* Same for kernel addresses (leaf first, non-leaf looked up at addr - 1).
- * With kptr_restrict hiding addresses (or opts.kernel unset), frames are
- * module-level: module "[kernel.kallsyms]", function NULL. Returns 0 or -errno. */
+ * With opts.kernel set but kptr_restrict hiding addresses (or /proc/kallsyms
+ * unreadable), every address gets one frame: module "[kernel.kallsyms]",
+ * function "[kernel]", address 0 (a warning says why, once). With opts.kernel
+ * unset, frames are module-level: function NULL. Returns 0 or -errno. */
 int sym_reader__resolve_kernel(struct sym_reader *rd, const uint64_t *addrs, size_t n,
 			       const struct sym_frame **out);
 
 /* Tells the symbolizer that process tgid exited or exec'd: its mappings are
  * re-read on the next miss. Thread-safe. */
 void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid);
+
+/* Tells the symbolizer that process tgid has just exec'd (or was just
+ * created): its mappings are read now, while it lives, so that samples
+ * resolved after it exited are still named. Slow (reads /proc): call it off
+ * the ring readers. Thread-safe. Returns 0, or -errno (-ENOENT: already gone). */
+int symbolizer__process_exec(struct symbolizer *sym, uint32_t tgid);
+
+/* Tells the symbolizer that process tgid exited: it keeps its mappings until
+ * two symbolizer__interval_flushed() calls later (its last samples may still
+ * be in queues at the first). Thread-safe and cheap. */
+void symbolizer__process_exit(struct symbolizer *sym, uint32_t tgid);
+
+/* Tells the symbolizer that an interval's samples have all been flushed.
+ * Thread-safe and cheap. */
+void symbolizer__interval_flushed(struct symbolizer *sym);
 
 /*
  * Fills *out for process tgid; the strings stay valid until symbolizer__free().

@@ -10,8 +10,13 @@
  *   htlhash.c        OTLP file identity: SHA-256 over a file's first and last pages
  *   proc_info.c      a process's executable (/proc/PID/exe) and container id (cgroup)
  *   proc_maps.c      parse /proc/PID/maps text into mappings
+ *   proc_root.c      files inside a process's root (openat2), its namespace pid
+ *   perf_map.c       JIT perf maps (/tmp/perf-PID.map)
  *   elf_symtab.c     one ELF file: PT_LOADs, build id, merged .symtab/.dynsym; raw
  *                    note streams (/sys/kernel/notes)
+ *   debuginfo.c      DWARF through libdwfl: lines, inlined calls; separate debug
+ *                    files (build id, .gnu_debuglink) and MiniDebugInfo
+ *   demangle.c       C++ and Rust linkage names, through libiberty
  *   kallsyms.c       /proc/kallsyms text symbols
  *   module_table.c   one entry per file identity; ELF images shared by build id
  *   process_table.c  per-tgid mapping snapshots, refresh and eviction rules
@@ -59,6 +64,8 @@
  * simply re-read if it shows up again). Bounds the table without exit events. */
 #define SYM_PROCESS_IDLE_NS   (60ull * 1000 * 1000 * 1000)
 #define SYM_SWEEP_INTERVAL_NS (1000ull * 1000 * 1000)
+/* A kernel address no symbol covers re-checks /proc/modules at most this often. */
+#define SYM_KMODS_CHECK_NS (10ull * 1000 * 1000 * 1000)
 /* Invalidation generations: tgid hashes into one of these slots. */
 #define SYM_GEN_SLOTS 1024
 /* At most this many load warnings are printed over a symbolizer's life. */
@@ -205,6 +212,100 @@ static inline const char *proc_maps__path(const struct proc_maps *pm, const stru
 	return pm->pool + m->path;
 }
 
+/* ---- proc_root.c: a process's root and pid namespace ---- */
+
+/* Opens path (absolute) read-only as process tgid sees it: resolved with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) under /proc/PID/root, so
+ * no symlink leads out of that root; no_symlinks refuses every symlink.
+ * Returns an fd or -errno. */
+int proc_root__open(uint32_t tgid, const char *path, bool no_symlinks);
+/* Returns true if process tgid is in the agent's own mount namespace. */
+bool proc_root__same_mnt_ns(uint32_t tgid);
+/* Returns true if /proc/<tgid> exists. */
+bool proc_root__exists(uint32_t tgid);
+/* Finds the last pid of the NSpid line in /proc/PID/status text. Returns true
+ * and sets *nspid if found. */
+bool proc_root__parse_nspid(const char *text, size_t len, uint32_t *nspid);
+/* Reads tgid's pid in its own pid namespace (tgid itself when the kernel
+ * shows no NSpid). Returns 0 or -errno. */
+int proc_root__nspid(uint32_t tgid, uint32_t *nspid);
+
+/* ---- perf_map.c: JIT perf maps (/tmp/perf-PID.map) ---- */
+#define SYM_PERF_MAP_MAX_BYTES (16u << 20) /* read of one file, at most */
+/* A lookup that missed the perf map checks the file's size at most this often. */
+#define SYM_PERF_MAP_CHECK_NS (200ull * 1000 * 1000)
+
+struct perf_map_sym {
+	uint64_t start, end; /* virtual addresses [start, end) */
+	uint32_t name;	     /* offset in perf_map.names */
+};
+
+struct perf_map {
+	struct perf_map_sym *syms; /* sorted by start; one per start */
+	size_t n_syms;
+	char *names;
+	bool truncated; /* the file was larger than SYM_PERF_MAP_MAX_BYTES */
+	size_t bytes;
+};
+
+/* Parses perf map text; malformed lines are skipped. Returns 0 or -errno. */
+int perf_map__parse(const char *text, size_t len, struct perf_map **out);
+/* Opens process tgid's perf map in its root, under its namespace pid; writes
+ * the path as the process sees it into path. Returns an fd (and the file's
+ * size in *size) or -errno (-ENOENT: the process publishes none). */
+int perf_map__open(uint32_t tgid, char *path, size_t pathlen, uint64_t *size);
+/* Reads and parses the first min(size, SYM_PERF_MAP_MAX_BYTES) bytes of an
+ * open perf map, up to its last complete line. Returns 0 or -errno. */
+int perf_map__read_fd(int fd, uint64_t size, struct perf_map **out);
+void perf_map__free(struct perf_map *pm);
+/* Returns the entry covering addr, or NULL. */
+const struct perf_map_sym *perf_map__lookup(const struct perf_map *pm, uint64_t addr);
+
+/* ---- demangle.c ---- */
+
+/* Interns name demangled into *function and, when it was mangled (C++ or
+ * Rust), name itself into *system_name (else NULL). A NULL or empty name gives
+ * two NULLs. Call with symbolizer.lock held. Returns 0 or -ENOMEM. */
+int sym_demangle(struct str_pool *sp, const char *name, const char **function,
+		 const char **system_name);
+
+/* ---- debuginfo.c: DWARF and separate debug files ---- */
+#define SYM_DEFAULT_DEBUG_DIRS "/usr/lib/debug"
+/* Inlined calls kept per frame (innermost first); deeper ones are dropped. */
+#define SYM_MAX_INLINED 32
+
+/* What DWARF says of one address; strings interned in the symbolizer's pool.
+ * The fields mean what struct sym_frame's do. About 1 KiB: fine on a stack. */
+struct sym_src {
+	const char *function, *system_name, *file;
+	uint32_t line;
+	uint32_t n_inlined;
+	struct sym_inline inlined[SYM_MAX_INLINED];
+};
+
+struct debuginfo;
+
+/* Opens the DWARF of the ELF file open as fd (dup'ed; the caller keeps fd)
+ * and mapped as path, searching separate debug files under debug_dirs
+ * (colon-separated roots). Returns 0, or -ENOENT when the file has neither
+ * DWARF nor MiniDebugInfo, or another -errno. Thread-safe (no shared state). */
+int debuginfo__open(int fd, const char *path, const char *debug_dirs, struct debuginfo **out);
+void debuginfo__free(struct debuginfo *di);
+/* Returns true if di has DWARF (not only MiniDebugInfo). Accepts NULL. */
+bool debuginfo__has_dwarf(const struct debuginfo *di);
+/* Fills *out for ELF virtual address vaddr (all NULL/0 when DWARF does not
+ * cover it). The first lookup in a compile unit indexes the unit's functions
+ * (kept in di). Call with symbolizer.lock held. Returns 0 or -ENOMEM. */
+int debuginfo__lookup(struct debuginfo *di, uint64_t vaddr, struct str_pool *sp,
+		      struct sym_src *out);
+/* Memory held by the per-unit function indexes lookups build. Accepts NULL. */
+size_t debuginfo__bytes(const struct debuginfo *di);
+/* The symbol covering vaddr in the symbol tables libdwfl found: the debug
+ * file's .symtab or MiniDebugInfo's. Call with symbolizer.lock held.
+ * Returns 0 or -ENOMEM (names NULL when none). */
+int debuginfo__symbol(const struct debuginfo *di, uint64_t vaddr, struct str_pool *sp,
+		      const char **function, const char **system_name);
+
 /* ---- elf_symtab.c: one ELF file ---- */
 struct elf_load {
 	uint64_t offset, filesz, vaddr; /* one PT_LOAD */
@@ -217,7 +318,8 @@ struct elf_sym {
 };
 
 /* Immutable once loaded: safe to read from any thread that got it through the
- * symbolizer's lock. Owned by the module table. */
+ * symbolizer's lock (but debug, whose lookups fill caches, is used under that
+ * lock only). Owned by the module table. */
 struct elf_image {
 	struct hnode node;			 /* module_table.images (by build id) */
 	struct elf_image *next;			 /* module_table.all_images */
@@ -228,7 +330,8 @@ struct elf_image {
 	struct elf_sym *syms; /* sorted by start, disjoint */
 	size_t n_syms;
 	char *names;
-	size_t bytes; /* memory held, for the cache bound */
+	struct debuginfo *debug; /* DWARF / separate debug info; NULL if none; owned */
+	size_t bytes;		 /* memory held, for the cache bound */
 };
 
 /* Parses an ELF file (PT_LOADs, build id, FUNC/IFUNC/NOTYPE symbols of
@@ -241,6 +344,9 @@ int elf_image__load_mem(const void *data, size_t size, struct elf_image **out, c
 void elf_image__free(struct elf_image *img);
 /* Returns the symbol name covering a file offset, or NULL. */
 const char *elf_image__lookup(const struct elf_image *img, uint64_t file_offset);
+/* Turns a file offset into an ELF virtual address. Returns false if no
+ * PT_LOAD holds it. */
+bool elf_image__vaddr(const struct elf_image *img, uint64_t file_offset, uint64_t *vaddr);
 /* Finds the GNU build id (name "GNU", type NT_GNU_BUILD_ID) in a raw ELF note
  * stream (Elf_Nhdr records, 4-byte aligned, host byte order), as in
  * /sys/kernel/notes, and writes its lower-case hex into dst
@@ -263,6 +369,7 @@ struct kallsyms {
 	size_t n_mods;
 	bool restricted; /* every address read as 0 (kptr_restrict) */
 	size_t bytes;
+	struct kallsyms *older; /* retired tables, owned by the symbolizer */
 };
 
 /* Parses kallsyms text (t/T/w/W symbols). Returns 0 or -errno. */
@@ -330,10 +437,12 @@ void module_table__set_image(struct module_table *mt, struct module *mod, struct
 
 /* ---- frame_table.c: interning ---- */
 struct frame_chunk;
+struct inline_block;
 
 struct frame_table {
 	struct htab ht; /* (module, address) -> frame */
 	struct frame_chunk *chunks;
+	struct inline_block *inlines; /* frames' inlined[] arrays */
 	size_t chunk_used;
 	uint64_t next_id;
 	size_t bytes;
@@ -350,6 +459,12 @@ const struct sym_frame *frame_table__find(const struct frame_table *ft,
  * must outlive the table. Returns it, or NULL on ENOMEM. */
 const struct sym_frame *frame_table__add(struct frame_table *ft, const struct sym_module *module,
 					 uint64_t address, const char *function, uint8_t kind);
+/* Interns a new frame with source information (the key must not be present):
+ * the strings are borrowed and must outlive the table; the inlined entries
+ * are copied. Returns it, or NULL on ENOMEM. */
+const struct sym_frame *frame_table__add_src(struct frame_table *ft,
+					     const struct sym_module *module, uint64_t address,
+					     const struct sym_src *src, uint8_t kind);
 /* Returns a new frame that is not indexed (a module's coarse frame), or NULL. */
 const struct sym_frame *frame_table__new_unindexed(struct frame_table *ft,
 						   const struct sym_module *module, uint8_t kind);
@@ -363,7 +478,7 @@ struct sym_mapping {
 struct process {
 	struct hnode node;
 	uint32_t tgid;
-	bool loading;		  /* a thread is reading the maps, unlocked */
+	bool loading;		  /* a thread is reading the maps or perf map, unlocked */
 	bool stale;		  /* invalidated: re-read on the next miss */
 	bool read_once;		  /* a read has been attempted */
 	uint32_t inval_seq;	  /* bumped by each invalidation */
@@ -373,9 +488,15 @@ struct process {
 	uint64_t used_ns;	  /* last slow-path use */
 	struct sym_mapping *maps; /* sorted by start, disjoint; owned */
 	size_t n_maps;
-	bool info_read;		  /* exe_path and container_id are known */
-	const char *exe_path;	  /* interned in symbolizer.strings, or NULL */
-	const char *container_id; /* interned in symbolizer.strings, or NULL */
+	bool info_read;		   /* exe_path and container_id are known */
+	const char *exe_path;	   /* interned in symbolizer.strings, or NULL */
+	const char *container_id;  /* interned in symbolizer.strings, or NULL */
+	bool exited;		   /* an exit event came: dropped once flushed */
+	uint64_t exit_flush;	   /* symbolizer.flushes when it exited */
+	struct perf_map *perf_map; /* JIT symbols of anonymous code; owned, or NULL */
+	struct module *perf_mod;   /* module of perf-map frames, or NULL */
+	uint64_t perf_size;	   /* perf map bytes when last read */
+	uint64_t perf_check_ns;	   /* last look at the perf map file */
 };
 
 struct process_table {
@@ -393,8 +514,13 @@ struct process *process_table__add(struct process_table *pt, uint32_t tgid, uint
 /* Replaces p's mappings (takes ownership of maps, frees the old ones). */
 void process_table__set_maps(struct process_table *pt, struct process *p, struct sym_mapping *maps,
 			     size_t n);
-/* Drops processes past their grace or idle time. Returns how many. */
-size_t process_table__sweep(struct process_table *pt, uint64_t now);
+/* Replaces p's perf map (takes ownership, frees the old one). */
+void process_table__set_perf_map(struct process_table *pt, struct process *p, struct perf_map *pm);
+/* Drops processes past their grace or idle time, and exited ones whose
+ * samples have been flushed (two flushes after the exit: samples still
+ * queued at the first one land in the interval after it). flushes is the
+ * count of flushes so far. Returns how many. */
+size_t process_table__sweep(struct process_table *pt, uint64_t now, uint64_t flushes);
 /* Returns the mapping containing addr, or NULL. */
 const struct sym_mapping *process__find_map(const struct process *p, uint64_t addr);
 
@@ -447,19 +573,30 @@ struct symbolizer {
 	struct process_table procs;
 	struct module_table mods;
 	struct frame_table frames;
-	struct str_pool strings; /* exe paths, container ids */
+	struct str_pool strings; /* exe paths, container ids, frame names and files */
 	struct module *unknown_mod, *anon_mod, *kernel_mod;
 	char kernel_build_id[2 * SYM_BUILD_ID_MAX + 1]; /* kernel_mod's, from /sys/kernel/notes */
 	struct kallsyms *ksyms;	   /* NULL until loaded, or if loading failed */
 	struct module **ksym_mods; /* ksyms->n_mods modules "[modname]" */
-	uint8_t kern_state;	   /* enum kern_state */
-	bool kernel;		   /* opts.kernel */
+	/* Kernel modules loaded since: a kernel address no symbol covers makes
+	 * the symbolizer compare /proc/modules (at most every
+	 * SYM_KMODS_CHECK_NS) and reload kallsyms if it changed. Replaced
+	 * tables stay (frames point to their names) until symbolizer__free(). */
+	struct kallsyms *ksyms_retired; /* chained by kallsyms.older */
+	uint64_t kmods_hash;		/* of /proc/modules when ksyms was read */
+	uint64_t kmods_check_ns;	/* last comparison */
+	const char *kallsyms_path;	/* "/proc/kallsyms"; tests point it elsewhere */
+	const char *modules_path;	/* "/proc/modules"; likewise */
+	uint8_t kern_state;		/* enum kern_state */
+	bool kernel;			/* opts.kernel */
+	char *debug_dirs;		/* opts.debug_dirs, owned; never NULL */
 	size_t max_bytes;
 	uint64_t last_sweep_ns;
+	uint64_t flushes; /* symbolizer__interval_flushed() calls */
 	unsigned warnings;
 	struct {
 		uint64_t shared_hits, misses, processes, maps_refreshes, elf_load_errors,
-			cache_full;
+			cache_full, exec_reads, perf_map_reads;
 	} c;
 	struct sym_reader *readers; /* live readers, for stats */
 	struct {

@@ -25,3 +25,33 @@ add_custom_command(OUTPUT ${STACK_SPRAY_BIN}
 	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/stack_spray.c
 	COMMENT "stack_spray (clang, frame pointers everywhere)")
 add_custom_target(stack_spray ALL DEPENDS ${STACK_SPRAY_BIN})
+
+# Symbolization of short-lived processes, JIT perf maps, deleted binaries and
+# private mount namespaces (tests/integration_symbols.sh), with two test
+# programs built like tools/workload: clang, frame pointers everywhere.
+foreach(prog proc_storm jit_perfmap)
+	set(prog_bin ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/${prog})
+	add_custom_command(OUTPUT ${prog_bin}
+		COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+		COMMAND ${BPF_CLANG} -std=gnu11 -O2 -g -Wall -Wextra -fno-omit-frame-pointer
+			-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
+			${CMAKE_CURRENT_SOURCE_DIR}/${prog}.c -o ${prog_bin}
+		DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${prog}.c
+		COMMENT "${prog} (clang, frame pointers everywhere)")
+	add_custom_target(${prog} ALL DEPENDS ${prog_bin})
+endforeach()
+# The storm's program: no C library (see its header comment), static.
+set(NOLIBC_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/proc_storm_nolibc)
+add_custom_command(OUTPUT ${NOLIBC_BIN}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+	COMMAND ${BPF_CLANG} -std=gnu11 -O2 -g -Wall -Wextra -fno-omit-frame-pointer
+		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls -static -nostdlib
+		-ffreestanding -fno-stack-protector -fno-builtin
+		${CMAKE_CURRENT_SOURCE_DIR}/proc_storm_nolibc.c -o ${NOLIBC_BIN}
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/proc_storm_nolibc.c
+	COMMENT "proc_storm_nolibc (clang, static, no C library)")
+add_custom_target(proc_storm_nolibc ALL DEPENDS ${NOLIBC_BIN})
+add_test(NAME integration_symbols COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_symbols.sh)
+set_tests_properties(integration_symbols PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
+	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
+	TIMEOUT 300 RUN_SERIAL TRUE)

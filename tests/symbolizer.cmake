@@ -34,3 +34,12 @@ target_compile_definitions(symbolizer_test PRIVATE
 # Validator: threads x iterations, each thread with its own reader.
 pipeline_add_test(symbolizer_concurrency_test SOURCES symbolizer_concurrency_test.c
 	LIBS pl_symbolizer LABEL concurrency ARGS 4 2000)
+
+# DWARF, demangling, separate debug info.
+include(${CMAKE_CURRENT_SOURCE_DIR}/symbolizer_dwarf.cmake)
+
+# Process handling: perf maps, NSpid, openat2 in a root, exec/exit/flush.
+pipeline_add_test(symbolizer_procs_test SOURCES symbolizer_procs_test.c
+	LIBS pl_symbolizer LABEL unit)
+add_test(NAME symbolizer_procs_concurrency COMMAND symbolizer_procs_test exec_concurrent)
+set_tests_properties(symbolizer_procs_concurrency PROPERTIES SKIP_RETURN_CODE 77 LABELS concurrency)

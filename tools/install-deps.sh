@@ -9,6 +9,8 @@ BUILD_PKGS=(
 	liburing-dev libck-dev
 	libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	libdw-dev libelf-dev libjemalloc-dev zlib1g-dev libdeflate-dev libssl-dev
+	libiberty-dev
+	g++ binutils xz-utils # the C++ DWARF test subject and its stripped variants
 )
 # Needed only by tests: pprof reader, headless browser, sanitizer runtime,
 # and the peer profilers `pipeline-bench overhead --peers` runs (perf, bpftrace).
