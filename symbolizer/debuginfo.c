@@ -61,12 +61,23 @@ struct cu_index {
 	size_t n;
 };
 
+struct cu_range {
+	Dwarf_Addr lo, hi; /* [lo, hi) in DWARF addresses */
+	Dwarf_Off cu;	   /* offset of the unit's DIE */
+};
+
 struct debuginfo {
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	Dwfl_Callbacks cb; /* libdwfl keeps a pointer to it */
 	char *search_path; /* cb.debuginfo_path points here */
 	bool dwarf;	   /* DWARF found (in the file or a separate one) */
+	/* Address ranges of every unit, sorted by lo, built at open: libdw
+	 * 0.188 finds a unit by .debug_aranges only, which clang does not emit
+	 * (nor does any LLVM compiler, Rust's included) by default. */
+	struct cu_range *cu_ranges;
+	size_t n_cu_ranges;
+	Dwarf_Addr dw_bias;
 	/* Built lazily under symbolizer.lock, sorted by cu: */
 	struct cu_index *cus;
 	size_t n_cus, cap_cus;
@@ -95,6 +106,7 @@ void debuginfo__free(struct debuginfo *di)
 		return;
 	if (di->dwfl)
 		dwfl_end(di->dwfl);
+	free(di->cu_ranges);
 	for (size_t i = 0; i < di->n_cus; i++)
 		free(di->cus[i].r);
 	if (di->names.buckets)
@@ -131,6 +143,67 @@ static bool has_minidebuginfo(Dwfl_Module *mod)
 			return true;
 	}
 	return false;
+}
+
+static int cmp_cu_range(const void *a, const void *b)
+{
+	const struct cu_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Collects every unit's address ranges (DW_AT_low_pc/high_pc or
+ * DW_AT_ranges, DWARF 2-5) into di->cu_ranges. Returns 0 or -ENOMEM. */
+static int index_cu_ranges(struct debuginfo *di, Dwarf *dw)
+{
+	Dwarf_Off off = 0, next;
+	size_t hsize, cap = 0;
+
+	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t it = 0;
+
+		if (dwarf_offdie(dw, off + hsize, &cu)) {
+			while ((it = dwarf_ranges(&cu, it, &base, &lo, &hi)) > 0) {
+				if (lo >= hi)
+					continue;
+				if (di->n_cu_ranges == cap) {
+					size_t ncap = cap ? cap * 2 : 64;
+					struct cu_range *nr =
+						realloc(di->cu_ranges, ncap * sizeof(*nr));
+					if (!nr)
+						return -ENOMEM;
+					di->cu_ranges = nr;
+					cap = ncap;
+				}
+				di->cu_ranges[di->n_cu_ranges++] =
+					(struct cu_range){.lo = lo, .hi = hi, .cu = off + hsize};
+			}
+		}
+		off = next;
+	}
+	qsort(di->cu_ranges, di->n_cu_ranges, sizeof(*di->cu_ranges), cmp_cu_range);
+	di->bytes += cap * sizeof(*di->cu_ranges);
+	return 0;
+}
+
+/* The unit holding DWARF address a, from di->cu_ranges; NULL if none. */
+static Dwarf_Die *find_cu(struct debuginfo *di, Dwarf_Addr a, Dwarf_Die *out)
+{
+	size_t lo = 0, hi = di->n_cu_ranges;
+	Dwarf_Addr bias;
+	Dwarf *dw = dwfl_module_getdwarf(di->mod, &bias);
+
+	while (lo < hi) { /* last range with lo <= a */
+		size_t mid = lo + (hi - lo) / 2;
+		if (di->cu_ranges[mid].lo <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!dw || !lo || a >= di->cu_ranges[lo - 1].hi)
+		return NULL;
+	return dwarf_offdie(dw, di->cu_ranges[lo - 1].cu, out);
 }
 
 int debuginfo__open(int fd, const char *path, const char *debug_dirs, struct debuginfo **out)
@@ -180,9 +253,12 @@ int debuginfo__open(int fd, const char *path, const char *debug_dirs, struct deb
 		Dwarf_Aranges *ar;
 		size_t n;
 
-		/* Read now, unlocked; a file without .debug_aranges is still
-		 * searched unit by unit by libdwfl. */
+		/* Read now, unlocked. */
 		dwarf_getaranges(dw, &ar, &n);
+		di->dw_bias = bias;
+		ret = index_cu_ranges(di, dw);
+		if (ret)
+			goto cleanup;
 		di->dwarf = true;
 	}
 	if (!di->dwarf && !has_minidebuginfo(di->mod)) {
@@ -451,6 +527,10 @@ int debuginfo__lookup(struct debuginfo *di, uint64_t vaddr, struct str_pool *sp,
 
 	memset(out, 0, sizeof(*out));
 	cudie = di && di->dwarf ? dwfl_module_addrdie(di->mod, vaddr, &bias) : NULL;
+	if (!cudie && di && di->dwarf) {
+		bias = di->dw_bias;
+		cudie = find_cu(di, vaddr - bias, &cu);
+	}
 	if (!cudie)
 		return 0;
 	cu = *cudie;

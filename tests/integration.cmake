@@ -51,6 +51,25 @@ add_custom_command(OUTPUT ${NOLIBC_BIN}
 	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/proc_storm_nolibc.c
 	COMMENT "proc_storm_nolibc (clang, static, no C library)")
 add_custom_target(proc_storm_nolibc ALL DEPENDS ${NOLIBC_BIN})
+# The C++ workload of integration_symbols.sh section 6: -O2 -g with frame
+# pointers, its template members forced inline. clang++, because GCC leaves
+# leaf functions without a frame pointer whatever the flags
+# (../shared/MEASURED.md), and the walk would skip main.
+find_program(PIPELINE_CLANGXX NAMES clang++)
+if(NOT PIPELINE_CLANGXX)
+	message(FATAL_ERROR "missing clang++: install the Debian package clang "
+		"(tools/install-deps.sh installs everything)")
+endif()
+set(CPP_WORKLOAD_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/cpp_workload)
+add_custom_command(OUTPUT ${CPP_WORKLOAD_BIN}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+	COMMAND ${PIPELINE_CLANGXX} -std=c++17 -O2 -g -Wall -Wextra -fno-omit-frame-pointer
+		-mno-omit-leaf-frame-pointer -o ${CPP_WORKLOAD_BIN}
+		${CMAKE_CURRENT_SOURCE_DIR}/data/cpp_workload.cpp
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/data/cpp_workload.cpp
+	COMMENT "cpp_workload (clang++, -O2 -g, frame pointers)")
+add_custom_target(cpp_workload ALL DEPENDS ${CPP_WORKLOAD_BIN})
+
 add_test(NAME integration_symbols COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_symbols.sh)
 set_tests_properties(integration_symbols PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
 	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"

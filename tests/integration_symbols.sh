@@ -14,6 +14,9 @@
 #      still named (and not by the host's file).
 #   5. JIT code of a process in its own pid and mount namespaces, named by
 #      the perf map in its /tmp, under its namespace pid.
+#   6. C++ (tests/data/cpp_workload.cpp): `go tool pprof -lines -top` shows
+#      demangled names with the right file:line and the inlined template
+#      members; cpu.folded marks them _[i].
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -187,5 +190,39 @@ check_run "$rc" "$tmp/err5"
 first=$(share jit_perfmap jit_hot_loop "$tmp/out5/cpu.folded")
 echo "namespaced JIT: jit_hot_loop $first %"
 above "$first" 40 || fail "namespaced JIT: jit_hot_loop named in $first %, want > 40"
+
+echo "== 6. C++: demangled names, file:line and inlined frames"
+src=${PIPELINE_SOURCE_DIR:?}/tests/data/cpp_workload.cpp
+line_of() { grep -n "// @$1\$" "$src" | cut -d: -f1; }
+"$bin/cpp_workload" 6 &
+cpp=$!
+pids+=("$cpp")
+"$bin/pipeline" --pid "$cpp" --frequency 999 --duration 3 --output "$tmp/out6" 2>"$tmp/err6"
+rc=$?
+check_run "$rc" "$tmp/err6"
+# Folded: caller first, the inlined members after the function they are in.
+grep -qF 'long shop::checkout<long>(long);shop::Pricer<long>::total(long)_[i];shop::Pricer<long>::discount(long)_[i]' \
+	"$tmp/out6/cpu.folded" || {
+	head -5 "$tmp/out6/cpu.folded"
+	fail "cpu.folded lacks checkout -> total [i] -> discount [i]"
+}
+if command -v go >/dev/null; then
+	export HOME=$tmp GOCACHE=$tmp/gocache GOFLAGS=
+	go tool pprof -lines -top -symbolize=none "$tmp/out6/cpu.pb.gz" >"$tmp/top6" 2>"$tmp/top6.err" ||
+		{ cat "$tmp/top6.err"; fail "go tool pprof cannot read the C++ profile"; }
+	head -12 "$tmp/top6"
+	for want in "shop::Pricer<long>::discount(long) .*cpp_workload.cpp:$(line_of discount) (inline)" \
+		"shop::Pricer<long>::total(long) .*cpp_workload.cpp:$(line_of total) (inline)" \
+		"long shop::checkout<long>(long) .*cpp_workload.cpp:$(line_of checkout)\$"; do
+		grep -q -- "$want" "$tmp/top6" || fail "go tool pprof -lines -top lacks: $want"
+	done
+	# Most of the time is in the innermost inlined member.
+	pct=$(grep -- "shop::Pricer<long>::discount(long) .*(inline)" "$tmp/top6" |
+		awk '{ gsub("%", "", $5); s += $5 } END { print s + 0 }')
+	echo "C++: discount (inline) holds $pct % cum"
+	above "$pct" 50 || fail "C++: discount (inline) holds $pct % cum, want > 50"
+elif [ -n "${CI:-}" ]; then
+	fail "go (golang-go) is missing"
+fi
 
 echo "PASS"

@@ -27,7 +27,21 @@ add_custom_command(OUTPUT ${SYMDW_VARIANTS}/sym_inline_prog.debug
 		${CMAKE_CURRENT_SOURCE_DIR}/make_debug_variants.sh ${SYMDW_PROG} ${SYMDW_VARIANTS}
 	DEPENDS ${SYMDW_PROG} ${CMAKE_CURRENT_SOURCE_DIR}/make_debug_variants.sh
 	COMMENT "Stripping the DWARF test subject into its debug-info variants")
-add_custom_target(symdw_subjects DEPENDS ${SYMDW_PROG}
+# The same subject built by clang++ (DWARF 5, no .debug_aranges: libdw 0.188
+# cannot find its units by address without the symbolizer's own index).
+find_program(PIPELINE_CLANGXX NAMES clang++)
+if(NOT PIPELINE_CLANGXX)
+	message(FATAL_ERROR "missing clang++: install the Debian package clang "
+		"(tools/install-deps.sh installs everything)")
+endif()
+set(SYMDW_PROG_CLANG ${SYMDW_DIR}/sym_inline_prog_clang)
+add_custom_command(OUTPUT ${SYMDW_PROG_CLANG}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${SYMDW_DIR}
+	COMMAND ${PIPELINE_CLANGXX} -std=c++17 -g -O2 -Wall -Wextra -Wl,--build-id
+		-o ${SYMDW_PROG_CLANG} ${SYMDW_SOURCE}
+	DEPENDS ${SYMDW_SOURCE}
+	COMMENT "Building the C++ DWARF test subject with clang++")
+add_custom_target(symdw_subjects DEPENDS ${SYMDW_PROG} ${SYMDW_PROG_CLANG}
 	${SYMDW_VARIANTS}/sym_inline_prog.debug ${SYMDW_VARIANTS}/mini/sym_inline_prog)
 
 pipeline_add_test(symbolizer_dwarf_test SOURCES symbolizer_dwarf_test.c
@@ -35,6 +49,7 @@ pipeline_add_test(symbolizer_dwarf_test SOURCES symbolizer_dwarf_test.c
 add_dependencies(symbolizer_dwarf_test symdw_subjects)
 target_compile_definitions(symbolizer_dwarf_test PRIVATE
 	SYMDW_PROG="${SYMDW_PROG}"
+	SYMDW_PROG_CLANG="${SYMDW_PROG_CLANG}"
 	SYMDW_SOURCE="${SYMDW_SOURCE}"
 	SYMDW_VARIANTS="${SYMDW_VARIANTS}"
 	SYMDW_SCRATCH="${SYMDW_DIR}")

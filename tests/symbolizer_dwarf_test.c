@@ -291,6 +291,24 @@ static int test_inline_chain(void)
 	return rc ? 1 : 0;
 }
 
+/* The same subject from clang++: DWARF 5 with DW_AT_ranges units and no
+ * .debug_aranges, as every LLVM compiler writes by default. */
+static int test_inline_chain_clang(void)
+{
+	const struct sym_frame *f[N_CHILD_ADDRS];
+	struct symbolizer *sym;
+	char root[PATH_MAX];
+	int rc;
+
+	CHECK(make_root(root, sizeof(root)) == 0);
+	rc = run_variant(SYMDW_PROG_CLANG, root, f, &sym);
+	if (!rc)
+		rc = check_full(f);
+	symbolizer__free(sym);
+	rmdir(root);
+	return rc ? 1 : 0;
+}
+
 static int test_build_id_dir(void)
 {
 	char root[PATH_MAX], dir[PATH_MAX + 64], link[PATH_MAX + 256], err[256];
@@ -379,8 +397,11 @@ static int test_minidebuginfo(void)
 }
 
 static const struct test_case cases[] = {
-	{"demangle", test_demangle},	       {"inline_chain", test_inline_chain},
-	{"build_id_dir", test_build_id_dir},   {"debuglink", test_debuglink},
+	{"demangle", test_demangle},
+	{"inline_chain", test_inline_chain},
+	{"inline_chain_clang", test_inline_chain_clang},
+	{"build_id_dir", test_build_id_dir},
+	{"debuglink", test_debuglink},
 	{"minidebuginfo", test_minidebuginfo},
 };
 
