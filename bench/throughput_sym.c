@@ -20,7 +20,10 @@
  *     stack: the maps are read again, the ELF files stay loaded; per stack;
  *   - kernel, warm and cold (the first resolve loads /proc/kallsyms), from
  *     256 text symbols spread over /proc/kallsyms; skipped with a note when
- *     the file cannot be read or its addresses are hidden (kptr_restrict).
+ *     the file cannot be read or its addresses are hidden (kptr_restrict);
+ *   - then memory per process sharing libc (throughput_sym_procs.c, with the
+ *     first warm stack) and the cold loads of a large C++ binary and of libc
+ *     (throughput_sym_large.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +36,7 @@
 #include "symbolizer.h"
 #include "synth.h"
 #include "throughput.h"
+#include "throughput_sym.h"
 
 #define POOL_PER_FILE 256
 #define N_STACKS      64
@@ -413,6 +417,8 @@ int tp_sym__run(const struct tp_cfg *cfg, struct bench_report *rep)
 			err = err ? err : bench_cold(b, true, kcold);
 		}
 	}
+	err = err ? err : tp_sym_procs__run(cfg, rep, b->stacks[0], DEPTH);
+	err = err ? err : tp_sym_large__run(cfg, rep, b->n_pool > b->n_exe ? b->pool[b->n_exe] : 0);
 cleanup:
 	free(b);
 	return err;

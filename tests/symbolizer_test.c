@@ -1259,6 +1259,97 @@ static int test_process_info_exec(void)
 	return 0;
 }
 
+/* Resolves a libc and an executable address in each of n children: the
+ * module count must not grow past the first child's, and every child's libc
+ * frame must name the first child's module (one copy of libc's symbols). */
+static int check_shared_libc(const pid_t *pids, size_t n)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	/* The leaf, and a caller: a return address, resolved at addr - 1. */
+	uint64_t a[2] = {(uint64_t)(uintptr_t)&getpid, (uint64_t)(uintptr_t)&check_shared_libc + 1};
+	const struct sym_module *libc = NULL;
+	struct symbolizer_stats st;
+	uint64_t modules = 0;
+	int rc = 1;
+
+	if (!rd)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++) {
+		const struct sym_frame *out[2];
+
+		if (sym_reader__resolve_user(rd, (uint32_t)pids[i], a, 2, out)) {
+			fprintf(stderr, "child %zu (pid %d): resolve failed\n", i, (int)pids[i]);
+			goto cleanup;
+		}
+		symbolizer__stats(sym, &st);
+		if (i == 0) {
+			libc = out[0]->module;
+			modules = st.modules;
+			if (strncmp(libc->name, "libc", 4) || !out[1]->function ||
+			    strcmp(out[1]->function, "check_shared_libc")) {
+				fprintf(stderr, "first child: libc frame in %s, exe frame %s\n",
+					libc->name, out[1]->function ? out[1]->function : "(null)");
+				goto cleanup;
+			}
+		} else if (out[0]->module != libc || st.modules != modules) {
+			fprintf(stderr,
+				"child %zu: libc module %p (first %p), %llu modules (first %llu)\n",
+				i, (const void *)out[0]->module, (const void *)libc,
+				(unsigned long long)st.modules, (unsigned long long)modules);
+			goto cleanup;
+		}
+	}
+	symbolizer__stats(sym, &st);
+	rc = st.processes == n && modules > 1 ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "%llu processes of %zu, %llu modules\n",
+			(unsigned long long)st.processes, n, (unsigned long long)modules);
+cleanup:
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return rc;
+}
+
+/* 50 forks of this process, each blocked on one pipe: closing its write end
+ * ends them all, and each is reaped whatever the checks found. */
+static int test_shared_libc_once(void)
+{
+	enum { N_CHILDREN = 50 };
+	pid_t pids[N_CHILDREN];
+	size_t n = 0;
+	int fds[2], rc;
+
+	CHECK(pipe2(fds, O_CLOEXEC) == 0);
+	fflush(NULL);
+	while (n < N_CHILDREN) {
+		pid_t pid = fork();
+		ssize_t got;
+		char c;
+
+		if (pid < 0)
+			break;
+		if (pid == 0) {
+			close(fds[1]);
+			while ((got = read(fds[0], &c, 1)) > 0 || (got < 0 && errno == EINTR))
+				;
+			_exit(0);
+		}
+		pids[n++] = pid;
+	}
+	close(fds[0]);
+	rc = n == N_CHILDREN ? check_shared_libc(pids, n) : 1;
+	close(fds[1]);
+	for (size_t i = 0; i < n; i++) {
+		int status;
+
+		while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	CHECK(n == N_CHILDREN);
+	return rc;
+}
+
 static const struct test_case cases[] = {
 	{"maps_parse", test_maps_parse},
 	{"kallsyms_parse", test_kallsyms_parse},
@@ -1282,6 +1373,7 @@ static const struct test_case cases[] = {
 	{"process_info", test_process_info},
 	{"process_info_deleted", test_process_info_deleted},
 	{"process_info_exec", test_process_info_exec},
+	{"shared_libc_once", test_shared_libc_once},
 };
 
 TEST_MAIN(cases)
