@@ -21,10 +21,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "encoder_internal.h"
 
-#define ARENA_CHUNK_BYTES (64u * 1024)
+#define ARENA_CHUNK_BYTES  (64u * 1024)
+#define PREFAULT_MIN_BYTES (128u * 1024) /* below: a few faults, not worth a call */
 
 struct arena_chunk {
 	struct arena_chunk *next;
@@ -128,6 +131,18 @@ void arena__reset(struct arena *a)
 		c = next;
 	}
 	a->head = NULL;
+}
+
+void mem__prefault(void *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (len < PREFAULT_MIN_BYTES || hi <= lo)
+		return;
+	/* a hint: older kernels (EINVAL) fault the pages in on first touch */
+	(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
 }
 
 void *array__grow(void *arr, size_t *cap, size_t need, size_t elem)

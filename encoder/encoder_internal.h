@@ -84,6 +84,14 @@ void arena__free(struct arena *a);
 void arena__reset(struct arena *a);
 
 /*
+ * Makes the pages of [p, p + len) present and writable in one call
+ * (MADV_POPULATE_WRITE), for a fresh block about to be written all over: one
+ * page fault per 4 KiB page costs far more in a virtual machine. Does nothing
+ * for small blocks or where the kernel lacks it; never changes the contents.
+ */
+void mem__prefault(void *p, size_t len);
+
+/*
  * Grows a realloc'ed array of elem-byte elements to hold at least need of them,
  * doubling its capacity *cap. Returns the (possibly moved) array, or NULL with
  * errno set and arr and *cap untouched.

@@ -768,6 +768,28 @@ static bool timestamps_usable(const struct otlp_enc *e, const struct profile *p)
 	return true;
 }
 
+/* Requests the input a few stacks ahead of stack i: the stack records, and
+ * the frame pointers and times that they point to, sit apart from each other
+ * and from everything the encoder has touched, so each would be a cache miss
+ * when reached. */
+static inline void stack_prefetch(const struct profile *p, size_t i)
+{
+	enum { AHEAD = 2, LINES = 4 };
+
+	if (i + 2 * AHEAD < p->n_stacks)
+		__builtin_prefetch(&p->stacks[i + 2 * AHEAD]);
+	if (i + AHEAD >= p->n_stacks)
+		return;
+	const struct profile_stack *st = &p->stacks[i + AHEAD];
+	size_t n = (size_t)st->n_kernel + st->n_user;
+	const char *f = (const char *)st->frames, *t = (const char *)st->times;
+
+	for (size_t l = 0; l < LINES && f && l * 64 < n * sizeof(*st->frames); l++)
+		__builtin_prefetch(f + l * 64);
+	for (size_t l = 0; l < LINES && t && l * 64 < st->n_times * sizeof(*st->times); l++)
+		__builtin_prefetch(t + l * 64);
+}
+
 static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t index)
 {
 	struct interval iv = {.p = p, .index = index};
@@ -810,6 +832,12 @@ static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t in
 	if (expect > UINT32_MAX - 1)
 		expect = UINT32_MAX - 1;
 	err = otlp_dict_reserve_stacks(&e->dict, p->n_stacks, frames);
+	/* a fresh store (the first interval) is sized once, not doubled on
+	 * the way: about one new frame per distinct stack, as a call tree's
+	 * stacks mostly differ in a frame or two near the leaf */
+	if (!err && !e->dict.st->n_frames)
+		err = otlp_store_reserve(e->dict.st, frames < p->n_stacks ? frames : p->n_stacks,
+					 e->store_max_bytes);
 	if (err)
 		return err;
 	if (expect > e->cap_smps) {
@@ -818,11 +846,13 @@ static int interval_add(struct otlp_enc *e, const struct profile *p, uint32_t in
 		if (!arr)
 			return -ENOMEM;
 		e->smps = arr;
+		mem__prefault(arr + e->n_smps, (expect - e->n_smps) * sizeof(*arr));
 	}
 	err = otlp_hset_reserve(&e->smp_set, e->smp_set.n + p->n_stacks);
 	if (err)
 		return err;
 	for (size_t i = 0; i < p->n_stacks; i++) {
+		stack_prefetch(p, i);
 		err = stack_add(e, &iv, &p->stacks[i]);
 		if (err)
 			return err;
@@ -888,6 +918,8 @@ int otlp_enc_emit(struct otlp_enc *e, const struct otlp_view *v, size_t len)
 	uint8_t *data = malloc(len ? len : 1);
 	if (!data)
 		return -ENOMEM;
+	if (e->fresh) /* a reused context's allocator mostly hands back present pages */
+		mem__prefault(data, len);
 	if (otlp_wire_write(&e->wire, v, data) != len) {
 		free(data);
 		return -EIO;
@@ -981,6 +1013,8 @@ int otlp_encoder__encode(struct otlp_encoder *enc, const struct profile *const *
 		otlp_store_deinit(st);
 		enc->stats.cache_clears++;
 	}
+	e->fresh = !st->ready;
+	e->store_max_bytes = enc->max_cache_bytes;
 	if (!st->ready) {
 		err = otlp_store_init(st);
 		if (err)

@@ -31,6 +31,11 @@
 
 #include "otlp_internal.h"
 
+/* Frame caches from this size up are probed a stack at a time with the
+ * probes overlapped (about a per-core L2 cache: below it, probes hit it,
+ * and overlapping them costs more than it saves). */
+#define DICT_OVERLAP_MIN_BYTES (512u * 1024)
+
 /* ---- uint64 -> uint32 map ---- */
 
 uint32_t otlp_idmap_get(const struct otlp_idmap *m, uint64_t key)
@@ -101,10 +106,14 @@ static void hset_place(uint64_t *slots, size_t mask, uint64_t slot)
 
 static int hset_resize(struct otlp_hset *s, size_t ncap)
 {
-	uint64_t *slots = calloc(ncap, sizeof(*slots));
+	/* zeroed by writing, not calloc: fresh pages that a probe read first
+	 * would fault twice, for the zero page and again on the write */
+	uint64_t *slots = ncap <= SIZE_MAX / sizeof(*slots) ? malloc(ncap * sizeof(*slots)) : NULL;
 
 	if (!slots)
 		return -ENOMEM;
+	mem__prefault(slots, ncap * sizeof(*slots));
+	memset(slots, 0, ncap * sizeof(*slots));
 	for (size_t i = 0; i < s->cap; i++) {
 		if (s->slots[i])
 			hset_place(slots, ncap - 1, s->slots[i]);
@@ -359,8 +368,9 @@ int otlp_dict_string(struct otlp_dict *d, const char *s, size_t len, int32_t *id
 static int frame_loc_slow(struct otlp_dict *d, const struct sym_frame *f, int32_t *idx)
 {
 	struct otlp_store *st = d->st;
-	size_t pos;
-	int err = otlp_store_frame(st, f, &pos);
+	const struct otlp_fslot *s = otlp_store_frame_find(st, f);
+	size_t pos = s ? (size_t)(s - st->frames) : 0;
+	int err = s ? 0 : otlp_store_frame(st, f, &pos); /* new to the store */
 
 	if (!err)
 		err = use_loc(d, st->frames_aux[pos].loc, idx);
@@ -389,6 +399,8 @@ int otlp_dict_reserve_stacks(struct otlp_dict *d, size_t n, size_t n_frames)
 		if (!a)
 			return -ENOMEM;
 		d->stack_locs = a;
+		/* new room that the stacks will fill: faulted in at once */
+		mem__prefault(d->stack_locs + d->n_stack_locs, n_frames * sizeof(*d->stack_locs));
 	}
 	return otlp_hset_reserve(&d->stack_set, d->stack_set.n + n);
 }
@@ -406,6 +418,78 @@ static bool stack_eq(const void *ctx, uint32_t idx)
 
 	return s->n == p->n &&
 	       memcmp(p->d->stack_locs + s->off, p->locs, p->n * sizeof(*p->locs)) == 0;
+}
+
+/* The locations of a stack's frames into locs[0 .. n), each frame's
+ * probe followed by the work of a miss: for a frame cache that the per-core
+ * caches hold. Returns 0 or -errno. */
+static int stack_locs_inline(struct otlp_dict *d, const struct sym_frame *const *frames, size_t n,
+			     int32_t *locs)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!frames[i])
+			return -EINVAL;
+		const struct otlp_fslot *s = otlp_store_frame_find(d->st, frames[i]);
+
+		if (s && s->gen == d->gen) {
+			locs[i] = s->idx;
+			continue;
+		}
+		int err = frame_loc_slow(d, frames[i], &locs[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The same for a frame cache bigger than those caches, where most probes
+ * miss them: the stack's probes overlap, and so do the reads of its frames
+ * new to the store, whose misses are done in a second pass. */
+static int stack_locs_overlapped(struct otlp_dict *d, const struct sym_frame *const *frames,
+				 size_t n, int32_t *locs)
+{
+	const struct otlp_store *st = d->st;
+	int err;
+
+	/* every slot requested before the first is read */
+	size_t mask = st->cap_frames - 1;
+	for (size_t i = 0; i < n; i++)
+		__builtin_prefetch(&st->frames[otlp_frame_hash(frames[i]) & mask]);
+	/* hits first; a miss is marked negative, to be done in a second pass */
+	size_t n_miss = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!frames[i])
+			return -EINVAL;
+		const struct otlp_fslot *s = otlp_store_frame_find(st, frames[i]);
+
+		if (s && s->gen == d->gen) {
+			locs[i] = s->idx;
+			continue;
+		}
+		n_miss++;
+		locs[i] = -1; /* in the store: the slot gives the location */
+		if (!s) {     /* new to the store: its frame will be read */
+			locs[i] = -2;
+			__builtin_prefetch(frames[i]);
+		}
+	}
+	/* then the misses, in stack order: that order numbers new entries; the
+	 * next miss's function name is requested while this one is stored */
+	for (size_t i = 0; n_miss && i < n; i++) {
+		if (locs[i] >= 0)
+			continue;
+		for (size_t j = i + 1; locs[i] == -2 && j < n; j++) {
+			if (locs[j] == -2) {
+				__builtin_prefetch(frames[j]->function);
+				break;
+			}
+		}
+		err = frame_loc_slow(d, frames[i], &locs[i]);
+		if (err)
+			return err;
+		n_miss--;
+	}
+	return 0;
 }
 
 int otlp_dict_stack(struct otlp_dict *d, const struct sym_frame *const *frames, size_t n,
@@ -430,19 +514,11 @@ int otlp_dict_stack(struct otlp_dict *d, const struct sym_frame *const *frames, 
 		return -ENOMEM;
 	d->stack_locs = locs;
 	locs += d->n_stack_locs;
-	for (size_t i = 0; i < n; i++) {
-		if (!frames[i])
-			return -EINVAL;
-		const struct otlp_fslot *s = otlp_store_frame_find(st, frames[i]);
-
-		if (s && s->gen == d->gen) {
-			locs[i] = s->idx;
-			continue;
-		}
-		err = frame_loc_slow(d, frames[i], &locs[i]);
-		if (err)
-			return err;
-	}
+	err = st->cap_frames * sizeof(*st->frames) < DICT_OVERLAP_MIN_BYTES
+		      ? stack_locs_inline(d, frames, n, locs)
+		      : stack_locs_overlapped(d, frames, n, locs);
+	if (err)
+		return err;
 
 	struct stack_probe probe = {d, locs, n};
 	err = OTLP_RESERVE(d, stacks);

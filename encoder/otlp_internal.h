@@ -323,6 +323,10 @@ int otlp_store_str(struct otlp_store *st, const char *s, size_t len, uint32_t *i
 int otlp_store_attr_int(struct otlp_store *st, enum otlp_key k, int64_t v, uint32_t *id);
 int otlp_store_attr_str(struct otlp_store *st, enum otlp_key k, const char *s, size_t len,
 			uint32_t *id);
+/* Makes room for n more frames, with as many locations, functions and
+ * strings, so that a fresh store fills without growing; fewer when that
+ * would take more than about a third of max_bytes. Returns 0 or -ENOMEM. */
+int otlp_store_reserve(struct otlp_store *st, size_t n, size_t max_bytes);
 /* The position of f in the frame cache, added with its location on first
  * sight, in *pos. */
 int otlp_store_frame(struct otlp_store *st, const struct sym_frame *f, size_t *pos);
@@ -570,6 +574,9 @@ struct otlp_enc {
 	struct otlp_wire wire;
 	struct encoded_buf *out; /* the serialized requests */
 	size_t n_out, cap_out;
+	size_t store_max_bytes; /* the context's bound on its store */
+	bool fresh;		/* the context's first call since its store began: its
+				 * allocations are new pages, worth faulting in at once */
 };
 
 /* Serializes the request v describes, just measured with e->wire as len

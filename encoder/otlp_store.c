@@ -55,6 +55,10 @@
 #include "otlp_internal.h"
 
 #define STORE_MIN_FRAMES 1024 /* frame cache slots, a power of two */
+/* A stored frame takes about 360 bytes with its location, function, strings
+ * and their hash slots (6.0 MiB for 17,407 frames): a reservation stays
+ * within about a third of the bound it is given. */
+#define STORE_RESERVE_BYTES_PER_FRAME 1024
 
 static const char *const key_names[OTLP_K__COUNT] = {
 	[OTLP_K_FRAME_TYPE] = "profile.frame.type",
@@ -385,22 +389,29 @@ static int loc_of_frame(struct otlp_store *st, const struct sym_frame *f, uint32
 
 /* ---- the frame cache ---- */
 
-/* Doubles the frame cache. Returns 0 or -ENOMEM. */
-static int frames_grow(struct otlp_store *st)
+/* Grows the frame cache to at least min_cap slots, doubling. Returns 0 or
+ * -ENOMEM. */
+static int frames_grow(struct otlp_store *st, size_t min_cap)
 {
 	size_t ncap = st->cap_frames ? st->cap_frames * 2 : STORE_MIN_FRAMES;
 	struct otlp_fslot *slots;
 	struct otlp_faux *aux;
 
+	while (ncap < min_cap && ncap <= UINT32_MAX)
+		ncap *= 2;
 	if (ncap > UINT32_MAX || ncap > SIZE_MAX / sizeof(*slots))
 		return -ENOMEM;
-	slots = calloc(ncap, sizeof(*slots));
+	slots = malloc(ncap * sizeof(*slots));
 	aux = malloc(ncap * sizeof(*aux));
 	if (!slots || !aux) {
 		free(slots);
 		free(aux);
 		return -ENOMEM;
 	}
+	/* zeroed by writing, not calloc: see hset_resize() (otlp_dict.c) */
+	mem__prefault(slots, ncap * sizeof(*slots));
+	mem__prefault(aux, ncap * sizeof(*aux));
+	memset(slots, 0, ncap * sizeof(*slots));
 	for (size_t i = 0; i < st->cap_frames; i++) {
 		size_t j;
 
@@ -419,6 +430,32 @@ static int frames_grow(struct otlp_store *st)
 	return 0;
 }
 
+int otlp_store_reserve(struct otlp_store *st, size_t n, size_t max_bytes)
+{
+	void *strs, *fns, *locs;
+
+	if (n > max_bytes / STORE_RESERVE_BYTES_PER_FRAME)
+		n = max_bytes / STORE_RESERVE_BYTES_PER_FRAME;
+	if (n > OTLP_MAX_ENTRIES)
+		n = OTLP_MAX_ENTRIES;
+	if ((st->n_frames + n) * 2 > st->cap_frames && frames_grow(st, (st->n_frames + n) * 2))
+		return -ENOMEM;
+	strs = array__grow(st->strs, &st->cap_strs, st->n_strs + n, sizeof(*st->strs));
+	if (strs)
+		st->strs = strs;
+	fns = array__grow(st->fns, &st->cap_fns, st->n_fns + n, sizeof(*st->fns));
+	if (fns)
+		st->fns = fns;
+	locs = array__grow(st->locs, &st->cap_locs, st->n_locs + n, sizeof(*st->locs));
+	if (locs)
+		st->locs = locs;
+	if (!strs || !fns || !locs || otlp_hset_reserve(&st->str_set, st->str_set.n + n) ||
+	    otlp_hset_reserve(&st->fn_set, st->fn_set.n + n) ||
+	    otlp_hset_reserve(&st->loc_set, st->loc_set.n + n))
+		return -ENOMEM;
+	return 0;
+}
+
 int otlp_store_frame(struct otlp_store *st, const struct sym_frame *f, size_t *pos)
 {
 	struct otlp_fslot *s = otlp_store_frame_find(st, f);
@@ -432,7 +469,7 @@ int otlp_store_frame(struct otlp_store *st, const struct sym_frame *f, size_t *p
 	}
 	err = loc_of_frame(st, f, &loc);
 	if (!err && (st->n_frames + 1) * 2 > st->cap_frames)
-		err = frames_grow(st);
+		err = frames_grow(st, 0);
 	if (err)
 		return err;
 	mask = st->cap_frames - 1;
@@ -483,7 +520,7 @@ int otlp_store_init(struct otlp_store *st)
 	st->fns[st->n_fns++] = (struct otlp_gfn){0};
 	st->locs[st->n_locs++] = (struct otlp_gloc){0};
 	st->cpu_attr = calloc(OTLP_CPU_CACHE, sizeof(*st->cpu_attr));
-	if (!st->cpu_attr || frames_grow(st))
+	if (!st->cpu_attr || frames_grow(st, 0))
 		goto nomem;
 	/* constants: records only; a request uses them on first need */
 	for (int k = 0; k < OTLP_K__COUNT; k++) {
