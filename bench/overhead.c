@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "help_wrap.h"
 #include "bench.h"
 #include "loadgen.h"
 #include "overhead.h"
@@ -115,29 +116,6 @@ static const struct ovh_opt_desc ovh_opts[] = {
 };
 #define N_OVH_OPTS (sizeof(ovh_opts) / sizeof(ovh_opts[0]))
 
-/* Prints text from column indent, wrapped at word boundaries before width. */
-static void ovh_print_wrapped(FILE *f, const char *text, int indent, int width)
-{
-	int col = indent;
-
-	while (*text) {
-		int len = (int)strcspn(text, " ");
-
-		if (col > indent && col + 1 + len > width) {
-			fprintf(f, "\n%*s", indent, "");
-			col = indent;
-		} else if (col > indent) {
-			fputc(' ', f);
-			col++;
-		}
-		fprintf(f, "%.*s", len, text);
-		col += len;
-		text += len;
-		text += strspn(text, " ");
-	}
-	fputc('\n', f);
-}
-
 static void ovh_usage(FILE *f)
 {
 	fprintf(f, "Usage: pipeline-bench overhead [OPTION]...\n"
@@ -153,7 +131,7 @@ static void ovh_usage(FILE *f)
 		snprintf(lhs, sizeof(lhs), "--%s%s%s", ovh_opts[i].name, ovh_opts[i].arg ? " " : "",
 			 ovh_opts[i].arg ? ovh_opts[i].arg : "");
 		fprintf(f, "  %-18s ", lhs);
-		ovh_print_wrapped(f, ovh_opts[i].help, 21, 79);
+		bench_help__print_wrapped(f, ovh_opts[i].help, 21, 79);
 	}
 	fprintf(f, "\nExit status: 0; 1 when a run could not be made (server, pipeline) or, with\n"
 		   "--gate or --quick, when the gate fails; 2 on a usage error.\n");

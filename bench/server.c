@@ -63,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "help_wrap.h"
+
 #define SRV_NAME	    "pipeline-bench-server"
 #define SRV_MAX_THREADS	    64
 #define SRV_IN_CAP	    16384 /* request buffer per connection */
@@ -659,29 +661,6 @@ static void *worker_main(void *arg)
 
 /* ---- main ---- */
 
-/* Prints text from column indent, wrapped at word boundaries before width. */
-static void print_wrapped(FILE *f, const char *text, int indent, int width)
-{
-	int col = indent;
-
-	while (*text) {
-		int len = (int)strcspn(text, " ");
-
-		if (col > indent && col + 1 + len > width) {
-			fprintf(f, "\n%*s", indent, "");
-			col = indent;
-		} else if (col > indent) {
-			fputc(' ', f);
-			col++;
-		}
-		fprintf(f, "%.*s", len, text);
-		col += len;
-		text += len;
-		text += strspn(text, " ");
-	}
-	fputc('\n', f);
-}
-
 static void srv_usage(FILE *f)
 {
 	fprintf(f, "Usage: " SRV_NAME " [OPTION]...\n"
@@ -697,7 +676,7 @@ static void srv_usage(FILE *f)
 		snprintf(lhs, sizeof(lhs), "--%s%s%s", srv_opts[i].name, srv_opts[i].arg ? " " : "",
 			 srv_opts[i].arg ? srv_opts[i].arg : "");
 		fprintf(f, "  %-16s ", lhs);
-		print_wrapped(f, srv_opts[i].help, 19, 79);
+		bench_help__print_wrapped(f, srv_opts[i].help, 19, 79);
 	}
 }
 

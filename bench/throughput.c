@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "help_wrap.h"
 #include "bench.h"
 #include "throughput.h"
 
@@ -65,29 +66,6 @@ struct tp_args {
 	unsigned stages; /* bit i: tp_stages[i] */
 };
 
-/* Prints text from column indent, wrapped at word boundaries before width. */
-static void print_wrapped(FILE *f, const char *text, int indent, int width)
-{
-	int col = indent;
-
-	while (*text) {
-		int len = (int)strcspn(text, " ");
-
-		if (col > indent && col + 1 + len > width) {
-			fprintf(f, "\n%*s", indent, "");
-			col = indent;
-		} else if (col > indent) {
-			fputc(' ', f);
-			col++;
-		}
-		fprintf(f, "%.*s", len, text);
-		col += len;
-		text += len;
-		text += strspn(text, " ");
-	}
-	fputc('\n', f);
-}
-
 static void tp_usage(FILE *f)
 {
 	fprintf(f, "Usage: pipeline-bench throughput [OPTION]...\n"
@@ -106,7 +84,7 @@ static void tp_usage(FILE *f)
 		snprintf(lhs, sizeof(lhs), "--%s%s%s", tp_opts[i].name, tp_opts[i].arg ? " " : "",
 			 tp_opts[i].arg ? tp_opts[i].arg : "");
 		fprintf(f, "  %-16s ", lhs);
-		print_wrapped(f, tp_opts[i].help, 19, 79);
+		bench_help__print_wrapped(f, tp_opts[i].help, 19, 79);
 	}
 	fprintf(f, "\nExit status: 0 when every stage ran, 1 when one could not, 2 on a usage "
 		   "error.\n");
