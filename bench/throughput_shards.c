@@ -71,6 +71,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "self_text.h"
 #include "bench.h"
 #include "bench_inject.h"
 #include "bench_inject.skel.h"
@@ -158,59 +159,22 @@ static uint64_t load_u64(const volatile uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 
-static const char *const libc_names[] = {"libc.so", "libc-"};
-
-static bool is_libc(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	for (size_t i = 0; i < sizeof(libc_names) / sizeof(libc_names[0]); i++)
-		if (!strncmp(base, libc_names[i], strlen(libc_names[i])))
-			return true;
-	return false;
-}
-
 /* Fills exe[] and libc[] with addresses spread over our executable's and
- * libc's text. Returns 0 or -errno (-ENOENT: no executable text found). */
+ * libc's text (libc[] = exe[] without a libc). Returns 0 or -errno (-ENOENT:
+ * no executable text found). */
 static int user_pool(uint64_t *exe, uint64_t *libc, size_t n, bool *have_libc)
 {
-	char self[PATH_MAX], line[PATH_MAX + 128];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	uint64_t elo = 0, ehi = 0, llo = 0, lhi = 0;
-	FILE *f;
+	struct bench_text_range e, l;
+	int err = bench_self_text__find(&e, &l);
 
-	if (len < 0)
-		return -errno;
-	self[len] = 0;
-	f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		char perms[8];
-		int at = 0;
-
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &at) < 3 || !at ||
-		    perms[2] != 'x')
-			continue;
-		line[strcspn(line, "\n")] = 0;
-		if (!elo && !strcmp(line + at, self)) {
-			elo = lo;
-			ehi = hi;
-		} else if (!llo && is_libc(line + at)) {
-			llo = lo;
-			lhi = hi;
-		}
-	}
-	fclose(f);
-	if (!elo)
-		return -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		exe[i] = elo + (ehi - elo) * (2 * i + 1) / (2 * n);
-		libc[i] = llo ? llo + (lhi - llo) * (2 * i + 1) / (2 * n) : exe[i];
-	}
-	*have_libc = llo != 0;
+	if (err)
+		return err;
+	bench_self_text__spread(exe, n, &e);
+	if (l.lo)
+		bench_self_text__spread(libc, n, &l);
+	else
+		memcpy(libc, exe, n * sizeof(*libc));
+	*have_libc = l.lo != 0;
 	return 0;
 }
 

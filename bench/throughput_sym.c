@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "self_text.h"
 #include "bench.h"
 #include "symbolizer.h"
 #include "synth.h"
@@ -49,10 +50,6 @@
 #define BASE_REREAD   200
 #define BASE_KCOLD    3
 
-struct text_range {
-	uint64_t lo, hi;
-};
-
 struct sym_bench {
 	const struct tp_cfg *cfg;
 	uint32_t tgid;
@@ -65,70 +62,20 @@ struct sym_bench {
 	uint64_t kstacks[N_STACKS][K_DEPTH];
 };
 
-/* Returns whether path names glibc's libc. */
-static bool is_libc(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
-}
-
-/* Reads our text ranges. Returns 0 or -errno (-ENOENT: no executable text). */
-static int find_text(struct text_range *exe, struct text_range *libc)
-{
-	char self[PATH_MAX], line[PATH_MAX + 128];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	FILE *f;
-
-	if (len < 0)
-		return -errno;
-	self[len] = 0;
-	f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return -errno;
-	*exe = *libc = (struct text_range){0};
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		char perms[8];
-		int path_at = 0;
-		char *path;
-
-		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) < 3 ||
-		    !path_at || perms[2] != 'x')
-			continue;
-		path = line + path_at;
-		path[strcspn(path, "\n")] = 0;
-		if (!exe->lo && !strcmp(path, self))
-			*exe = (struct text_range){lo, hi};
-		else if (!libc->lo && is_libc(path))
-			*libc = (struct text_range){lo, hi};
-	}
-	fclose(f);
-	return exe->lo ? 0 : -ENOENT;
-}
-
-/* Spreads n addresses evenly over r (midpoints of n equal parts). */
-static void spread(uint64_t *out, size_t n, const struct text_range *r)
-{
-	for (size_t i = 0; i < n; i++)
-		out[i] = r->lo + (r->hi - r->lo) * (2 * i + 1) / (2 * n);
-}
-
 static int setup_user(struct sym_bench *b)
 {
-	struct text_range exe, libc;
+	struct bench_text_range exe, libc;
 	uint64_t rng = b->cfg->seed;
 	size_t n_libc;
-	int err = find_text(&exe, &libc);
+	int err = bench_self_text__find(&exe, &libc);
 
 	if (err)
 		return err;
 	b->tgid = (uint32_t)getpid();
-	spread(b->pool, POOL_PER_FILE, &exe);
+	bench_self_text__spread(b->pool, POOL_PER_FILE, &exe);
 	b->n_exe = POOL_PER_FILE;
 	n_libc = libc.lo ? POOL_PER_FILE : 0;
-	spread(b->pool + b->n_exe, n_libc, &libc);
+	bench_self_text__spread(b->pool + b->n_exe, n_libc, &libc);
 	b->n_pool = b->n_exe + n_libc;
 	b->primer[0] = exe.lo + 16;
 	b->primer[1] = libc.lo ? libc.lo + 16 : exe.lo + 32;
