@@ -46,7 +46,8 @@
 #define OVH_STOP_TIMEOUT_MS   120000 /* a profiler's exit (perf's build-id pass) */
 #define OVH_SERVER_TIMEOUT_MS 30000  /* the server's calibration */
 #define OVH_BPF_STATS	      "kernel/bpf_stats_enabled"
-#define OVH_WARMUP_SAMPLES    50 /* per CPU, before a profiler's window */
+#define OVH_WARMUP_SAMPLES    50  /* per CPU, before a profiler's window */
+#define OVH_FLUSH_MARGIN_S    1.5 /* pipeline's first flush, done before its window */
 
 enum ovh_opt {
 	OVH_OPT_REPS,
@@ -473,6 +474,13 @@ struct ovh_ctx {
 	bool stopped; /* SIGINT or SIGTERM came */
 };
 
+/* pipeline's flush period: the window's length, so the window holds one
+ * flush (10 s, its default, in a full run). */
+static unsigned ovh_flush_interval_s(const struct ovh_bench *b)
+{
+	return b->set.seconds < 1 ? 1 : (unsigned)(b->set.seconds + 0.5);
+}
+
 static void ovh_run_init(struct ovh_run *r)
 {
 	unsigned config = r->config, rep = r->rep;
@@ -517,11 +525,11 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 	}
 	if (prof) {
 		unsigned max_s = (unsigned)(b->set.warmup_s + OVH_WARMUP_SAMPLES / cfg->hz +
-					    b->set.seconds) +
+					    2 * b->set.seconds) +
 				 120;
 
 		err = ovh_profiler__start(&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s,
-					  b->stats_json);
+					  ovh_flush_interval_s(b), b->stats_json);
 		if (!err)
 			err = ovh_profiler__wait_ready(&p, b->n_cpus, OVH_READY_TIMEOUT_MS);
 		if (err) {
@@ -540,6 +548,17 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 	double warmup = b->set.warmup_s;
 	if (prof && warmup < (double)OVH_WARMUP_SAMPLES / cfg->hz)
 		warmup = (double)OVH_WARMUP_SAMPLES / cfg->hz;
+	/* pipeline's first flush meets every stack and frame for the first
+	 * time (its symbols load as samples arrive, its encoder warms up):
+	 * start-up work, left out as its kallsyms parse is. The window holds
+	 * the next flush, a warm one, as each interval of a long run does. */
+	if (cfg->tool == OVH_TOOL_PIPELINE) {
+		double since = (double)(bench_now_ns() - p.child.start_ns) / 1e9;
+		double first = ovh_flush_interval_s(b) + OVH_FLUSH_MARGIN_S - since;
+
+		if (warmup < first)
+			warmup = first;
+	}
 	load.opts = (struct loadgen_opts){
 		.port = x->srv.port,
 		.qps = b->qps,
@@ -556,6 +575,15 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 	if (!ovh_sleep(warmup)) {
 		x->stopped = true;
 		ovh_fmt(r->why, sizeof(r->why), "interrupted");
+		goto out;
+	}
+
+	int flushes0 = cfg->tool == OVH_TOOL_PIPELINE ? ovh_pipeline__flushes(&p) : 0;
+	if (cfg->tool == OVH_TOOL_PIPELINE && flushes0 < 1) {
+		ovh_fmt(r->why, sizeof(r->why),
+			"pipeline had not flushed its first interval %.1f s after its start "
+			"(see %s)",
+			(double)(bench_now_ns() - p.child.start_ns) / 1e9, dir);
 		goto out;
 	}
 
@@ -588,6 +616,11 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 	if (prof && !ovh_child__alive(&p.child)) {
 		ovh_fmt(r->why, sizeof(r->why), "%s exited during the window (status %d; see %s)",
 			ovh_tool__name(cfg->tool), ovh_child__exit_code(&p.child), dir);
+		goto out;
+	}
+	if (cfg->tool == OVH_TOOL_PIPELINE && ovh_pipeline__flushes(&p) <= flushes0) {
+		ovh_fmt(r->why, sizeof(r->why),
+			"pipeline made no flush in the window, which must hold one (see %s)", dir);
 		goto out;
 	}
 	r->window_s = r->gap.window_s;

@@ -137,7 +137,7 @@ struct ovh_summary {
 	double dropped;			     /* over every repetition */
 	double process_us;		     /* the profiler's process CPU per sample it took */
 	double total_us, total_lo, total_hi; /* stolen + process, per sample */
-	double startup_cpu_s, exit_wait_s;
+	double startup_cpu_s, exit_cpu_s, exit_wait_s;
 };
 
 /* Summarizes configuration c. */

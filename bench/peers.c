@@ -13,6 +13,7 @@
  *             could not print
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -160,11 +161,11 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir)
 }
 
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
-			const char *dir, unsigned max_s, bool stats_json)
+			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json)
 {
 	char exe[PATH_MAX], a_hz[16], a_dur[16], a_int[16], a_out[PATH_MAX], a_stats[PATH_MAX];
 	char prog[128], out[PATH_MAX], err[PATH_MAX];
-	char *argv[16];
+	char *argv[20];
 	int n = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -175,7 +176,7 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		return -errno;
 	snprintf(a_hz, sizeof(a_hz), "%u", hz);
 	snprintf(a_dur, sizeof(a_dur), "%u", max_s);
-	snprintf(a_int, sizeof(a_int), "%u", max_s < 3600 ? max_s : 3600);
+	snprintf(a_int, sizeof(a_int), "%u", interval_s ? interval_s : 1);
 	ovh_fmt(out, sizeof(out), "%s/stdout.txt", dir);
 	ovh_fmt(err, sizeof(err), "%s/stderr.txt", dir);
 	switch (t) {
@@ -189,8 +190,10 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		argv[n++] = a_hz;
 		argv[n++] = "--duration";
 		argv[n++] = a_dur;
-		/* One flush, the final one, standing in for the one a
-		 * continuous run makes every interval. */
+		/* A flush every interval, each of that interval's samples
+		 * only, as a continuous deployment runs it (the caller opens
+		 * its window after the first, cold, flush). */
+		argv[n++] = "--per-interval";
 		argv[n++] = "--interval";
 		argv[n++] = a_int;
 		argv[n++] = "--output";
@@ -239,6 +242,28 @@ static bool ovh_file_has(const char *path, const char *needle)
 
 	free(text);
 	return has;
+}
+
+int ovh_pipeline__flushes(const struct ovh_profiler *p)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	int n = 0;
+
+	ovh_fmt(path, sizeof(path), "%s/profile", p->dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	/* Files appear by rename once written; temporaries start with '.'. */
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+
+		if (!strncmp(e->d_name, "cpu-", 4) && len > 11 &&
+		    !strcmp(e->d_name + len - 7, ".folded"))
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int ovh_profiler__wait_ready(struct ovh_profiler *p, unsigned n_cpus, unsigned timeout_ms)

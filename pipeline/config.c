@@ -71,7 +71,10 @@ static const struct opt_desc opt_table[] = {
 	 "distinct stacks each shard keeps per interval; more are dropped and "
 	 "counted (default 65536)"},
 	{"poll-ms", OPT_UINT, CFG(poll_ms), 1, 10000, "MS",
-	 "ring reader poll period; rings also wake it when a quarter full (default 250)"},
+	 "ring reader poll period; rings also wake it when a quarter full (default "
+	 "1000 while exec and exit are traced, which keep a process's maps until its "
+	 "samples are flushed; 250 without them, so a process that exits is read "
+	 "while it lives)"},
 	{"per-interval", OPT_TRUE, CFG(per_interval), 0, 0, NULL,
 	 "write each interval to its own files, cpu-YYYYMMDDTHHMMSS.mmmZ.{pb.gz,folded,svg} "
 	 "named by the interval's start, and keep nothing older in memory (for "
@@ -135,7 +138,7 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->ring_kib = 0;
 	cfg->queue_depth = 2048;
 	cfg->max_stacks = 65536;
-	cfg->poll_ms = 250;
+	cfg->poll_ms = 0; /* resolved in main: depends on process events */
 }
 
 /* Prints text from column `indent`, wrapped at word boundaries before `width`. */

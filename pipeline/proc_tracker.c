@@ -29,14 +29,19 @@
 #include "proc_events.h" /* bpf/: the record layout */
 #include "proc_events.skel.h"
 #include "proc_tracker.h"
+#include "ring_wait.h"
 #include "symbolizer.h"
 
-#define PROC_EVENTS_POLL_MS 200
+/* Execs wake the thread; the timeout only collects exits, which are not
+ * urgent (a process is dropped two flushes after its exit). */
+#define PROC_EVENTS_POLL_MS 1000
 #define PROC_EVENTS_NICE    -10
 
 struct proc_tracker {
 	struct proc_events_bpf *skel;
 	struct ring_buffer *rb;
+	struct ring_wait wait; /* valid once has_wait */
+	bool has_wait;
 	struct symbolizer *sym;
 	pthread_t thread;
 	bool started;
@@ -91,8 +96,10 @@ static void *run(void *arg)
 	 * larger share than the host's default. Best effort. */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PROC_EVENTS_NICE);
 	while (!atomic_load_explicit(&pe->stop, memory_order_acquire)) {
-		int n = ring_buffer__poll(pe->rb, PROC_EVENTS_POLL_MS);
+		int n = ring_wait__sleep(&pe->wait, PROC_EVENTS_POLL_MS);
 
+		if (!n)
+			n = ring_buffer__consume(pe->rb);
 		if (n < 0 && n != -EINTR) {
 			fprintf(stderr, "pipeline: process events: ring poll failed: %s\n",
 				strerror(-n));
@@ -130,6 +137,13 @@ struct proc_tracker *proc_tracker__start(struct symbolizer *sym)
 			strerror(-err));
 		goto fail;
 	}
+	err = ring_wait__init(&pe->wait, pe->rb);
+	if (err) {
+		fprintf(stderr, "pipeline: cannot wait on the process events ring: %s\n",
+			strerror(-err));
+		goto fail;
+	}
+	pe->has_wait = true;
 	err = -pthread_create(&pe->thread, NULL, run, pe);
 	if (err) {
 		fprintf(stderr, "pipeline: cannot start the process events thread: %s\n",
@@ -153,8 +167,11 @@ void proc_tracker__free(struct proc_tracker *pe)
 		proc_events_bpf__detach(pe->skel);
 	if (pe->started) {
 		atomic_store_explicit(&pe->stop, true, memory_order_release);
+		ring_wait__wake(&pe->wait);
 		pthread_join(pe->thread, NULL);
 	}
+	if (pe->has_wait)
+		ring_wait__destroy(&pe->wait);
 	ring_buffer__free(pe->rb);
 	proc_events_bpf__destroy(pe->skel);
 	free(pe);

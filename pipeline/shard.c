@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "cpu_sample.h"
+#include "ring_wait.h"
 #include "sampler.h"
 #include "shard.h"
 #include "spsc_queue.h"
@@ -28,6 +29,8 @@
 struct shard {
 	struct shard_opts opts;
 	struct ring_buffer *rb;
+	struct ring_wait wait; /* valid once has_wait */
+	bool has_wait;
 	struct spsc_queue *queue;
 	struct stack_agg *aggs[2];
 	struct sym_reader *sym_rd;
@@ -136,12 +139,13 @@ static void *shard__reader_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
-		int n = ring_buffer__poll(sh->rb, (int)sh->opts.poll_ms);
-		/* A timeout: no ring crossed its wake-up mark (BPF submits with
-		 * BPF_RB_NO_WAKEUP below it, so epoll saw nothing). Collect what
-		 * the rings hold anyway: records must not wait for the mark, or a
-		 * short-lived process exits before its samples are symbolized. */
-		if (n == 0)
+		/* Woken by a ring crossing its wake-up mark, by shard__stop, or
+		 * by the timeout. Every ring is consumed whichever it was: BPF
+		 * submits below the mark with BPF_RB_NO_WAKEUP, and records must
+		 * not wait for the mark, or a short-lived process exits before
+		 * its samples are symbolized. */
+		int n = ring_wait__sleep(&sh->wait, (int)sh->opts.poll_ms);
+		if (!n)
 			n = ring_buffer__consume(sh->rb);
 		if (sh->holding)
 			shard__hand_over_held(sh);
@@ -296,6 +300,13 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		fprintf(stderr, "pipeline: shard %u has no online CPU\n", opts->id);
 		goto cleanup;
 	}
+	err = ring_wait__init(&sh->wait, sh->rb);
+	if (err) {
+		fprintf(stderr, "pipeline: shard %u: cannot set up its ring wait: %s\n", opts->id,
+			strerror(-err));
+		goto cleanup;
+	}
+	sh->has_wait = true;
 
 	err = -pthread_create(&sh->worker, NULL, shard__worker_main, sh);
 	if (err)
@@ -322,6 +333,8 @@ void shard__stop(struct shard *sh)
 	if (sh->joined)
 		return;
 	atomic_store_explicit(&sh->stop, true, memory_order_release);
+	if (sh->has_wait)
+		ring_wait__wake(&sh->wait);
 	if (sh->reader_started)
 		pthread_join(sh->reader, NULL);
 	if (sh->worker_started)
@@ -334,6 +347,8 @@ void shard__free(struct shard *sh)
 	if (!sh)
 		return;
 	shard__stop(sh);
+	if (sh->has_wait)
+		ring_wait__destroy(&sh->wait);
 	ring_buffer__free(sh->rb);
 	sym_reader__free(sh->sym_rd);
 	stack_agg__free(sh->aggs[0]);
