@@ -904,6 +904,10 @@ int bench_overhead__main(int argc, char **argv)
 		goto unblock;
 
 	double est = b->n_runs * (b->set.seconds + b->set.warmup_s + 1.5);
+	/* pipeline's window waits for its first flush (one interval). */
+	for (unsigned k = 0; k < b->n_runs; k++)
+		if (b->configs[b->runs[k].config].tool == OVH_TOOL_PIPELINE)
+			est += ovh_flush_interval_s(b) + OVH_FLUSH_MARGIN_S;
 	fprintf(stderr,
 		"pipeline-bench overhead: %u runs of %.0f s (+%.0f s warm-up) in about %.0f min; "
 		"gap detector on CPU %d, workload on CPU %s, pipeline self-stats from %s\n",
