@@ -17,12 +17,23 @@
  *     "ELF only" repeats it with debug_dirs pointing nowhere (/nonexistent),
  *     the figure of a host without libc6-dbg.
  *
+ *   - another shard's misses during that cold C++ lookup: a second thread
+ *     with its own reader resolves new libc addresses (each a slow-path
+ *     miss: a new frame named from libc's symbol table, debug_dirs pointing
+ *     nowhere so each is quick) while the first thread makes the cold C++
+ *     lookup in the same symbolizer. The row is the second thread's lookups
+ *     during it; max_wait_us its longest. A cold DWARF unit is indexed under
+ *     its file's own lock, not the symbolizer's, so this stays far below
+ *     the C++ lookup's own time (cxx_lookup_us).
+ *
  * Extras: line_found (1 when the frame got a source line, i.e. DWARF was
  * used), and debug_info_mib of the C++ binary.
  */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +41,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "self_text.h"
 #include "symbolizer.h"
 #include "throughput_sym.h"
 
@@ -232,10 +244,94 @@ static int libc_once(uint64_t addr, const char *debug_dirs, struct bench_row *ro
 	return err;
 }
 
+/* Libc text addresses this many bytes apart: each a frame not seen yet.
+ * libc's 1.5 MB of text hold about 100k, some 50 ms of lookups: longer than
+ * the cold C++ lookup they run beside. */
+#define STALL_STRIDE 16
+
+struct stall_probe {
+	struct sym_reader *rd;
+	struct bench_text_range libc;
+	atomic_int phase; /* 0: warm up, 1: measure (set by the other thread), 2: stop */
+	atomic_bool warm; /* libc's image is loaded */
+	uint64_t n, max_ns, sum_ns;
+	int err;
+};
+
+static void *stall_probe_main(void *arg)
+{
+	struct stall_probe *p = arg;
+	uint64_t n = (p->libc.hi - p->libc.lo) / STALL_STRIDE;
+
+	for (uint64_t k = 0; k < n && atomic_load(&p->phase) < 2; k++) {
+		uint64_t addr = p->libc.lo + k * STALL_STRIDE, t0 = bench_now_ns(), ns;
+		const struct sym_frame *out;
+		int phase = atomic_load(&p->phase);
+
+		p->err = sym_reader__resolve_user(p->rd, (uint32_t)getpid(), &addr, 1, &out);
+		if (p->err)
+			break;
+		ns = bench_now_ns() - t0;
+		atomic_store(&p->warm, true);
+		/* Counted by when it started: a lookup that waited out the
+		 * whole cold lookup ends after it. */
+		if (phase == 1) {
+			p->n++;
+			p->sum_ns += ns;
+			if (ns > p->max_ns)
+				p->max_ns = ns;
+		}
+	}
+	atomic_store(&p->warm, true);
+	return NULL;
+}
+
+/* One repetition of the stall row. */
+static int stall_once(const struct cxx_child *c, struct bench_row *row)
+{
+	struct stall_probe p = {0};
+	struct bench_text_range exe;
+	const struct sym_frame *out;
+	struct symbolizer *sym;
+	struct sym_reader *rd;
+	pthread_t th;
+	uint64_t t0, t1;
+	int err = bench_self_text__find(&exe, &p.libc);
+
+	if (err || !p.libc.lo)
+		return err ? err : -ENOENT;
+	err = open_sym(NO_DEBUG_DIR, &sym, &rd);
+	if (err)
+		return err;
+	p.rd = symbolizer__reader_new(sym);
+	err = p.rd ? -pthread_create(&th, NULL, stall_probe_main, &p) : -errno;
+	if (err)
+		goto out;
+	for (int i = 0; i < 10000 && !atomic_load(&p.warm); i++)
+		usleep(100);
+	atomic_store(&p.phase, 1);
+	t0 = bench_now_ns();
+	err = sym_reader__resolve_user(rd, (uint32_t)c->pid, &c->entry[0], 1, &out);
+	t1 = bench_now_ns();
+	atomic_store(&p.phase, 2);
+	pthread_join(th, NULL);
+	err = err ? err : p.err;
+	if (!err && p.n) {
+		bench_row__rep(row, p.n, p.sum_ns);
+		bench_row__extra(row, "max_wait_us", (double)p.max_ns / 1e3);
+		bench_row__extra(row, "cxx_lookup_us", (double)(t1 - t0) / 1e3);
+	}
+out:
+	sym_reader__free(p.rd);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return err;
+}
+
 int tp_sym_large__run(const struct tp_cfg *cfg, struct bench_report *rep, uint64_t libc_addr)
 {
 	struct cxx_child c;
-	struct bench_row *first, *other, *libc = NULL, *libc_elf = NULL;
+	struct bench_row *first, *other, *libc = NULL, *libc_elf = NULL, *stall = NULL;
 	int err = cxx_start(&c), dbg;
 
 	if (err)
@@ -245,8 +341,10 @@ int tp_sym_large__run(const struct tp_cfg *cfg, struct bench_report *rep, uint64
 	if (libc_addr) {
 		libc = bench_report__row(rep, "symbolizer", "user, cold libc, first lookup");
 		libc_elf = bench_report__row(rep, "symbolizer", "user, cold libc, ELF only");
+		stall = bench_report__row(rep, "symbolizer",
+					  "user, another shard's misses during a cold C++ lookup");
 	}
-	if (!first || !other || (libc_addr && (!libc || !libc_elf))) {
+	if (!first || !other || (libc_addr && (!libc || !libc_elf || !stall))) {
 		err = -errno;
 		goto cleanup;
 	}
@@ -261,11 +359,13 @@ int tp_sym_large__run(const struct tp_cfg *cfg, struct bench_report *rep, uint64
 				: dbg	? "installed"
 					: "not installed");
 		bench_row__note(libc_elf, "same, debug_dirs=%s: no separate DWARF", NO_DEBUG_DIR);
+		bench_row__note(stall, "new libc frame each, ELF only; max_wait_us: the longest");
 	}
 	for (unsigned k = 0; k < cfg->repeat && !err; k++) {
 		err = cxx_once(&c, first, other);
 		err = err || !libc ? err : libc_once(libc_addr, NULL, libc);
 		err = err || !libc ? err : libc_once(libc_addr, NO_DEBUG_DIR, libc_elf);
+		err = err || !stall ? err : stall_once(&c, stall);
 	}
 cleanup:
 	cxx_stop(&c);

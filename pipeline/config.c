@@ -70,6 +70,10 @@ static const struct opt_desc opt_table[] = {
 	{"max-stacks", OPT_UINT, CFG(max_stacks), 16, 16777216, "N",
 	 "distinct stacks each shard keeps per interval; more are dropped and "
 	 "counted (default 65536)"},
+	{"symbol-cache-bytes", OPT_UINT, CFG(symbol_cache_bytes), 1048576, 4294967295UL, "N",
+	 "bound on the symbol cache shared by all shards (frames, symbol tables, DWARF "
+	 "indexes, process mappings); past it the least recently used files' symbols "
+	 "are dropped and loaded again when needed (default 268435456)"},
 	{"poll-ms", OPT_UINT, CFG(poll_ms), 1, 10000, "MS",
 	 "ring reader poll period; rings also wake it when a quarter full (default "
 	 "1000 while exec and exit are traced, which keep a process's maps until its "
@@ -138,6 +142,7 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->ring_kib = 0;
 	cfg->queue_depth = 2048;
 	cfg->max_stacks = 65536;
+	cfg->symbol_cache_bytes = 256u << 20;
 	cfg->poll_ms = 0; /* resolved in main: depends on process events */
 }
 

@@ -25,11 +25,12 @@ struct pipeline_config {
 	bool kernel_stacks;
 	bool track_processes; /* exec/exit events for the symbolizer (whole-host runs) */
 	bool idle;
-	bool bpf_stats;		/* measure BPF run time (bpf_enable_stats) */
-	unsigned ring_kib;	/* per-CPU ring size in KiB, 0 = sized from frequency */
-	unsigned queue_depth;	/* records per shard queue (power of two) */
-	unsigned max_stacks;	/* distinct stacks per shard and interval */
-	unsigned poll_ms;	/* reader poll period; 0 until main picks the default */
+	bool bpf_stats;		     /* measure BPF run time (bpf_enable_stats) */
+	unsigned ring_kib;	     /* per-CPU ring size in KiB, 0 = sized from frequency */
+	unsigned queue_depth;	     /* records per shard queue (power of two) */
+	unsigned max_stacks;	     /* distinct stacks per shard and interval */
+	unsigned symbol_cache_bytes; /* the symbolizer's memory bound */
+	unsigned poll_ms;	     /* reader poll period; 0 until main picks the default */
 	bool per_interval;	/* one set of files per interval instead of one cumulative set */
 	bool quiet;		/* no self-stats on stderr */
 	const char *stats_json; /* also write self-stats as JSON here at exit */

@@ -183,7 +183,8 @@ int main(int argc, char **argv)
 	uint64_t start_mono = clock_ns(CLOCK_MONOTONIC);
 	uint64_t start_real = clock_ns(CLOCK_REALTIME);
 
-	struct symbolizer_opts sopts = {.max_cache_bytes = 0, .kernel = cfg.kernel_stacks};
+	struct symbolizer_opts sopts = {.max_cache_bytes = cfg.symbol_cache_bytes,
+					.kernel = cfg.kernel_stacks};
 	sym = symbolizer__new(&sopts);
 	if (!sym) {
 		fprintf(stderr, "pipeline: cannot create the symbolizer: %s\n", strerror(errno));
@@ -356,7 +357,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.stats_json) {
 		int jerr = self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards,
-						  flusher, sym, exporter, elapsed);
+						  flusher, sym, procs, exporter, elapsed);
 		if (jerr) {
 			fprintf(stderr, "pipeline: cannot write --stats-json %s: %s\n",
 				cfg.stats_json, strerror(-jerr));

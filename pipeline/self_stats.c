@@ -115,12 +115,14 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	fprintf(f,
 		"  symbolizer                 %llu lookups, %llu reader hits, %llu shared hits, "
 		"%llu misses, %llu unknown, %llu processes, %llu modules, %llu ELF errors, "
-		"%.1f MiB\n",
+		"%.1f of %.0f MiB (%llu files' symbols evicted, %llu frames left coarse)\n",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.reader_hits,
 		(unsigned long long)ss.shared_hits, (unsigned long long)ss.misses,
 		(unsigned long long)ss.unknown, (unsigned long long)ss.processes,
 		(unsigned long long)ss.modules, (unsigned long long)ss.elf_load_errors,
-		(double)ss.cache_bytes / (1024.0 * 1024.0));
+		(double)ss.cache_bytes / (1024.0 * 1024.0),
+		(double)cfg->symbol_cache_bytes / (1024.0 * 1024.0),
+		(unsigned long long)ss.images_evicted, (unsigned long long)ss.cache_full);
 	fprintf(f, "  agent CPU time             %.3f s (user %.3f, sys %.3f)\n", cpu,
 		tv_sec(ru.ru_utime), tv_sec(ru.ru_stime));
 	if (cfg->bpf_stats)

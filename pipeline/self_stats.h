@@ -15,6 +15,7 @@ struct sampler;
 struct shard;
 struct flusher;
 struct symbolizer;
+struct proc_tracker;
 struct otlp_exporter;
 
 /* Prints the agent's counters and costs over elapsed_ns of wall time to f;
@@ -27,7 +28,7 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
  * Returns 0 or -errno. */
 int self_stats__write_json(const char *path, const struct pipeline_config *cfg, struct sampler *smp,
 			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
-			   struct symbolizer *sym, struct otlp_exporter *exporter,
-			   uint64_t elapsed_ns);
+			   struct symbolizer *sym, struct proc_tracker *procs,
+			   struct otlp_exporter *exporter, uint64_t elapsed_ns);
 
 #endif /* PIPELINE_SELF_STATS_H */

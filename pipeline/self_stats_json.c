@@ -16,6 +16,7 @@
 #include "exporter.h"
 #include "flush.h"
 #include "sampler.h"
+#include "proc_tracker.h"
 #include "self_stats.h"
 #include "shard.h"
 #include "symbolizer.h"
@@ -27,7 +28,8 @@ static double tv_sec(struct timeval tv)
 
 static void write_json(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
-		       struct symbolizer *sym, struct otlp_exporter *exporter, uint64_t elapsed_ns,
+		       struct symbolizer *sym, struct proc_tracker *procs,
+		       struct otlp_exporter *exporter, uint64_t elapsed_ns,
 		       const struct cpu_sample_stats *per_cpu)
 {
 	struct cpu_sample_stats ks = {0};
@@ -79,9 +81,24 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors);
 	fprintf(f,
 		"  \"symbolizer\": {\"lookups\": %llu, \"misses\": %llu, \"unknown\": %llu, "
-		"\"cache_bytes\": %llu}",
+		"\"processes\": %llu, \"modules\": %llu, \"elf_errors\": %llu, "
+		"\"cache_bytes\": %llu, \"cache_limit_bytes\": %u, \"images_evicted\": %llu, "
+		"\"frames_coarse\": %llu},\n",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.misses,
-		(unsigned long long)ss.unknown, (unsigned long long)ss.cache_bytes);
+		(unsigned long long)ss.unknown, (unsigned long long)ss.processes,
+		(unsigned long long)ss.modules, (unsigned long long)ss.elf_load_errors,
+		(unsigned long long)ss.cache_bytes, cfg->symbol_cache_bytes,
+		(unsigned long long)ss.images_evicted, (unsigned long long)ss.cache_full);
+	struct proc_tracker_stats ps;
+	proc_tracker__stats(procs, &ps); /* zeroes with no tracker */
+	fprintf(f,
+		"  \"process_events\": {\"enabled\": %s, \"execs\": %llu, \"exits\": %llu, "
+		"\"dropped\": %llu, \"maps_read_at_exec\": %llu, \"gone_before_read\": %llu, "
+		"\"exec_to_read_ms_max\": %.3f}",
+		procs ? "true" : "false", (unsigned long long)ps.execs,
+		(unsigned long long)ps.exits, (unsigned long long)ps.ring_full,
+		(unsigned long long)ps.execs_handled, (unsigned long long)ps.gone,
+		(double)ps.exec_lag_ns_max / 1e6);
 	struct otlp_exporter_stats es = {0};
 	if (exporter)
 		otlp_exporter__stats(exporter, &es);
@@ -112,8 +129,8 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 
 int self_stats__write_json(const char *path, const struct pipeline_config *cfg, struct sampler *smp,
 			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
-			   struct symbolizer *sym, struct otlp_exporter *exporter,
-			   uint64_t elapsed_ns)
+			   struct symbolizer *sym, struct proc_tracker *procs,
+			   struct otlp_exporter *exporter, uint64_t elapsed_ns)
 {
 	char tmp[4096];
 	int err = 0;
@@ -129,7 +146,8 @@ int self_stats__write_json(const char *path, const struct pipeline_config *cfg, 
 		err = -errno;
 		goto out;
 	}
-	write_json(f, cfg, smp, shards, n_shards, flusher, sym, exporter, elapsed_ns, per_cpu);
+	write_json(f, cfg, smp, shards, n_shards, flusher, sym, procs, exporter, elapsed_ns,
+		   per_cpu);
 	if (ferror(f))
 		err = -EIO;
 	if (fclose(f) && !err)

@@ -16,8 +16,9 @@
  * Cost: debuginfo__open() runs unlocked on the loading thread; it finds and
  * opens the debug file, reads the address ranges of every compile unit
  * (.debug_aranges). Lookups run on the slow path only (a frame being
- * interned, under symbolizer.lock, which also serializes every use of one
- * Dwfl: libdw 0.188 is not thread-safe per handle). The first lookup in a
+ * named, under its image's name_lock, not symbolizer.lock; name_lock also
+ * serializes every use of one Dwfl: libdw 0.188 is not thread-safe per
+ * handle). The first lookup in a
  * unit parses its line table (libdw keeps it) and indexes its out-of-line
  * functions by address (kept here), so later lookups go straight to their
  * function and walk only the inlined scopes inside it. That first lookup is

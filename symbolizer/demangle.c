@@ -6,9 +6,9 @@
  * DMGL_AUTO tries Rust first, then C++; DMGL_PARAMS keeps the parameter
  * types, as perf and c++filt show them.
  *
- * Called on the slow path only (a frame being interned), under
- * symbolizer.lock: the results are interned in the symbolizer's string pool,
- * so they live as long as the frames that point to them.
+ * Called on the slow path only (a frame being named), under the lock of the
+ * string pool given: the results are interned there (an image's names), so
+ * they live as long as the frames that point to them.
  */
 #include <errno.h>
 #include <libiberty/demangle.h>

@@ -379,6 +379,14 @@ static int load_elf(Elf *elf, struct elf_image **out, char *err, size_t errlen)
 	}
 	img->bytes = sizeof(*img);
 	img->e_type = eh.e_type;
+	img->name_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	ret = str_pool__init(&img->strings);
+	if (ret) {
+		set_err(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	img->strings_counted = img->strings.bytes;
+	img->bytes += img->strings.bytes;
 	ret = read_loads(elf, phnum, img);
 	if (ret) {
 		set_err(err, errlen, "out of memory");
@@ -448,7 +456,49 @@ void elf_image__free(struct elf_image *img)
 	free(img->syms);
 	free(img->names);
 	debuginfo__free(img->debug);
+	str_pool__deinit(&img->strings);
+	pthread_mutex_destroy(&img->name_lock);
 	free(img);
+}
+
+struct elf_dropped *elf_image__drop_symbols(struct elf_image *img, size_t *freed)
+{
+	size_t kept = sizeof(*img) + img->strings_counted;
+	struct elf_dropped *d = malloc(sizeof(*d));
+
+	*freed = img->bytes > kept ? img->bytes - kept : 0;
+	if (d) {
+		*d = (struct elf_dropped){.loads = img->loads,
+					  .syms = img->syms,
+					  .names = img->names,
+					  .debug = img->debug};
+	} else {
+		free(img->loads);
+		free(img->syms);
+		free(img->names);
+		debuginfo__free(img->debug);
+	}
+	img->loads = NULL;
+	img->syms = NULL;
+	img->names = NULL;
+	img->debug = NULL;
+	img->n_loads = img->n_syms = 0;
+	img->bytes -= *freed;
+	return d;
+}
+
+void elf_dropped__free(struct elf_dropped *d)
+{
+	while (d) {
+		struct elf_dropped *next = d->next;
+
+		free(d->loads);
+		free(d->syms);
+		free(d->names);
+		debuginfo__free(d->debug);
+		free(d);
+		d = next;
+	}
 }
 
 bool elf_image__vaddr(const struct elf_image *img, uint64_t file_offset, uint64_t *vaddr)

@@ -15,9 +15,13 @@
  * (computed by the load, from the same opened file). Both are "" when
  * unknown, never NULL; pseudo and kernel modules have no htlhash.
  *
- * Threads: every function runs under symbolizer.lock. Modules and images are
- * never freed before module_table__deinit(): frames point to modules, and
- * modules to images, without references counts.
+ * Threads: every function runs under symbolizer.lock. Modules are never
+ * freed before module_table__deinit(): frames point to them. Images can be
+ * evicted (the symbolizer's memory bound, least recently used first): their
+ * symbols are freed, the image itself is kept on the evicted list for its
+ * strings (frames' names point into them), and its modules load the file
+ * again when they next need a new frame. A module keeps its own copy of the
+ * build id for the same reason.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +60,11 @@ void module_table__deinit(struct module_table *mt)
 		inext = img->next;
 		elf_image__free(img);
 	}
+	for (img = mt->evicted; img; img = inext) {
+		inext = img->next;
+		elf_image__free(img);
+	}
+	elf_dropped__free(mt->dropped);
 	htab__deinit(&mt->by_devino);
 	htab__deinit(&mt->by_path);
 	htab__deinit(&mt->images);
@@ -163,6 +172,31 @@ struct module *module_table__findnew_pseudo(struct module_table *mt, const char 
 	return m;
 }
 
+/* A file loaded again after its image was evicted takes over the old
+ * image's strings, which its frames point into, so names are not interned
+ * twice and the shell is freed. */
+static void adopt_evicted_strings(struct module_table *mt, struct elf_image *img)
+{
+	struct elf_image **pp, *shell;
+
+	for (pp = &mt->evicted; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->build_id, img->build_id) == 0)
+			break;
+	}
+	shell = *pp;
+	if (!shell)
+		return;
+	*pp = shell->next;
+	img->bytes -= img->strings_counted;
+	str_pool__deinit(&img->strings);
+	img->strings = shell->strings;
+	img->strings_counted = shell->strings_counted;
+	img->bytes += img->strings_counted;
+	memset(&shell->strings, 0, sizeof(shell->strings));
+	mt->bytes -= shell->bytes;
+	elf_image__free(shell);
+}
+
 void module_table__set_image(struct module_table *mt, struct module *mod, struct elf_image *img)
 {
 	uint64_t h;
@@ -174,17 +208,66 @@ void module_table__set_image(struct module_table *mt, struct module *mod, struct
 			struct elf_image *old = container_of(n, struct elf_image, node);
 
 			if (strcmp(old->build_id, img->build_id) == 0) {
+				old->evictable = old->evictable && img->evictable;
 				elf_image__free(img);
 				img = old;
 				goto done;
 			}
 		}
 		htab__add(&mt->images, &img->node, h);
+		adopt_evicted_strings(mt, img);
 	}
 	img->next = mt->all_images;
 	mt->all_images = img;
 	mt->bytes += img->bytes;
 done:
 	mod->elf = img;
-	mod->pub.build_id = img->build_id;
+	if (!mod->loaded_once) {
+		/* Read by consumers without the lock: written once, before any
+		 * frame of mod is handed out. */
+		memcpy(mod->build_id, img->build_id, sizeof(mod->build_id));
+		mod->pub.build_id = mod->build_id;
+	}
+}
+
+struct elf_image *module_table__lru_image(const struct module_table *mt)
+{
+	struct elf_image *best = NULL;
+
+	for (struct elf_image *img = mt->all_images; img; img = img->next) {
+		if (img->evictable && !img->pins && (!best || img->used_ns < best->used_ns))
+			best = img;
+	}
+	return best;
+}
+
+void module_table__evict_image(struct module_table *mt, struct elf_image *img)
+{
+	struct elf_image **pp;
+
+	for (struct module *m = mt->all; m; m = m->next) {
+		if (m->elf == img) {
+			m->elf = NULL;
+			m->state = MOD_STATE_NEW;
+		}
+	}
+	if (img->build_id[0])
+		htab__del(&mt->images, &img->node);
+	for (pp = &mt->all_images; *pp; pp = &(*pp)->next) {
+		if (*pp == img) {
+			*pp = img->next;
+			break;
+		}
+	}
+	size_t freed;
+	struct elf_dropped *d = elf_image__drop_symbols(img, &freed);
+
+	mt->bytes -= freed;
+	if (d) {
+		d->next = mt->dropped;
+		mt->dropped = d;
+	}
+	img->next = mt->evicted;
+	mt->evicted = img;
+	mt->n_evicted++;
 }

@@ -10,8 +10,10 @@
  * not with processes or frames. Its
  * bytes count in the symbolizer's cache_bytes.
  *
- * Threads: every function runs under symbolizer.lock. A string is written
- * once, before its pointer is published under the lock, and never changed.
+ * Threads: every function runs under the lock of the pool's owner
+ * (symbolizer.lock for the symbolizer's pool, an image's name_lock for its
+ * names). A string is written once, before its pointer is published under
+ * symbolizer.lock (in a frame), and never changed.
  */
 #include <errno.h>
 #include <stdlib.h>

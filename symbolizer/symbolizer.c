@@ -15,16 +15,20 @@
  * never swept, so the loader's pointer stays valid while it is unlocked.
  *
  * Memory bound: opts.max_cache_bytes bounds what the shared tables hold
- * (frames, modules, ELF images, kallsyms, process mappings), roughly: the
- * check is made before adding, and one load may overshoot it. Past it, no new
- * ELF file is loaded and new (module, address) keys get their module's coarse
- * frame (function NULL, address 0), counted in stats.cache_full. This version
- * does not evict frames or images (frames must stay valid until
- * symbolizer__free()); only process mappings are reclaimed (process_table.c).
+ * (frames, modules, ELF images with their DWARF indexes, kallsyms, process
+ * mappings), roughly: the check is made before adding, and one load may
+ * overshoot it. Past it, the least recently used ELF images are evicted
+ * (symbols, DWARF; their modules load the file again when a new frame needs
+ * it: make_room); frames are never evicted (they stay valid until
+ * symbolizer__free()), so when frames and what cannot be evicted fill the
+ * bound, new (module, address) keys get their module's coarse frame
+ * (function NULL, address 0), counted in stats.cache_full. Process mappings
+ * are reclaimed by their own rules (process_table.c).
  *
  * Error reporting: a file that cannot be opened or parsed, or has no symbols,
- * is counted in elf_load_errors and named once on stderr (each module is
- * loaded at most once; SYM_MAX_WARNINGS caps the total).
+ * is counted in elf_load_errors and named on stderr (each module is loaded
+ * once, and again only after its image was evicted; SYM_MAX_WARNINGS caps the
+ * total).
  *
  * Identity for exporters: a module load also computes the file's htlhash from
  * the same open file (even past the memory bound, where symbols are skipped:
@@ -74,6 +78,38 @@ static bool over_budget(const struct symbolizer *sym)
 	return cache_bytes(sym) >= sym->max_bytes;
 }
 
+/*
+ * Over the memory bound, evicts the least recently used ELF images (their
+ * symbols and DWARF; see module_table__evict_image) down to 90 % of it, so
+ * that a working set just over the bound does not reload a file per frame,
+ * or until none is left that can be evicted. Returns true if under the
+ * bound. Called with sym->lock held; what is evicted is freed by
+ * elf_dropped__free after the lock is released.
+ */
+static bool make_room(struct symbolizer *sym)
+{
+	if (!over_budget(sym))
+		return true;
+	while (cache_bytes(sym) >= sym->max_bytes - sym->max_bytes / 10) {
+		struct elf_image *victim = module_table__lru_image(&sym->mods);
+
+		if (!victim)
+			break;
+		module_table__evict_image(&sym->mods, victim);
+	}
+	return !over_budget(sym);
+}
+
+/* Takes the evicted images' parts off the table, to free once sym->lock is
+ * released (elf_dropped__free). Called with sym->lock held. */
+static struct elf_dropped *take_dropped(struct symbolizer *sym)
+{
+	struct elf_dropped *d = sym->mods.dropped;
+
+	sym->mods.dropped = NULL;
+	return d;
+}
+
 /* Returns mod's module-level frame, creating it; never NULL. */
 static const struct sym_frame *coarse_frame(struct symbolizer *sym, struct module *mod)
 {
@@ -104,7 +140,7 @@ static const struct sym_frame *intern(struct symbolizer *sym, struct slow_ctx *c
 	if (f)
 		return f;
 	*cold = true;
-	if (over_budget(sym)) {
+	if (!make_room(sym)) {
 		sym->c.cache_full++;
 		return coarse_frame(sym, mod);
 	}
@@ -118,46 +154,85 @@ static const struct sym_frame *intern(struct symbolizer *sym, struct slow_ctx *c
 }
 
 /*
+ * Names file offset off of img into *src: from DWARF (function, file:line,
+ * inlined calls), else .symtab/.dynsym, else the debug file's or
+ * MiniDebugInfo's symbols; names demangled and interned in the image's own
+ * pool. Runs under the image's name_lock alone: a compile unit's first DWARF
+ * lookup indexes the unit (tens of ms in a large C++ binary), and the other
+ * shards must not wait for it. *grown_debug and *grown_strings get the
+ * memory the image took on. Returns 0 or -ENOMEM.
+ */
+static int name_in_image(struct elf_image *img, uint64_t off, struct sym_src *src,
+			 size_t *grown_debug, size_t *grown_strings)
+{
+	uint64_t vaddr;
+	bool has_vaddr = elf_image__vaddr(img, off, &vaddr);
+	const char *name;
+	size_t debug_before, strings_before;
+	int err = 0;
+
+	memset(src, 0, sizeof(*src));
+	pthread_mutex_lock(&img->name_lock);
+	debug_before = debuginfo__bytes(img->debug);
+	strings_before = img->strings.bytes;
+	if (img->debug && has_vaddr)
+		err = debuginfo__lookup(img->debug, vaddr, &img->strings, src);
+	if (!err && !src->function) {
+		name = elf_image__lookup(img, off);
+		if (name)
+			err = sym_demangle(&img->strings, name, &src->function, &src->system_name);
+		else if (img->debug && has_vaddr)
+			err = debuginfo__symbol(img->debug, vaddr, &img->strings, &src->function,
+						&src->system_name);
+	}
+	*grown_debug = debuginfo__bytes(img->debug) - debug_before;
+	*grown_strings = img->strings.bytes - strings_before;
+	pthread_mutex_unlock(&img->name_lock);
+	return err;
+}
+
+/*
  * Returns the interned frame of file offset off in mod, naming it on first
- * sight from DWARF (function, file:line, inlined calls), else .symtab/.dynsym,
- * else the debug file's or MiniDebugInfo's symbols; names demangled. All of
- * it runs only here, on the slow path, once per (module, offset).
+ * sight (name_in_image). Called with sym->lock held; drops it while naming,
+ * which is safe because modules live until symbolizer__free, the image is
+ * pinned against eviction meanwhile, and the caller looks nothing else up
+ * before returning.
  */
 static const struct sym_frame *intern_file(struct symbolizer *sym, struct slow_ctx *cx,
 					   struct module *mod, uint64_t off, bool *cold)
 {
 	const struct sym_frame *f = frame_table__find(&sym->frames, &mod->pub, off);
-	const struct elf_image *img = mod->elf;
-	bool has_vaddr;
+	struct elf_image *img = mod->elf;
+	size_t grown_debug = 0, grown_strings = 0;
 	struct sym_src src;
-	uint64_t vaddr;
-	const char *name;
-	int err = 0;
+	int err;
 
 	if (f || !img)
 		return f ? f : intern(sym, cx, mod, off, NULL, cold);
 	*cold = true;
-	if (over_budget(sym)) {
+	img->pins++;
+	bool room = make_room(sym);
+	img->pins--;
+	if (!room) {
 		sym->c.cache_full++;
 		return coarse_frame(sym, mod);
 	}
-	memset(&src, 0, sizeof(src));
-	has_vaddr = elf_image__vaddr(img, off, &vaddr);
-	if (img->debug && has_vaddr) {
-		size_t before = debuginfo__bytes(img->debug);
-
-		err = debuginfo__lookup(img->debug, vaddr, &sym->strings, &src);
-		/* A unit's function index, built on its first lookup. */
-		sym->mods.bytes += debuginfo__bytes(img->debug) - before;
-	}
-	if (!err && !src.function) {
-		name = elf_image__lookup(img, off);
-		if (name)
-			err = sym_demangle(&sym->strings, name, &src.function, &src.system_name);
-		else if (img->debug && has_vaddr)
-			err = debuginfo__symbol(img->debug, vaddr, &sym->strings, &src.function,
-						&src.system_name);
-	}
+	img->pins++;
+	img->used_ns = sym_now_ns();
+	struct elf_dropped *dropped = take_dropped(sym);
+	pthread_mutex_unlock(&sym->lock);
+	elf_dropped__free(dropped);
+	err = name_in_image(img, off, &src, &grown_debug, &grown_strings);
+	pthread_mutex_lock(&sym->lock);
+	img->pins--;
+	img->bytes += grown_debug + grown_strings;
+	img->strings_counted += grown_strings;
+	sym->mods.bytes += grown_debug + grown_strings;
+	/* Another thread may have named the same offset meanwhile: one frame
+	 * per key, so frames compare by pointer. */
+	f = frame_table__find(&sym->frames, &mod->pub, off);
+	if (f)
+		return f;
 	f = err ? NULL : frame_table__add_src(&sym->frames, &mod->pub, off, &src, SYM_FRAME_USER);
 	if (!f) {
 		cx->err = -ENOMEM;
@@ -397,24 +472,30 @@ static int load_vdso(struct elf_image **img, char *err, size_t errlen)
 /*
  * Loads mod's symbols unlocked and hashes its file (htlhash). Called and
  * returns with sym->lock held; mod must be MOD_STATE_NEW and ends
- * MOD_STATE_DONE. Past the memory bound only the hash is computed: the module
- * gets module-level frames from then on.
+ * MOD_STATE_DONE. Past the memory bound, on a first load, only the hash is
+ * computed: the module gets module-level frames from then on. A load after
+ * an eviction (the caller made room first) keeps the image only if the file
+ * is still the one with the module's build id.
  */
 static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgid,
 			const struct sym_mapping *m)
 {
 	uint64_t start = m->start, end = m->end;
-	bool symbols = !over_budget(sym);
+	bool symbols = make_room(sym), first = !mod->loaded_once;
 	char err[256] = "", htl[SYM_HTLHASH_HEX + 1] = "";
 	struct elf_image *img = NULL;
+	struct elf_dropped *dropped;
 	int ret = 0;
 
 	if (mod->kind == MOD_VDSO && !symbols) {
+		mod->loaded_once = true;
 		mod->state = MOD_STATE_DONE; /* no file to hash */
 		return;
 	}
 	mod->state = MOD_STATE_LOADING;
+	dropped = take_dropped(sym);
 	pthread_mutex_unlock(&sym->lock);
+	elf_dropped__free(dropped);
 	if (mod->kind == MOD_VDSO) {
 		ret = load_vdso(&img, err, sizeof(err));
 	} else {
@@ -422,22 +503,42 @@ static void load_module(struct symbolizer *sym, struct module *mod, uint32_t tgi
 		if (ret >= 0) {
 			int fd = ret;
 
-			sym_htlhash_fd(fd, htl); /* "" if the file cannot be read */
+			if (first)			 /* a load after an eviction knows it */
+				sym_htlhash_fd(fd, htl); /* "" if the file cannot be read */
 			ret = symbols ? elf_image__load_fd(fd, &img, err, sizeof(err)) : 0;
 			if (img) /* -ENOENT: no DWARF, no MiniDebugInfo: symbols only */
 				debuginfo__open(fd, mod->path, sym->debug_dirs, &img->debug);
 			close(fd);
 		}
 	}
+	/* mod->build_id is final after the first load: read unlocked. */
+	if (img && !first && strcmp(img->build_id, mod->build_id) != 0) {
+		snprintf(err, sizeof(err), "file changed since its symbols were evicted");
+		elf_image__free(img);
+		img = NULL;
+		ret = -ESTALE;
+	}
+	if (img) {
+		img->bytes += debuginfo__bytes(img->debug);
+		img->evictable = mod->kind == MOD_VDSO || (img->build_id[0] && !mod->deleted &&
+							   proc_root__same_mnt_ns(tgid));
+	}
 	pthread_mutex_lock(&sym->lock);
-	/* Before MOD_STATE_DONE: no frame of mod has been handed out yet. */
-	memcpy(mod->htlhash, htl, sizeof(htl));
-	if (img)
+	/* Before the first MOD_STATE_DONE no frame of mod has been handed out:
+	 * readers take htlhash and build_id without the lock after it. */
+	if (first)
+		memcpy(mod->htlhash, htl, sizeof(htl));
+	if (img) {
 		module_table__set_image(&sym->mods, mod, img);
+		mod->elf->used_ns = sym_now_ns();
+	}
 	if (symbols && (ret || !mod->elf || (!mod->elf->n_syms && !mod->elf->debug))) {
 		sym->c.elf_load_errors++;
-		sym_warn(sym, "no symbols for %s: %s", mod->path, ret ? err : "no symbol table");
+		sym_warn(sym, "no symbols for %s%s: %s", mod->path,
+			 first ? "" : " (loading again after eviction)",
+			 ret ? err : "no symbol table");
 	}
+	mod->loaded_once = true;
 	mod->state = MOD_STATE_DONE;
 	pthread_cond_broadcast(&sym->loaded);
 }
@@ -635,7 +736,7 @@ static bool perf_map_step(struct symbolizer *sym, struct slow_ctx *cx, struct pr
 		*f = intern(sym, cx, p->perf_mod, addr, name, cold);
 		return false;
 	}
-	if (now - p->perf_check_ns >= SYM_PERF_MAP_CHECK_NS && !over_budget(sym)) {
+	if (now - p->perf_check_ns >= SYM_PERF_MAP_CHECK_NS && make_room(sym)) {
 		*cold = true;
 		read_perf_map(sym, cx, p, now);
 		return true;
@@ -696,8 +797,24 @@ static const struct sym_frame *resolve_user_locked(struct symbolizer *sym, struc
 			if (f)
 				return f;
 		}
+		/* Files and the vdso: file offset. Anonymous and other pseudo
+		 * memory has no file: the virtual address (as JIT maps use). */
+		off = mod->kind == MOD_PSEUDO ? addr : addr - m->start + m->pgoff;
+		if (mod->state == MOD_STATE_NEW && mod->loaded_once) {
+			/* Its image was evicted: frames named before stay. */
+			const struct sym_frame *f = frame_table__find(&sym->frames, &mod->pub, off);
+
+			if (f)
+				return f;
+		}
 		if (mod->state == MOD_STATE_NEW) {
 			*cold = true;
+			/* Evicted before: load again only with room, or this
+			 * frame stays at module level (the module stays NEW). */
+			if (mod->loaded_once && !make_room(sym)) {
+				sym->c.cache_full++;
+				return coarse_frame(sym, mod);
+			}
 			load_module(sym, mod, cx->tgid, m);
 			continue;
 		}
@@ -705,9 +822,6 @@ static const struct sym_frame *resolve_user_locked(struct symbolizer *sym, struc
 			pthread_cond_wait(&sym->loaded, &sym->lock);
 			continue;
 		}
-		/* Files and the vdso: file offset. Anonymous and other pseudo
-		 * memory has no file: the virtual address (as JIT maps use). */
-		off = mod->kind == MOD_PSEUDO ? addr : addr - m->start + m->pgoff;
 		return intern_file(sym, cx, mod, off, cold);
 	}
 }
@@ -740,7 +854,9 @@ int symbolizer__resolve_slow(struct symbolizer *sym, bool kernel, uint32_t tgid,
 		else
 			sym->c.shared_hits++;
 	}
+	struct elf_dropped *dropped = take_dropped(sym);
 	pthread_mutex_unlock(&sym->lock);
+	elf_dropped__free(dropped);
 	return cx.err;
 }
 
@@ -848,8 +964,8 @@ void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid)
  * Others are loaded on their first sample, through their path (same device
  * and inode), so a burst of execs does not wait behind cold ELF loads.
  * Called and returns with sym->lock held; each load drops it, so the scan
- * starts over after each (every load moves a module out of MOD_STATE_NEW:
- * the loop ends).
+ * starts over after each (every load moves a never-loaded module out of
+ * MOD_STATE_NEW for good: the loop ends).
  */
 static void preload_modules(struct symbolizer *sym, uint32_t tgid, bool foreign)
 {
@@ -862,8 +978,11 @@ static void preload_modules(struct symbolizer *sym, uint32_t tgid, bool foreign)
 		for (size_t i = 0; i < p->n_maps && !m.mod; i++) {
 			const struct module *mod = p->maps[i].mod;
 
-			if (mod->state == MOD_STATE_NEW && mod->kind == MOD_FILE &&
-			    (foreign || mod->deleted))
+			/* Never-loaded ones only: a module whose image was
+			 * evicted loads again on its next new frame, and
+			 * reloading here could evict the one loaded before. */
+			if (mod->state == MOD_STATE_NEW && !mod->loaded_once &&
+			    mod->kind == MOD_FILE && (foreign || mod->deleted))
 				m = p->maps[i];
 		}
 		if (!m.mod)
@@ -910,7 +1029,9 @@ int symbolizer__process_exec(struct symbolizer *sym, uint32_t tgid)
 	err = cx.err ? cx.err : p->stale ? -ENOENT : 0;
 	if (!err)
 		preload_modules(sym, tgid, foreign);
+	struct elf_dropped *dropped = take_dropped(sym);
 	pthread_mutex_unlock(&sym->lock);
+	elf_dropped__free(dropped);
 	/* After the new maps: pairs with the acquire load in reader.c resolve(). */
 	atomic_fetch_add_explicit(&sym->proc_gen[sym_gen_slot(tgid)], 1, memory_order_release);
 	return err;
@@ -1012,6 +1133,7 @@ void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st)
 	st->elf_load_errors = sym->c.elf_load_errors;
 	st->cache_bytes = cache_bytes(sym);
 	st->cache_full = sym->c.cache_full;
+	st->images_evicted = sym->mods.n_evicted;
 	st->exec_reads = sym->c.exec_reads;
 	st->perf_map_reads = sym->c.perf_map_reads;
 	pthread_mutex_unlock(&sym->lock);

@@ -92,8 +92,11 @@ struct sym_frame {
 };
 
 struct symbolizer_opts {
-	size_t max_cache_bytes; /* bound on interned frames + symbol tables; 0 = default */
-	bool kernel;		/* load /proc/kallsyms for kernel frames */
+	/* Bound on the shared tables (frames, symbol tables and DWARF indexes,
+	 * process mappings); past it the least recently used files' symbols are
+	 * evicted. 0 = default (256 MiB). */
+	size_t max_cache_bytes;
+	bool kernel; /* load /proc/kallsyms for kernel frames */
 	/* Roots of separate debug files, colon-separated: DIR/.build-id/xx/yyyy.debug
 	 * and DIR/<binary's directory>/<.gnu_debuglink name>; NULL or "" means
 	 * "/usr/lib/debug". */
@@ -112,6 +115,7 @@ struct symbolizer_stats {
 	uint64_t elf_load_errors; /* files that could not be opened or parsed */
 	uint64_t cache_bytes;	  /* memory held by the shared tables */
 	uint64_t cache_full;	  /* frames degraded to module level because the bound was hit */
+	uint64_t images_evicted;  /* ELF images whose symbols were dropped for the bound */
 	uint64_t exec_reads;	  /* maps read at once on an exec event */
 	uint64_t perf_map_reads;  /* JIT perf maps (re-)read */
 };

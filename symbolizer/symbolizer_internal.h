@@ -28,13 +28,18 @@
  * symbolizer.lock. Nothing slow runs under it: reading /proc/PID/maps, loading
  * an ELF file or /proc/kallsyms is done unlocked, by the one thread that marked
  * the object "loading"; others that need the same object wait on
- * symbolizer.loaded. Warm lookups never reach the lock: they are served by the
- * caller's sym_reader, whose entries are validated against per-tgid
- * invalidation generations read with one atomic load per call.
+ * symbolizer.loaded. Naming a new frame from a file (DWARF, whose first
+ * lookup in a compile unit indexes it) runs under that file's image's
+ * name_lock with symbolizer.lock released; the frame is interned after, under
+ * symbolizer.lock, unless another thread interned the same one meanwhile. Warm lookups never reach
+ * the lock: they are served by the caller's sym_reader, whose entries are validated against
+ * per-tgid invalidation generations read with one atomic load per call.
  *
  * Ownership: the symbolizer owns every module, ELF image, frame, process and
- * the kallsyms table. Modules, images and frames live until symbolizer__free()
- * (the public contract); process snapshots are replaced on refresh and freed
+ * the kallsyms table. Modules and frames live until symbolizer__free() (the
+ * public contract); an ELF image's symbols and DWARF may be evicted for the
+ * memory bound, its strings (which frames point to) stay until then too;
+ * process snapshots are replaced on refresh and freed
  * under the lock, which is safe because nothing outside the lock keeps a
  * pointer into them.
  */
@@ -54,7 +59,7 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
-#define SYM_DEFAULT_MAX_CACHE_BYTES (64u << 20)
+#define SYM_DEFAULT_MAX_CACHE_BYTES (256u << 20)
 /* A mapping miss re-reads /proc/PID/maps at most this often per process. */
 #define SYM_MAPS_REFRESH_MIN_NS (100ull * 1000 * 1000)
 /* An invalidated process whose maps cannot be re-read (it exited) keeps its
@@ -265,7 +270,7 @@ const struct perf_map_sym *perf_map__lookup(const struct perf_map *pm, uint64_t 
 
 /* Interns name demangled into *function and, when it was mangled (C++ or
  * Rust), name itself into *system_name (else NULL). A NULL or empty name gives
- * two NULLs. Call with symbolizer.lock held. Returns 0 or -ENOMEM. */
+ * two NULLs. Call with the lock that guards sp held. Returns 0 or -ENOMEM. */
 int sym_demangle(struct str_pool *sp, const char *name, const char **function,
 		 const char **system_name);
 
@@ -295,13 +300,14 @@ void debuginfo__free(struct debuginfo *di);
 bool debuginfo__has_dwarf(const struct debuginfo *di);
 /* Fills *out for ELF virtual address vaddr (all NULL/0 when DWARF does not
  * cover it). The first lookup in a compile unit indexes the unit's functions
- * (kept in di). Call with symbolizer.lock held. Returns 0 or -ENOMEM. */
+ * (kept in di). Call with the owning image's name_lock held (it also guards
+ * sp). Returns 0 or -ENOMEM. */
 int debuginfo__lookup(struct debuginfo *di, uint64_t vaddr, struct str_pool *sp,
 		      struct sym_src *out);
 /* Memory held by the per-unit function indexes lookups build. Accepts NULL. */
 size_t debuginfo__bytes(const struct debuginfo *di);
 /* The symbol covering vaddr in the symbol tables libdwfl found: the debug
- * file's .symtab or MiniDebugInfo's. Call with symbolizer.lock held.
+ * file's .symtab or MiniDebugInfo's. Call with the image's name_lock held.
  * Returns 0 or -ENOMEM (names NULL when none). */
 int debuginfo__symbol(const struct debuginfo *di, uint64_t vaddr, struct str_pool *sp,
 		      const char **function, const char **system_name);
@@ -318,8 +324,10 @@ struct elf_sym {
 };
 
 /* Immutable once loaded: safe to read from any thread that got it through the
- * symbolizer's lock (but debug, whose lookups fill caches, is used under that
- * lock only). Owned by the module table. */
+ * symbolizer's lock, but debug (whose lookups fill caches) and strings are
+ * used under name_lock only, and without the symbolizer's lock, so naming a
+ * frame in one file never stalls lookups in others. Owned by the module
+ * table. */
 struct elf_image {
 	struct hnode node;			 /* module_table.images (by build id) */
 	struct elf_image *next;			 /* module_table.all_images */
@@ -330,8 +338,28 @@ struct elf_image {
 	struct elf_sym *syms; /* sorted by start, disjoint */
 	size_t n_syms;
 	char *names;
-	struct debuginfo *debug; /* DWARF / separate debug info; NULL if none; owned */
-	size_t bytes;		 /* memory held, for the cache bound */
+	struct debuginfo *debug;   /* DWARF / separate debug info; NULL if none; owned */
+	size_t bytes;		   /* memory held, for the cache bound */
+	pthread_mutex_t name_lock; /* guards debug lookups and strings */
+	struct str_pool strings;   /* names of this file's frames (function, file) */
+	/* Under symbolizer.lock: */
+	size_t strings_counted; /* the part of bytes that is strings */
+	uint64_t used_ns;	/* last time it named a frame, or was loaded */
+	unsigned pins;		/* threads naming with it, unlocked: not evictable */
+	/* Its file can be opened again and checked to be the same: it has a
+	 * build id, is not deleted, and is in the agent's mount namespace (a
+	 * container's files may be gone with the container). */
+	bool evictable;
+};
+
+/* What eviction takes off an image, freed after symbolizer.lock is
+ * released (dwfl_end can take milliseconds). */
+struct elf_dropped {
+	struct elf_dropped *next;
+	struct elf_load *loads;
+	struct elf_sym *syms;
+	char *names;
+	struct debuginfo *debug;
 };
 
 /* Parses an ELF file (PT_LOADs, build id, FUNC/IFUNC/NOTYPE symbols of
@@ -342,6 +370,13 @@ int elf_image__load_fd(int fd, struct elf_image **out, char *err, size_t errlen)
 int elf_image__load_mem(const void *data, size_t size, struct elf_image **out, char *err,
 			size_t errlen);
 void elf_image__free(struct elf_image *img);
+/* Detaches what only naming new frames needs (symbols, loads, DWARF),
+ * keeping the build id and strings, which frames already handed out point
+ * to. Returns them for elf_dropped__free, or NULL if they were freed at once
+ * (no memory for the list node); *freed gets the bytes they held. */
+struct elf_dropped *elf_image__drop_symbols(struct elf_image *img, size_t *freed);
+/* Frees a list of dropped parts. Accepts NULL. */
+void elf_dropped__free(struct elf_dropped *d);
 /* Returns the symbol name covering a file offset, or NULL. */
 const char *elf_image__lookup(const struct elf_image *img, uint64_t file_offset);
 /* Turns a file offset into an ELF virtual address. Returns false if no
@@ -392,7 +427,8 @@ enum module_kind {
 enum module_state {
 	MOD_STATE_NEW,	   /* symbols not loaded yet */
 	MOD_STATE_LOADING, /* a thread is loading them, unlocked; wait on sym->loaded */
-	MOD_STATE_DONE,	   /* loaded (elf set) or given up (elf NULL): final */
+	MOD_STATE_DONE,	   /* loaded (elf set) or given up (elf NULL); back to NEW
+			    * only when its image is evicted */
 };
 
 struct module {
@@ -400,13 +436,15 @@ struct module {
 	struct hnode node;     /* by_devino or by_path */
 	struct module *next;   /* module_table.all */
 	uint64_t dev, inode;
-	char *path;			/* owned; pub.path */
-	char *name;			/* owned; pub.name */
-	struct elf_image *elf;		/* borrowed from the table; NULL: no symbols */
-	const struct sym_frame *coarse; /* module-level frame for a full cache */
-	uint8_t kind;			/* enum module_kind */
-	uint8_t state;			/* enum module_state */
-	bool deleted;			/* mapped path ended in " (deleted)" */
+	char *path;				 /* owned; pub.path */
+	char *name;				 /* owned; pub.name */
+	struct elf_image *elf;			 /* borrowed from the table; NULL: no symbols */
+	const struct sym_frame *coarse;		 /* module-level frame for a full cache */
+	uint8_t kind;				 /* enum module_kind */
+	uint8_t state;				 /* enum module_state */
+	bool deleted;				 /* mapped path ended in " (deleted)" */
+	bool loaded_once;			 /* htlhash and build_id are final */
+	char build_id[2 * SYM_BUILD_ID_MAX + 1]; /* pub.build_id; set by the first load */
 	/* pub.htlhash; "" until set, under the lock, by the load that ends
 	 * MOD_STATE_LOADING (frames are only handed out after that). */
 	char htlhash[SYM_HTLHASH_HEX + 1];
@@ -416,6 +454,9 @@ struct module_table {
 	struct htab by_devino, by_path, images;
 	struct module *all;
 	struct elf_image *all_images;
+	struct elf_image *evicted;   /* symbols dropped; kept for their strings */
+	struct elf_dropped *dropped; /* to free once symbolizer.lock is released */
+	uint64_t n_evicted;
 	size_t n_files; /* MOD_FILE entries */
 	size_t bytes;
 };
@@ -432,8 +473,16 @@ struct module *module_table__findnew_file(struct module_table *mt, uint64_t dev,
 struct module *module_table__findnew_pseudo(struct module_table *mt, const char *path,
 					    enum module_kind kind, bool *created);
 /* Gives mod its loaded image (ownership passes to the table). An image with
- * the same build id already loaded is shared instead and img is freed. */
+ * the same build id already loaded is shared instead and img is freed; an
+ * evicted one's strings are taken over (frames point into them). */
 void module_table__set_image(struct module_table *mt, struct module *mod, struct elf_image *img);
+/* Returns the least recently used evictable image that no thread is naming
+ * with, or NULL. */
+struct elf_image *module_table__lru_image(const struct module_table *mt);
+/* Drops img's symbols (onto mt->dropped) and detaches it from every module
+ * using it, which go back to MOD_STATE_NEW: their next new frame loads the
+ * file again. Frames handed out stay valid. */
+void module_table__evict_image(struct module_table *mt, struct elf_image *img);
 
 /* ---- frame_table.c: interning ---- */
 struct frame_chunk;

@@ -34,6 +34,10 @@ target_compile_definitions(symbolizer_test PRIVATE
 # Validator: threads x iterations, each thread with its own reader.
 pipeline_add_test(symbolizer_concurrency_test SOURCES symbolizer_concurrency_test.c
 	LIBS pl_symbolizer LABEL concurrency ARGS 4 2000)
+# The same under a tight bound: files' symbols evicted and reloaded while
+# other threads name frames with them.
+add_test(NAME symbolizer_concurrency_evict COMMAND symbolizer_concurrency_test 4 2000 evict)
+set_tests_properties(symbolizer_concurrency_evict PROPERTIES LABELS concurrency)
 
 # DWARF, demangling, separate debug info.
 include(${CMAKE_CURRENT_SOURCE_DIR}/symbolizer_dwarf.cmake)

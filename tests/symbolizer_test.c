@@ -808,6 +808,66 @@ static int test_cache_full(void)
 	return 0;
 }
 
+/* Past the bound, the least recently used file's symbols are evicted and
+ * loaded again when a new frame needs them; frames handed out stay valid. */
+static int test_evict_lru(void)
+{
+	void *h = dlopen(SYMTEST_SO, RTLD_NOW | RTLD_LOCAL);
+	struct symbolizer *sym0 = new_sym(false, 0), *sym = NULL;
+	struct sym_reader *rd0 = sym0 ? symbolizer__reader_new(sym0) : NULL, *rd = NULL;
+	const struct sym_frame *alpha, *libc_frame, *beta;
+	struct sym_reader *rd2 = NULL;
+	struct symbolizer_stats st;
+	uint64_t a_alpha, a_beta, a_libc;
+	char build_id[160];
+
+	CHECK(h && sym0 && rd0);
+	a_alpha = (uint64_t)(uintptr_t)dlsym(h, "symtest_alpha");
+	a_beta = (uint64_t)(uintptr_t)dlsym(h, "symtest_beta");
+	a_libc = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid");
+	CHECK(a_alpha && a_beta && a_libc);
+	/* What one file's symbols and this process's maps take. */
+	alpha = resolve1(rd0, (uint32_t)getpid(), a_alpha);
+	CHECK(alpha && alpha->module->build_id[0]);
+	snprintf(build_id, sizeof(build_id), "%s", alpha->module->build_id);
+	symbolizer__stats(sym0, &st);
+	sym_reader__free(rd0);
+	symbolizer__free(sym0);
+
+	/* Room for that, not for libc's symbols too. */
+	sym = new_sym(false, st.cache_bytes + 4096);
+	rd = sym ? symbolizer__reader_new(sym) : NULL;
+	CHECK(sym && rd);
+	alpha = resolve1(rd, (uint32_t)getpid(), a_alpha);
+	CHECK(alpha);
+	CHECK_STR(alpha->function, "symtest_alpha");
+	/* libc loads, evicts libsymtest's symbols, and is itself over: coarse. */
+	libc_frame = resolve1(rd, (uint32_t)getpid(), a_libc);
+	CHECK(libc_frame && libc_frame->module);
+	CHECK(strstr(libc_frame->module->name, "libc"));
+	CHECK(!libc_frame->function); /* module level */
+	/* A new frame in libsymtest loads it again (evicting libc). */
+	beta = resolve1(rd, (uint32_t)getpid(), a_beta);
+	CHECK(beta);
+	CHECK_STR(beta->function, "symtest_beta");
+	CHECK(beta->module == alpha->module);
+	CHECK_STR(beta->module->build_id, build_id);
+	/* Handed out before the evictions, still whole, and still the one the
+	 * shared table gives another reader. */
+	CHECK_STR(alpha->function, "symtest_alpha");
+	rd2 = symbolizer__reader_new(sym);
+	CHECK(rd2 && resolve1(rd2, (uint32_t)getpid(), a_alpha) == alpha);
+	sym_reader__free(rd2);
+	symbolizer__stats(sym, &st);
+	CHECK(st.images_evicted >= 2);
+	CHECK(st.cache_full >= 1);
+	CHECK_EQ_U64(st.elf_load_errors, 0);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	dlclose(h);
+	return 0;
+}
+
 static int test_api_edges(void)
 {
 	struct symbolizer *sym = symbolizer__new(NULL);
@@ -1365,6 +1425,7 @@ static const struct test_case cases[] = {
 	{"kernel", test_kernel},
 	{"interning", test_interning},
 	{"cache_full", test_cache_full},
+	{"evict_lru", test_evict_lru},
 	{"api_edges", test_api_edges},
 	{"htlhash", test_htlhash},
 	{"module_htlhash", test_module_htlhash},
