@@ -21,7 +21,7 @@ add_custom_command(OUTPUT ${SYMTEST_STRIPPED}
 	COMMENT "Stripping symtest_pie")
 add_custom_target(symtest_stripped DEPENDS ${SYMTEST_STRIPPED})
 
-pipeline_add_test(symbolizer_test SOURCES symbolizer_test.c
+pipeline_add_test(symbolizer_test SOURCES symbolizer_test.c addr_child.c
 	LIBS pl_symbolizer ${CMAKE_DL_LIBS} LABEL unit)
 add_dependencies(symbolizer_test symtest_pie symtest_nopie symtest symtest_stripped)
 target_compile_definitions(symbolizer_test PRIVATE

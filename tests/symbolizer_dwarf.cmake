@@ -44,7 +44,7 @@ add_custom_command(OUTPUT ${SYMDW_PROG_CLANG}
 add_custom_target(symdw_subjects DEPENDS ${SYMDW_PROG} ${SYMDW_PROG_CLANG}
 	${SYMDW_VARIANTS}/sym_inline_prog.debug ${SYMDW_VARIANTS}/mini/sym_inline_prog)
 
-pipeline_add_test(symbolizer_dwarf_test SOURCES symbolizer_dwarf_test.c
+pipeline_add_test(symbolizer_dwarf_test SOURCES symbolizer_dwarf_test.c addr_child.c
 	LIBS pl_symbolizer LABEL unit)
 add_dependencies(symbolizer_dwarf_test symdw_subjects)
 target_compile_definitions(symbolizer_dwarf_test PRIVATE

@@ -31,6 +31,7 @@
 
 #include "symbolizer.h"
 #include "symbolizer_internal.h"
+#include "addr_child.h"
 #include "test_helpers.h"
 
 #define FN_COMPUTE    "long demo::compute<long>(long)"
@@ -41,12 +42,6 @@
 #define SYS_OUTER     "_ZN4demo3AccIlE5outerEl"
 #define SOURCE_BASE   "sym_inline_prog.cpp"
 #define N_CHILD_ADDRS 3
-
-struct child {
-	pid_t pid;
-	int stdin_fd;
-	uint64_t addr[N_CHILD_ADDRS]; /* inlined call site, direct call site, record_site */
-};
 
 /* Returns the 1-based line of SYMDW_SOURCE holding "// @name", or 0. */
 static uint32_t marker_line(const char *name)
@@ -69,59 +64,11 @@ static uint32_t marker_line(const char *name)
 	return found;
 }
 
-static int child_start(struct child *c, const char *path)
-{
-	int in[2], out[2], n = 0;
-	char line[128];
-	FILE *f;
-
-	c->pid = -1;
-	c->stdin_fd = -1;
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return -1;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -1;
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		execl(path, path, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	c->stdin_fd = in[1];
-	f = fdopen(out[0], "r");
-	if (!f)
-		return -1;
-	while (n < N_CHILD_ADDRS && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%" SCNx64, &c->addr[n]) != 1)
-			break;
-		n++;
-	}
-	fclose(f);
-	if (n != N_CHILD_ADDRS)
-		fprintf(stderr, "%s printed %d addresses, want %d\n", path, n, N_CHILD_ADDRS);
-	return n == N_CHILD_ADDRS ? 0 : -1;
-}
-
-static void child_stop(struct child *c)
-{
-	int status;
-
-	if (c->stdin_fd >= 0)
-		close(c->stdin_fd);
-	c->stdin_fd = -1;
-	if (c->pid > 0)
-		waitpid(c->pid, &status, 0);
-	c->pid = -1;
-}
-
 /* Resolves the three addresses as one stack, as a stack walk gives it: leaf
  * record_site, then the two call sites as return addresses (looked up at
  * addr - 1). Resolves it again (warm: the reader's cache) and expects the
  * same frames. Fills out[] in the order of child.addr. */
-static int resolve_child(struct symbolizer *sym, const struct child *c,
+static int resolve_child(struct symbolizer *sym, const struct addr_child *c,
 			 const struct sym_frame **out)
 {
 	struct sym_reader *rd = symbolizer__reader_new(sym);
@@ -218,15 +165,15 @@ static int run_variant(const char *path, const char *debug_dirs, const struct sy
 		       struct symbolizer **symp)
 {
 	struct symbolizer_opts o = {.debug_dirs = debug_dirs};
-	struct child c;
+	struct addr_child c;
 	int err = -1;
 
 	*symp = symbolizer__new(&o);
 	if (!*symp)
 		return -1;
-	if (child_start(&c, path) == 0)
+	if (addr_child__start(&c, path, N_CHILD_ADDRS, N_CHILD_ADDRS) == 0)
 		err = resolve_child(*symp, &c, f);
-	child_stop(&c);
+	addr_child__stop(&c);
 	return err;
 }
 

@@ -34,63 +34,10 @@
 
 #include "symbolizer.h"
 #include "symbolizer_internal.h"
+#include "addr_child.h"
 #include "test_helpers.h"
 
 /* ---- helpers ---- */
-
-struct child {
-	pid_t pid;
-	int stdin_fd;
-	uint64_t addr[4]; /* alpha, beta, gamma, nosize (0 if none) */
-};
-
-/* Runs a symtest executable and reads the addresses it prints. */
-static int child_start(struct child *c, const char *path)
-{
-	int in[2], out[2];
-	char line[256];
-	FILE *f;
-	int n;
-
-	/* Close-on-exec: a second child must not hold the first one's stdin open. */
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return -1;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -1;
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(path, path, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	c->stdin_fd = in[1];
-	f = fdopen(out[0], "r");
-	if (!f)
-		return -1;
-	n = fgets(line, sizeof(line), f) ? sscanf(line, "%lx %lx %lx %lx", &c->addr[0], &c->addr[1],
-						  &c->addr[2], &c->addr[3])
-					 : 0;
-	fclose(f);
-	return n >= 3 ? 0 : -1;
-}
-
-/* Lets the child exit (EOF on its stdin) and reaps it. */
-static void child_stop(struct child *c)
-{
-	int status;
-
-	if (c->stdin_fd >= 0)
-		close(c->stdin_fd);
-	c->stdin_fd = -1;
-	if (c->pid > 0)
-		waitpid(c->pid, &status, 0);
-	c->pid = -1;
-}
 
 static const struct sym_frame *resolve1(struct sym_reader *rd, uint32_t tgid, uint64_t addr)
 {
@@ -396,13 +343,13 @@ static int check_executable(const char *path)
 {
 	struct symbolizer *sym = new_sym(false, 0);
 	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
-	struct child c = {.stdin_fd = -1};
+	struct addr_child c = {.stdin_fd = -1};
 	const struct sym_frame *out[4];
 	uint64_t a[4];
 	int n = 3;
 
 	CHECK(sym && rd);
-	CHECK(child_start(&c, path) == 0);
+	CHECK(addr_child__start(&c, path, 3, 4) == 0);
 	a[0] = c.addr[0];
 	a[1] = c.addr[1] + 1;
 	a[2] = c.addr[2] + 4;
@@ -411,7 +358,7 @@ static int check_executable(const char *path)
 		n = 4;
 	}
 	CHECK(sym_reader__resolve_user(rd, (uint32_t)c.pid, a, (size_t)n, out) == 0);
-	child_stop(&c);
+	addr_child__stop(&c);
 	CHECK_STR(out[0]->function, "symtest_alpha");
 	CHECK_STR(out[1]->function, "symtest_beta");
 	CHECK_STR(out[2]->function, "symtest_gamma");
@@ -437,13 +384,13 @@ static int test_process_exited_keeps_maps(void)
 {
 	struct symbolizer *sym = new_sym(false, 0);
 	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL, *rd2 = NULL;
-	struct child c = {.stdin_fd = -1};
+	struct addr_child c = {.stdin_fd = -1};
 	const struct sym_frame *f, *alpha;
 	struct symbolizer_stats st;
 	uint32_t pid;
 
 	CHECK(sym && rd);
-	CHECK(child_start(&c, SYMTEST_PIE) == 0);
+	CHECK(addr_child__start(&c, SYMTEST_PIE, 3, 4) == 0);
 	pid = (uint32_t)c.pid;
 	alpha = resolve1(rd, pid, c.addr[0]);
 	CHECK(alpha);
@@ -459,7 +406,7 @@ static int test_process_exited_keeps_maps(void)
 	f = resolve1(rd2, pid, c.addr[1]);
 	CHECK(f);
 	CHECK_STR(f->function, "symtest_beta");
-	child_stop(&c);
+	addr_child__stop(&c);
 
 	/* Reaped and invalidated again: the re-read fails, the old maps stay. */
 	symbolizer__invalidate_process(sym, pid);
@@ -481,17 +428,17 @@ static int test_stripped(void)
 {
 	struct symbolizer *sym = new_sym(false, 0);
 	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
-	struct child c = {.stdin_fd = -1};
+	struct addr_child c = {.stdin_fd = -1};
 	const struct sym_frame *out[3];
 	uint64_t a[3];
 
 	CHECK(sym && rd);
-	CHECK(child_start(&c, SYMTEST_STRIPPED) == 0);
+	CHECK(addr_child__start(&c, SYMTEST_STRIPPED, 3, 4) == 0);
 	a[0] = c.addr[0];
 	a[1] = c.addr[1] + 1;
 	a[2] = c.addr[0];
 	CHECK(sym_reader__resolve_user(rd, (uint32_t)c.pid, a, 3, out) == 0);
-	child_stop(&c);
+	addr_child__stop(&c);
 	for (int i = 0; i < 3; i++) {
 		CHECK(out[i]->function == NULL || strncmp(out[i]->function, "symtest_", 8) != 0);
 		CHECK_STR(out[i]->module->name, "symtest_pie.stripped");
@@ -1160,7 +1107,7 @@ static int test_process_info(void)
 {
 	struct symbolizer *sym = new_sym(false, 0);
 	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
-	struct child c1 = {.stdin_fd = -1}, c2 = {.stdin_fd = -1}, c3 = {.stdin_fd = -1};
+	struct addr_child c1 = {.stdin_fd = -1}, c2 = {.stdin_fd = -1}, c3 = {.stdin_fd = -1};
 	char self[PATH_MAX], want[PATH_MAX], cg_id[SYM_CONTAINER_ID_MAX + 1], *cg = NULL;
 	struct sym_process_info pi, pi2;
 	uint32_t pid1, pid2, pid3;
@@ -1172,7 +1119,7 @@ static int test_process_info(void)
 	CHECK(realpath(SYMTEST_PIE, want));
 
 	/* A child whose maps a sample read: its executable is the test binary. */
-	CHECK(child_start(&c1, SYMTEST_PIE) == 0);
+	CHECK(addr_child__start(&c1, SYMTEST_PIE, 3, 4) == 0);
 	CHECK(resolve1(rd, (uint32_t)c1.pid, c1.addr[0]));
 	CHECK(symbolizer__process_info(sym, (uint32_t)c1.pid, &pi) == 0);
 	CHECK_EQ_U64(pi.tgid, (uint32_t)c1.pid);
@@ -1181,7 +1128,7 @@ static int test_process_info(void)
 
 	/* Another process of the same executable shares the interned string;
 	 * this one is read on demand (no sample yet). */
-	CHECK(child_start(&c2, SYMTEST_PIE) == 0);
+	CHECK(addr_child__start(&c2, SYMTEST_PIE, 3, 4) == 0);
 	CHECK(symbolizer__process_info(sym, (uint32_t)c2.pid, &pi2) == 0);
 	CHECK(pi2.exe_path == exe1);
 	CHECK(pi2.container_id == pi.container_id);
@@ -1189,8 +1136,8 @@ static int test_process_info(void)
 	/* Both exit (reaped): still known, same strings. */
 	pid1 = (uint32_t)c1.pid;
 	pid2 = (uint32_t)c2.pid;
-	child_stop(&c1);
-	child_stop(&c2);
+	addr_child__stop(&c1);
+	addr_child__stop(&c2);
 	symbolizer__invalidate_process(sym, pid1);
 	CHECK(resolve1(rd, pid1, c1.addr[1])); /* the re-read fails: maps and info kept */
 	CHECK(symbolizer__process_info(sym, pid1, &pi) == 0);
@@ -1199,9 +1146,9 @@ static int test_process_info(void)
 	CHECK(pi2.exe_path == exe1);
 
 	/* Never seen and gone. */
-	CHECK(child_start(&c3, SYMTEST_PIE) == 0);
+	CHECK(addr_child__start(&c3, SYMTEST_PIE, 3, 4) == 0);
 	pid3 = (uint32_t)c3.pid;
-	child_stop(&c3);
+	addr_child__stop(&c3);
 	CHECK(symbolizer__process_info(sym, pid3, &pi) == -ENOENT);
 	CHECK(pi.exe_path == NULL && pi.container_id == NULL);
 	CHECK(symbolizer__process_info(sym, 0x7fffffff, &pi) == -ENOENT);
@@ -1227,7 +1174,7 @@ static int test_process_info(void)
 static int test_process_info_deleted(void)
 {
 	struct symbolizer *sym = new_sym(false, 0);
-	struct child c = {.stdin_fd = -1};
+	struct addr_child c = {.stdin_fd = -1};
 	struct sym_process_info pi;
 	char path[512], want[PATH_MAX];
 	int ret;
@@ -1237,11 +1184,11 @@ static int test_process_info_deleted(void)
 	CHECK(copy_file(SYMTEST_PIE, path, SIZE_MAX) == 0);
 	CHECK(chmod(path, 0755) == 0);
 	CHECK(realpath(path, want));
-	ret = child_start(&c, path);
+	ret = addr_child__start(&c, path, 3, 4);
 	unlink(path);
 	CHECK(ret == 0);
 	ret = symbolizer__process_info(sym, (uint32_t)c.pid, &pi);
-	child_stop(&c);
+	addr_child__stop(&c);
 	CHECK(ret == 0);
 	CHECK(!strstr(pi.exe_path, "(deleted)"));
 	CHECK_STR(pi.exe_path, want);
@@ -1256,7 +1203,7 @@ static int test_process_info_exec(void)
 	struct symbolizer *sym = new_sym(false, 0);
 	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
 	char self[PATH_MAX], shell[PATH_MAX], want[PATH_MAX], line[256];
-	struct child c = {.stdin_fd = -1};
+	struct addr_child c = {.stdin_fd = -1};
 	struct sym_process_info pi;
 	const struct sym_frame *f;
 	int in[2], out[2];
@@ -1313,7 +1260,7 @@ static int test_process_info_exec(void)
 	CHECK_STR(f->function, "symtest_alpha");
 	CHECK(symbolizer__process_info(sym, (uint32_t)c.pid, &pi) == 0);
 	CHECK_STR(pi.exe_path, want);
-	child_stop(&c);
+	addr_child__stop(&c);
 	sym_reader__free(rd);
 	symbolizer__free(sym);
 	return 0;
