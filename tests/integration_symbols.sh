@@ -61,6 +61,19 @@ samples_of() {
 above() { # value threshold
 	awk -v v="$1" -v t="$2" 'BEGIN { exit !(v != "nan" && v > t) }'
 }
+# Profiles process $2 (a proc_storm, command $3) for 2 s into $tmp/out$1 and
+# checks that storm_work is named in more than 90 % of its samples; $4 names
+# the case in messages.
+storm_named() { # n pid comm what
+	local rc pct
+	"$bin/pipeline" --pid "$2" --frequency 999 --duration 2 --interval 1 \
+		--output "$tmp/out$1" 2>"$tmp/err$1"
+	rc=$?
+	check_run "$rc" "$tmp/err$1"
+	pct=$(share "$3" storm_work "$tmp/out$1/cpu.folded")
+	echo "$4: storm_work named in $pct % of its samples"
+	above "$pct" 90 || fail "$4: storm_work named in $pct %, want > 90"
+}
 check_run() { # rc errfile
 	cat "$2" | grep -v '^symbolizer: no symbols for'
 	[ "$1" -eq 0 ] || fail "pipeline exited $1"
@@ -136,13 +149,7 @@ pids+=("$del")
 sleep 0.3
 rm "$tmp/del/deleted_storm"
 grep -q "deleted_storm (deleted)" "/proc/$del/maps" || fail "the binary is not shown deleted"
-"$bin/pipeline" --pid "$del" --frequency 999 --duration 2 --interval 1 --output "$tmp/out3" \
-	2>"$tmp/err3"
-rc=$?
-check_run "$rc" "$tmp/err3"
-pct=$(share deleted_storm storm_work "$tmp/out3/cpu.folded")
-echo "deleted binary: storm_work named in $pct % of its samples"
-above "$pct" 90 || fail "deleted binary: storm_work named in $pct %, want > 90"
+storm_named 3 "$del" deleted_storm "deleted binary"
 
 echo "== 4. a binary in a private mount namespace"
 mkdir "$tmp/nsdir"
@@ -159,13 +166,7 @@ for _ in $(seq 50); do
 done
 grep -q "ns_storm" "/proc/$ns/maps" || fail "the namespaced program did not start"
 cmp -s "/proc/$ns/exe" "$tmp/nsdir/ns_storm" && fail "the host path holds the same file"
-"$bin/pipeline" --pid "$ns" --frequency 999 --duration 2 --interval 1 --output "$tmp/out4" \
-	2>"$tmp/err4"
-rc=$?
-check_run "$rc" "$tmp/err4"
-pct=$(share ns_storm storm_work "$tmp/out4/cpu.folded")
-echo "mount namespace: storm_work named in $pct % of its samples"
-above "$pct" 90 || fail "mount namespace: storm_work named in $pct %, want > 90"
+storm_named 4 "$ns" ns_storm "mount namespace"
 
 echo "== 5. JIT perf map of a process in its own pid and mount namespaces"
 # Inside, the program is pid 1 and writes /tmp/perf-1.map on a tmpfs that the
