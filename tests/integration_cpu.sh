@@ -12,14 +12,9 @@ set -uo pipefail
 
 bin=${PIPELINE_BINARY_DIR:?}/bin
 src=${PIPELINE_SOURCE_DIR:?}
-if [ "$(id -u)" -ne 0 ]; then
-	if [ -n "${CI:-}" ]; then
-		echo "FAIL: BPF integration tests need root and CI is set" >&2
-		exit 1
-	fi
-	echo "SKIP: BPF integration tests need root"
-	exit 77
-fi
+# shellcheck source=tests/bpf_test_lib.sh
+. "$(dirname "$0")/bpf_test_lib.sh"
+require_root
 
 tmp=$(mktemp -d /tmp/pipeline-it.XXXXXX)
 pids=()

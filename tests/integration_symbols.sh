@@ -21,14 +21,9 @@
 set -uo pipefail
 
 bin=${PIPELINE_BINARY_DIR:?}/bin
-if [ "$(id -u)" -ne 0 ]; then
-	if [ -n "${CI:-}" ]; then
-		echo "FAIL: BPF integration tests need root and CI is set" >&2
-		exit 1
-	fi
-	echo "SKIP: BPF integration tests need root"
-	exit 77
-fi
+# shellcheck source=tests/bpf_test_lib.sh
+. "$(dirname "$0")/bpf_test_lib.sh"
+require_root
 if [ "$(uname -m)" != x86_64 ]; then
 	echo "FAIL: the test programs (proc_storm_nolibc, jit_perfmap) are x86-64 only" >&2
 	exit 1
