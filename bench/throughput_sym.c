@@ -218,6 +218,56 @@ static int bench_warm(struct sym_bench *b, bool kernel, struct bench_row *row)
 	return err;
 }
 
+/*
+ * Lookups that miss a reader's own cache but that another reader resolved
+ * before: served by the shared indexes without the lock (a worker's first
+ * samples of a process its peers already profile, or right after its cache
+ * was filled by other processes). A fresh reader per pass, the first
+ * reader's frames in the shared tables.
+ */
+static int bench_shared(struct sym_bench *b, bool kernel, struct bench_row *row)
+{
+	const uint64_t *stacks = kernel ? &b->kstacks[0][0] : &b->stacks[0][0];
+	size_t depth = kernel ? K_DEPTH : DEPTH;
+	uint64_t n = tp_ops(b->cfg, BASE_COLD), deadline = bench_now_ns() + b->cfg->budget_ns;
+	uint64_t ns = 0, k = 0, lookups0, lockfree0;
+	const struct sym_frame *out[DEPTH];
+	struct symbolizer_stats st;
+	struct symbolizer *sym;
+	struct sym_reader *rd;
+	int err = sym_open(kernel, &sym, &rd);
+
+	if (err)
+		return err;
+	for (size_t s = 0; s < N_STACKS && !err; s++)
+		err = resolve(rd, kernel, b->tgid, stacks + s * depth, depth, out);
+	symbolizer__stats(sym, &st);
+	lookups0 = st.lookups;
+	lockfree0 = st.lockfree_hits;
+	for (; k < n && !err && bench_now_ns() < deadline; k++) {
+		struct sym_reader *fresh = symbolizer__reader_new(sym);
+		uint64_t t0;
+
+		if (!fresh) {
+			err = -errno;
+			break;
+		}
+		t0 = bench_now_ns();
+		for (size_t s = 0; s < N_STACKS && !err; s++)
+			err = resolve(fresh, kernel, b->tgid, stacks + s * depth, depth, out);
+		ns += bench_now_ns() - t0;
+		sym_reader__free(fresh);
+	}
+	symbolizer__stats(sym, &st);
+	bench_row__rep(row, k * N_STACKS * depth, ns);
+	bench_row__extra(row, "lockfree_pct",
+			 st.lookups > lookups0 ? 100.0 * (double)(st.lockfree_hits - lockfree0) /
+							 (double)(st.lookups - lookups0)
+					       : 0);
+	sym_close(sym, rd);
+	return err;
+}
+
 /* Each address new to a symbolizer that has read the maps and loaded both files. */
 static int bench_first_sight(struct sym_bench *b, struct bench_row *row)
 {
@@ -316,7 +366,8 @@ static int bench_reread(struct sym_bench *b, struct bench_row *row)
 int tp_sym__run(const struct tp_cfg *cfg, struct bench_report *rep)
 {
 	struct sym_bench *b = calloc(1, sizeof(*b));
-	struct bench_row *warm, *first, *cold, *reread, *kwarm = NULL, *kcold = NULL;
+	struct bench_row *warm, *shared, *first, *cold, *reread;
+	struct bench_row *kwarm = NULL, *kshared = NULL, *kcold = NULL;
 	char why[128] = "";
 	int err, kerr;
 
@@ -327,40 +378,49 @@ int tp_sym__run(const struct tp_cfg *cfg, struct bench_report *rep)
 	if (err)
 		goto cleanup;
 	warm = bench_report__row(rep, "symbolizer", "user, warm (reader cache hit)");
+	shared =
+		bench_report__row(rep, "symbolizer", "user, shared hit (lock-free, reader missed)");
 	first = bench_report__row(rep, "symbolizer", "user, first sight of an address");
 	cold = bench_report__row(rep, "symbolizer", "user, cold process (maps + ELF loads)");
 	reread = bench_report__row(rep, "symbolizer", "user, maps re-read after invalidate");
-	if (!warm || !first || !cold || !reread) {
+	if (!warm || !shared || !first || !cold || !reread) {
 		err = -errno;
 		goto cleanup;
 	}
 	bench_row__note(warm, "per address, %zu distinct in %d-frame stacks", b->n_pool, DEPTH);
+	bench_row__note(shared, "per address, a fresh reader over %d stacks", N_STACKS);
 	bench_row__note(first, "per address, maps and ELF files loaded");
 	bench_row__note(cold, "per first %d-frame stack", DEPTH);
 	bench_row__note(reread, "per %d-frame stack", DEPTH);
 	kerr = setup_kernel(b, why, sizeof(why));
 	if (kerr) {
 		err = bench_report__skip(rep, "symbolizer", "kernel, warm", why);
+		err = err ? err : bench_report__skip(rep, "symbolizer", "kernel, shared hit", why);
 		err = err ? err : bench_report__skip(rep, "symbolizer", "kernel, cold", why);
 		if (err)
 			goto cleanup;
 	} else {
 		kwarm = bench_report__row(rep, "symbolizer", "kernel, warm (reader cache hit)");
+		kshared = bench_report__row(rep, "symbolizer",
+					    "kernel, shared hit (lock-free, reader missed)");
 		kcold = bench_report__row(rep, "symbolizer", "kernel, cold (kallsyms load)");
-		if (!kwarm || !kcold) {
+		if (!kwarm || !kshared || !kcold) {
 			err = -errno;
 			goto cleanup;
 		}
 		bench_row__note(kwarm, "per address, %zu distinct", b->n_kpool);
+		bench_row__note(kshared, "per address, a fresh reader over %d stacks", N_STACKS);
 		bench_row__note(kcold, "per first %d-frame stack", K_DEPTH);
 	}
 	for (unsigned k = 0; k < cfg->repeat && !err; k++) {
 		err = bench_warm(b, false, warm);
+		err = err ? err : bench_shared(b, false, shared);
 		err = err ? err : bench_first_sight(b, first);
 		err = err ? err : bench_cold(b, false, cold);
 		err = err ? err : bench_reread(b, reread);
 		if (kwarm) {
 			err = err ? err : bench_warm(b, true, kwarm);
+			err = err ? err : bench_shared(b, true, kshared);
 			err = err ? err : bench_cold(b, true, kcold);
 		}
 	}

@@ -23,9 +23,15 @@
  * (then the entry has no maps until a sample needs them). That call counts
  * as a use, like a slow-path lookup.
  *
- * Threads: every function runs under symbolizer.lock. A mapping array is
- * replaced whole and freed at once; nothing outside the lock keeps a pointer
- * into it. An entry that a thread is reading (loading set) is never dropped.
+ * Threads: every function but process_table__lookup() runs under
+ * symbolizer.lock. A process's mappings are one immutable snapshot, replaced
+ * whole. While the process is not stale its snapshot is also published in a
+ * ck_ht (tgid -> snapshot) that readers search without the lock, inside a
+ * sym_epoch read section; so a replaced or dropped snapshot is retired
+ * through the epoch, never freed at once. A stale process (exec or exit
+ * invalidated it) is withdrawn from the index, so lock-free readers send its
+ * addresses to the slow path, which re-reads the maps. An entry that a
+ * thread is reading (loading set) is never dropped.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,24 +39,125 @@
 
 #include "symbolizer_internal.h"
 
-int process_table__init(struct process_table *pt)
+static void tgid_hash(ck_ht_hash_t *h, const void *key, size_t len, uint64_t seed)
 {
+	uint64_t k = 0;
+
+	memcpy(&k, key, len < sizeof(k) ? len : sizeof(k));
+	h->value = sym_hash_u64(k ^ seed);
+}
+
+int process_table__init(struct process_table *pt, struct sym_epoch *epoch)
+{
+	bool ok;
+
 	memset(pt, 0, sizeof(*pt));
+	pt->epoch = epoch;
 	if (htab__init(&pt->ht, 256))
 		return -ENOMEM;
+	sym_epoch__write_begin(epoch);
+	ok = ck_ht_init(&pt->index, CK_HT_MODE_DIRECT | CK_HT_WORKLOAD_DELETE, tgid_hash,
+			&sym_epoch_ht_allocator, 256, 0x7a61);
+	sym_epoch__write_end();
+	if (!ok) {
+		htab__deinit(&pt->ht);
+		return -ENOMEM;
+	}
+	pt->indexed = true;
 	pt->bytes = htab__bytes(&pt->ht);
 	return 0;
 }
 
+static size_t snap_bytes(const struct sym_maps_snap *snap)
+{
+	return snap ? sizeof(*snap) + snap->n * sizeof(snap->maps[0]) : 0;
+}
+
 static size_t process_bytes(const struct process *p)
 {
-	return sizeof(*p) + p->n_maps * sizeof(*p->maps) + (p->perf_map ? p->perf_map->bytes : 0);
+	return sizeof(*p) + snap_bytes(p->snap) + (p->perf_map ? p->perf_map->bytes : 0);
+}
+
+static void snap_free(ck_epoch_entry_t *entry)
+{
+	struct sym_maps_snap *snap =
+		(struct sym_maps_snap *)((char *)entry - offsetof(struct sym_maps_snap, retire));
+
+	sym_epoch__freed(snap->epoch, snap_bytes(snap));
+	free(snap);
+}
+
+static void snap_retire(struct process_table *pt, struct sym_maps_snap *snap)
+{
+	if (snap)
+		sym_epoch__retire(pt->epoch, &snap->retire, snap_bytes(snap), snap_free);
+}
+
+static uintptr_t index_key(uint32_t tgid)
+{
+	return (uintptr_t)tgid + 1; /* 0 is ck_ht's empty key */
+}
+
+static void withdraw(struct process_table *pt, struct process *p)
+{
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+
+	if (!p->published)
+		return;
+	ck_ht_hash_direct(&h, &pt->index, index_key(p->tgid));
+	ck_ht_entry_key_set_direct(&e, index_key(p->tgid));
+	sym_epoch__write_begin(pt->epoch);
+	(void)ck_ht_remove_spmc(&pt->index, h, &e);
+	sym_epoch__write_end();
+	p->published = NULL;
+}
+
+void process_table__publish(struct process_table *pt, struct process *p)
+{
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+	bool ok;
+
+	if (p->stale || !p->snap) {
+		withdraw(pt, p);
+		return;
+	}
+	if (p->published == p->snap)
+		return;
+	ck_ht_hash_direct(&h, &pt->index, index_key(p->tgid));
+	ck_ht_entry_set_direct(&e, h, index_key(p->tgid), (uintptr_t)p->snap);
+	sym_tsan_release(p->snap); /* pairs with the acquire in process_table__lookup() */
+	sym_epoch__write_begin(pt->epoch);
+	ok = ck_ht_set_spmc(&pt->index, h, &e);
+	sym_epoch__write_end();
+	if (ok) {
+		p->published = p->snap;
+	} else {
+		/* No memory to grow the index: readers take the slow path. */
+		withdraw(pt, p);
+	}
+}
+
+const struct sym_maps_snap *process_table__lookup(struct process_table *pt, uint32_t tgid)
+{
+	const struct sym_maps_snap *snap;
+	ck_ht_entry_t e;
+	ck_ht_hash_t h;
+
+	ck_ht_hash_direct(&h, &pt->index, index_key(tgid));
+	ck_ht_entry_key_set_direct(&e, index_key(tgid));
+	if (!ck_ht_get_spmc(&pt->index, h, &e))
+		return NULL;
+	snap = (const struct sym_maps_snap *)ck_ht_entry_value_direct(&e);
+	sym_tsan_acquire(snap);
+	return snap;
 }
 
 static void process_free(struct process *p)
 {
 	perf_map__free(p->perf_map);
-	free(p->maps);
+	free(p->snap);
 	free(p);
 }
 
@@ -62,8 +169,14 @@ static bool drop_all(struct hnode *n, void *arg)
 
 void process_table__deinit(struct process_table *pt)
 {
+	/* No reader is left: snapshots are freed at once. */
 	htab__filter(&pt->ht, drop_all, NULL);
 	htab__deinit(&pt->ht);
+	if (pt->indexed) {
+		sym_epoch__write_begin(pt->epoch);
+		ck_ht_destroy(&pt->index);
+		sym_epoch__write_end();
+	}
 	memset(pt, 0, sizeof(*pt));
 }
 
@@ -95,14 +208,29 @@ struct process *process_table__add(struct process_table *pt, uint32_t tgid, uint
 	return p;
 }
 
-void process_table__set_maps(struct process_table *pt, struct process *p, struct sym_mapping *maps,
-			     size_t n)
+struct sym_maps_snap *process_table__new_snap(struct process_table *pt, size_t n)
 {
+	struct sym_maps_snap *snap = malloc(sizeof(*snap) + n * sizeof(snap->maps[0]));
+
+	if (!snap)
+		return NULL;
+	memset(&snap->retire, 0, sizeof(snap->retire));
+	snap->epoch = pt->epoch;
+	snap->n = n;
+	return snap;
+}
+
+void process_table__set_maps(struct process_table *pt, struct process *p,
+			     struct sym_maps_snap *snap)
+{
+	struct sym_maps_snap *old = p->snap;
+
 	pt->bytes -= process_bytes(p);
-	free(p->maps);
-	p->maps = maps;
-	p->n_maps = n;
+	p->snap = snap;
 	pt->bytes += process_bytes(p);
+	/* Publish the new one (or withdraw) before the old one is retired. */
+	process_table__publish(pt, p);
+	snap_retire(pt, old);
 }
 
 void process_table__set_perf_map(struct process_table *pt, struct process *p, struct perf_map *pm)
@@ -136,6 +264,9 @@ static bool sweep_one(struct hnode *n, void *arg)
 		return false;
 	}
 	a->pt->bytes -= process_bytes(p);
+	withdraw(a->pt, p);
+	snap_retire(a->pt, p->snap);
+	p->snap = NULL;
 	process_free(p);
 	a->dropped++;
 	return true;
@@ -149,19 +280,19 @@ size_t process_table__sweep(struct process_table *pt, uint64_t now, uint64_t flu
 	return a.dropped;
 }
 
-const struct sym_mapping *process__find_map(const struct process *p, uint64_t addr)
+const struct sym_mapping *sym_maps_snap__find(const struct sym_maps_snap *snap, uint64_t addr)
 {
-	size_t lo = 0, hi = p->n_maps;
+	size_t lo = 0, hi = snap ? snap->n : 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (p->maps[mid].start <= addr)
+		if (snap->maps[mid].start <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (!lo || addr >= p->maps[lo - 1].end)
+	if (!lo || addr >= snap->maps[lo - 1].end)
 		return NULL;
-	return &p->maps[lo - 1];
+	return &snap->maps[lo - 1];
 }

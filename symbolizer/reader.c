@@ -18,7 +18,12 @@
  * re-reads the maps, rate-limited).
  *
  * Misses are collected per call (up to MISS_BATCH at a time, on the stack)
- * and resolved by symbolizer__resolve_slow() with one lock acquisition.
+ * and looked up first in the shared indexes without a lock (inside one
+ * ck_epoch read section per batch: the process's published mappings, then
+ * the frame of (module, file offset), or the kernel frame of the address);
+ * what those do not hold yet (a new process or frame, a stale process, JIT
+ * code named by a perf map) goes to symbolizer__resolve_slow(), one lock
+ * acquisition per batch.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,9 +54,18 @@ struct sym_reader *symbolizer__reader_new(struct symbolizer *sym)
 	rd->sym = sym;
 	rd->unknown = &sym->unknown_mod->pub;
 	pthread_mutex_lock(&sym->lock);
-	rd->next = sym->readers;
-	sym->readers = rd;
+	rd->epoch_rec = sym_epoch__reader(&sym->epoch);
+	if (rd->epoch_rec) {
+		rd->next = sym->readers;
+		sym->readers = rd;
+	}
 	pthread_mutex_unlock(&sym->lock);
+	if (!rd->epoch_rec) {
+		free(rd->sets);
+		free(rd);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return rd;
 }
 
@@ -73,6 +87,8 @@ void sym_reader__free(struct sym_reader *rd)
 	sym->retired.lookups += atomic_load_explicit(&rd->cnt.lookups, memory_order_relaxed);
 	sym->retired.hits += atomic_load_explicit(&rd->cnt.hits, memory_order_relaxed);
 	sym->retired.unknown += atomic_load_explicit(&rd->cnt.unknown, memory_order_relaxed);
+	sym->retired.lockfree += atomic_load_explicit(&rd->cnt.lockfree, memory_order_relaxed);
+	sym_epoch__reader_put(rd->epoch_rec);
 	pthread_mutex_unlock(&sym->lock);
 	free(rd->sets);
 	free(rd);
@@ -127,19 +143,77 @@ static void cache_put(struct sym_reader *rd, uint32_t tgid, uint32_t gen, uint64
 	*victim = (struct rcache_entry){.addr = addr, .tgid = tgid, .gen = gen, .frame = f};
 }
 
-/* Resolves one batch of misses and fills the cache. Returns 0 or -errno. */
+/* The frame of a user address from the process's published mappings, or
+ * NULL. Lock-free: inside a read section. Anonymous memory (JIT code named
+ * by a perf map) is left to the slow path. */
+static const struct sym_frame *lookup_user(struct symbolizer *sym, const struct sym_maps_snap *snap,
+					   uint64_t addr)
+{
+	const struct sym_mapping *m = sym_maps_snap__find(snap, addr);
+	const struct module *mod;
+	uint64_t off;
+
+	if (!m || m->mod == sym->anon_mod)
+		return NULL;
+	mod = m->mod;
+	/* As the slow path keys frames: files and the vdso by file offset,
+	 * other pseudo memory by virtual address. */
+	off = mod->kind == MOD_PSEUDO ? addr : addr - m->start + m->pgoff;
+	return frame_table__find(&sym->frames, &mod->pub, off);
+}
+
+/* Fills out[i] from the shared indexes where they hold addrs[i] (NULL
+ * elsewhere) without taking the lock. Returns how many were found. */
+static size_t lookup_lockfree(struct sym_reader *rd, bool kernel, uint32_t tgid,
+			      const uint64_t *addrs, size_t n, const struct sym_frame **out)
+{
+	struct symbolizer *sym = rd->sym;
+	const struct sym_maps_snap *snap = NULL;
+	size_t found = 0;
+
+	sym_epoch__read_begin(rd->epoch_rec);
+	if (!kernel)
+		snap = process_table__lookup(&sym->procs, tgid);
+	for (size_t i = 0; i < n; i++) {
+		if (kernel)
+			out[i] = frame_table__find_kernel(&sym->frames, addrs[i]);
+		else
+			out[i] = snap ? lookup_user(sym, snap, addrs[i]) : NULL;
+		found += out[i] != NULL;
+	}
+	sym_epoch__read_end(&sym->epoch, rd->epoch_rec);
+	return found;
+}
+
+/* Resolves one batch of misses (lock-free where it can, the rest on the
+ * slow path) and fills the cache. Returns 0 or -errno. */
 static int flush_misses(struct sym_reader *rd, bool kernel, uint32_t tgid, uint32_t key,
 			uint32_t gen, const uint64_t *maddr, const size_t *midx, size_t nmiss,
 			const struct sym_frame **out)
 {
 	const struct sym_frame *mout[MISS_BATCH];
-	int err;
+	uint64_t saddr[MISS_BATCH];
+	size_t sidx[MISS_BATCH], nslow = 0, found;
+	int err = 0;
 
-	err = symbolizer__resolve_slow(rd->sym, kernel, tgid, maddr, nmiss, mout);
+	found = lookup_lockfree(rd, kernel, tgid, maddr, nmiss, mout);
 	for (size_t j = 0; j < nmiss; j++) {
-		out[midx[j]] = mout[j];
-		if (mout[j]->module != rd->unknown)
+		if (mout[j]) {
+			out[midx[j]] = mout[j];
 			cache_put(rd, key, gen, maddr[j], mout[j]);
+		} else {
+			saddr[nslow] = maddr[j];
+			sidx[nslow++] = midx[j];
+		}
+	}
+	counter_add(&rd->cnt.lockfree, found);
+	if (!nslow)
+		return 0;
+	err = symbolizer__resolve_slow(rd->sym, kernel, tgid, saddr, nslow, mout);
+	for (size_t j = 0; j < nslow; j++) {
+		out[sidx[j]] = mout[j];
+		if (mout[j]->module != rd->unknown)
+			cache_put(rd, key, gen, saddr[j], mout[j]);
 	}
 	return err;
 }

@@ -64,7 +64,8 @@ struct slow_ctx {
 
 static size_t cache_bytes(const struct symbolizer *sym)
 {
-	size_t b = sym->procs.bytes + sym->mods.bytes + sym->frames.bytes + sym->strings.bytes;
+	size_t b = sym->procs.bytes + sym->mods.bytes + sym->frames.bytes + sym->strings.bytes +
+		   sym->epoch.ht_bytes + sym->epoch.pending_bytes;
 
 	if (sym->ksyms)
 		b += sym->ksyms->bytes + sym->ksyms->n_mods * sizeof(*sym->ksym_mods);
@@ -266,23 +267,23 @@ static struct module *module_for_map(struct symbolizer *sym, const struct proc_m
 
 static int install_maps(struct symbolizer *sym, struct process *p, const struct proc_maps *pm)
 {
-	struct sym_mapping *maps = malloc(pm->n * sizeof(*maps));
+	struct sym_maps_snap *snap = process_table__new_snap(&sym->procs, pm->n);
 
-	if (!maps)
+	if (!snap)
 		return -ENOMEM;
 	for (size_t i = 0; i < pm->n; i++) {
 		const struct proc_map *m = &pm->maps[i];
 
-		maps[i] = (struct sym_mapping){
+		snap->maps[i] = (struct sym_mapping){
 			.start = m->start,
 			.end = m->end,
 			.pgoff = m->pgoff,
 			.mod = module_for_map(sym, pm, m),
 		};
 	}
-	if (!p->maps)
+	if (!p->snap)
 		sym->c.processes++;
-	process_table__set_maps(&sym->procs, p, maps, pm->n);
+	process_table__set_maps(&sym->procs, p, snap);
 	return 0;
 }
 
@@ -338,8 +339,10 @@ static void read_maps(struct symbolizer *sym, struct slow_ctx *cx, struct proces
 		cx->err = -ENOMEM;
 	if (!err && pm.n) {
 		err = install_maps(sym, p, &pm);
-		if (!err && p->inval_seq == seq)
+		if (!err && p->inval_seq == seq) {
 			p->stale = false;
+			process_table__publish(&sym->procs, p);
+		}
 	}
 	if (err == -ENOMEM)
 		cx->err = err;
@@ -831,6 +834,7 @@ static void maybe_sweep(struct symbolizer *sym, uint64_t now)
 {
 	if (now - sym->last_sweep_ns >= SYM_SWEEP_INTERVAL_NS) {
 		process_table__sweep(&sym->procs, now, sym->flushes);
+		sym_epoch__reclaim(&sym->epoch);
 		sym->last_sweep_ns = now;
 	}
 }
@@ -849,6 +853,11 @@ int symbolizer__resolve_slow(struct symbolizer *sym, bool kernel, uint32_t tgid,
 
 		out[i] = kernel ? resolve_kernel_locked(sym, &cx, addrs[i], &cold)
 				: resolve_user_locked(sym, &cx, addrs[i], &cold);
+		/* Named kernel frames become visible to lock-free readers by
+		 * address (user frames are, by file offset, when interned). */
+		if (kernel && out[i]->function && out[i]->address == addrs[i] &&
+		    !frame_table__find_kernel(&sym->frames, addrs[i]))
+			frame_table__alias_kernel(&sym->frames, addrs[i], out[i]);
 		if (cold)
 			sym->c.misses++;
 		else
@@ -899,8 +908,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 		err = -EINVAL;
 		goto fail;
 	}
-	if (process_table__init(&sym->procs) || module_table__init(&sym->mods) ||
-	    frame_table__init(&sym->frames) || str_pool__init(&sym->strings))
+	if (sym_epoch__init(&sym->epoch) || process_table__init(&sym->procs, &sym->epoch) ||
+	    module_table__init(&sym->mods) || frame_table__init(&sym->frames, &sym->epoch) ||
+	    str_pool__init(&sym->strings))
 		goto fail;
 	sym->unknown_mod = pseudo_module(sym, "[unknown]", MOD_UNKNOWN);
 	sym->anon_mod = pseudo_module(sym, "[anon]", MOD_PSEUDO);
@@ -933,6 +943,7 @@ void symbolizer__free(struct symbolizer *sym)
 		kallsyms__free(sym->ksyms_retired);
 		sym->ksyms_retired = older;
 	}
+	sym_epoch__deinit(&sym->epoch); /* after the tables: frees what they retired */
 	free(sym->debug_dirs);
 	free(sym->ksym_mods);
 	pthread_cond_destroy(&sym->loaded);
@@ -950,6 +961,7 @@ void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid)
 		p->stale = true;
 		p->stale_ns = sym_now_ns();
 		p->inval_seq++;
+		process_table__publish(&sym->procs, p); /* withdraws it */
 	}
 	pthread_mutex_unlock(&sym->lock);
 	/* After the stale mark: pairs with the acquire load in reader.c resolve(). */
@@ -975,15 +987,15 @@ static void preload_modules(struct symbolizer *sym, uint32_t tgid, bool foreign)
 
 		if (!p || p->loading)
 			return;
-		for (size_t i = 0; i < p->n_maps && !m.mod; i++) {
-			const struct module *mod = p->maps[i].mod;
+		for (size_t i = 0; p->snap && i < p->snap->n && !m.mod; i++) {
+			const struct module *mod = p->snap->maps[i].mod;
 
 			/* Never-loaded ones only: a module whose image was
 			 * evicted loads again on its next new frame, and
 			 * reloading here could evict the one loaded before. */
 			if (mod->state == MOD_STATE_NEW && !mod->loaded_once &&
 			    mod->kind == MOD_FILE && (foreign || mod->deleted))
-				m = p->maps[i];
+				m = p->snap->maps[i];
 		}
 		if (!m.mod)
 			return;
@@ -1020,7 +1032,7 @@ int symbolizer__process_exec(struct symbolizer *sym, uint32_t tgid)
 	p->stale_ns = now;
 	p->inval_seq++;
 	p->used_ns = now;
-	process_table__set_maps(&sym->procs, p, NULL, 0);
+	process_table__set_maps(&sym->procs, p, NULL);
 	process_table__set_perf_map(&sym->procs, p, NULL);
 	p->perf_size = 0;
 	p->perf_check_ns = 0;
@@ -1054,6 +1066,7 @@ void symbolizer__interval_flushed(struct symbolizer *sym)
 {
 	pthread_mutex_lock(&sym->lock);
 	sym->flushes++;
+	sym_epoch__reclaim(&sym->epoch);
 	pthread_mutex_unlock(&sym->lock);
 }
 
@@ -1110,22 +1123,25 @@ int symbolizer__process_info(struct symbolizer *sym, uint32_t tgid, struct sym_p
 void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st)
 {
 	const struct sym_reader *rd;
-	uint64_t lookups, hits, unknown;
+	uint64_t lookups, hits, unknown, lockfree;
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&sym->lock);
 	lookups = sym->retired.lookups;
 	hits = sym->retired.hits;
 	unknown = sym->retired.unknown;
+	lockfree = sym->retired.lockfree;
 	for (rd = sym->readers; rd; rd = rd->next) {
 		lookups += atomic_load_explicit(&rd->cnt.lookups, memory_order_relaxed);
 		hits += atomic_load_explicit(&rd->cnt.hits, memory_order_relaxed);
 		unknown += atomic_load_explicit(&rd->cnt.unknown, memory_order_relaxed);
+		lockfree += atomic_load_explicit(&rd->cnt.lockfree, memory_order_relaxed);
 	}
 	st->lookups = lookups;
 	st->reader_hits = hits;
 	st->unknown = unknown;
-	st->shared_hits = sym->c.shared_hits;
+	st->lockfree_hits = lockfree;
+	st->shared_hits = sym->c.shared_hits + lockfree;
 	st->misses = sym->c.misses;
 	st->processes = sym->c.processes;
 	st->maps_refreshes = sym->c.maps_refreshes;

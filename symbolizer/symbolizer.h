@@ -107,6 +107,7 @@ struct symbolizer_stats {
 	uint64_t lookups;	  /* addresses resolved */
 	uint64_t reader_hits;	  /* served by a sym_reader's private cache */
 	uint64_t shared_hits;	  /* served by the shared tables */
+	uint64_t lockfree_hits;	  /* of shared_hits, served without taking the lock */
 	uint64_t misses;	  /* needed a cold load or a new intern */
 	uint64_t unknown;	  /* frames with no symbol (module-level name only) */
 	uint64_t processes;	  /* processes whose mappings were read */

@@ -5,6 +5,7 @@
  *
  * One idea per file:
  *   util.c           whole-file reads, monotonic clock, hashes, rate-limited warnings
+ *   epoch.c          ck_epoch reclamation for the lock-free indexes; ck_ht's allocator
  *   htab.c           intrusive chained hash table behind every shared table
  *   str_pool.c       interned strings that live until symbolizer__free()
  *   htlhash.c        OTLP file identity: SHA-256 over a file's first and last pages
@@ -24,24 +25,28 @@
  *   reader.c         per-thread cache in front of the shared tables (hot path)
  *   symbolizer.c     glue: the slow path under the shared lock, lifecycle, stats
  *
- * Threads and locking: every shared table below is guarded by
+ * Threads and locking: every shared table below is written under
  * symbolizer.lock. Nothing slow runs under it: reading /proc/PID/maps, loading
  * an ELF file or /proc/kallsyms is done unlocked, by the one thread that marked
  * the object "loading"; others that need the same object wait on
  * symbolizer.loaded. Naming a new frame from a file (DWARF, whose first
  * lookup in a compile unit indexes it) runs under that file's image's
- * name_lock with symbolizer.lock released; the frame is interned after, under
- * symbolizer.lock, unless another thread interned the same one meanwhile. Warm lookups never reach
- * the lock: they are served by the caller's sym_reader, whose entries are validated against
- * per-tgid invalidation generations read with one atomic load per call.
+ * name_lock with symbolizer.lock released; the frame is interned after,
+ * under symbolizer.lock, unless another thread interned the same one
+ * meanwhile. Lookups mostly never reach the lock: warm ones are served by
+ * the caller's sym_reader, whose entries are validated against per-tgid
+ * invalidation generations read with one atomic load per call; its misses
+ * read two ck_ht indexes lock-free (process_table.index: tgid -> published
+ * mappings; frame_table.index: (module, offset) -> frame, and kernel address
+ * -> frame) inside a ck_epoch read section (epoch.c).
  *
  * Ownership: the symbolizer owns every module, ELF image, frame, process and
  * the kallsyms table. Modules and frames live until symbolizer__free() (the
  * public contract); an ELF image's symbols and DWARF may be evicted for the
  * memory bound, its strings (which frames point to) stay until then too;
- * process snapshots are replaced on refresh and freed
- * under the lock, which is safe because nothing outside the lock keeps a
- * pointer into them.
+ * process mapping snapshots are replaced whole on refresh and retired through
+ * the epoch (lock-free readers may hold one), as are the old arrays of a
+ * grown index.
  */
 #ifndef PIPELINE_SYMBOLIZER_INTERNAL_H
 #define PIPELINE_SYMBOLIZER_INTERNAL_H
@@ -53,7 +58,28 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <ck_epoch.h>
+#include <ck_ht.h>
+
 #include "symbolizer.h"
+
+/* ThreadSanitizer cannot see ck's inline-assembly atomics: the lock-free
+ * indexes state their happens-before edges with these. */
+#if defined(__SANITIZE_THREAD__)
+#define SYM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SYM_TSAN 1
+#endif
+#endif
+#ifdef SYM_TSAN
+#include <sanitizer/tsan_interface.h>
+#define sym_tsan_release(addr) __tsan_release((void *)(addr))
+#define sym_tsan_acquire(addr) __tsan_acquire((void *)(addr))
+#else
+#define sym_tsan_release(addr) ((void)(addr))
+#define sym_tsan_acquire(addr) ((void)(addr))
+#endif
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -94,6 +120,56 @@ const char *sym_basename(const char *path);
 /* Prints a warning to stderr with the "symbolizer: " prefix; at most
  * SYM_MAX_WARNINGS per symbolizer. Call with sym->lock held. */
 void sym_warn(struct symbolizer *sym, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- epoch.c: reclamation for the lock-free indexes ----
+ * Writers hold symbolizer.lock; readers hold a record of their own. */
+struct epoch_rec;
+
+struct sym_epoch {
+	ck_epoch_t ep;
+	ck_epoch_record_t *writer; /* used under symbolizer.lock only */
+	struct epoch_rec *recs;	   /* every record made, freed by deinit */
+	size_t ht_bytes;	   /* ck_ht maps in use */
+	size_t pending_bytes;	   /* retired, not yet freed */
+	uint64_t retired, freed;
+	char tsan_sync; /* ThreadSanitizer: end of read sections -> frees */
+};
+
+/* ck_ht allocator whose deferred frees wait for readers: pass it to
+ * ck_ht_init, and call every ck_ht writer function (init included) between
+ * sym_epoch__write_begin() and sym_epoch__write_end(). */
+extern struct ck_malloc sym_epoch_ht_allocator;
+
+/* Returns 0 or -ENOMEM. */
+int sym_epoch__init(struct sym_epoch *e);
+/* Frees everything retired; no reader may be left. Accepts a zeroed e. */
+void sym_epoch__deinit(struct sym_epoch *e);
+/* A record for one reader thread (recycled if one was put back), or NULL on
+ * ENOMEM. Under symbolizer.lock. */
+ck_epoch_record_t *sym_epoch__reader(struct sym_epoch *e);
+/* Gives a reader's record back (outside any section). Under symbolizer.lock. */
+void sym_epoch__reader_put(ck_epoch_record_t *rec);
+/* Frees entry's object through free_cb once no reader section that may have
+ * seen it is open; free_cb must call sym_epoch__freed(e, bytes). Under
+ * symbolizer.lock. */
+void sym_epoch__retire(struct sym_epoch *e, ck_epoch_entry_t *entry, size_t bytes,
+		       ck_epoch_cb_t *free_cb);
+void sym_epoch__freed(struct sym_epoch *e, size_t bytes);
+/* Frees what has become unreachable. Under symbolizer.lock. */
+void sym_epoch__reclaim(struct sym_epoch *e);
+void sym_epoch__write_begin(struct sym_epoch *e);
+void sym_epoch__write_end(void);
+
+static inline void sym_epoch__read_begin(ck_epoch_record_t *rec)
+{
+	ck_epoch_begin(rec, NULL);
+}
+
+static inline void sym_epoch__read_end(struct sym_epoch *e, ck_epoch_record_t *rec)
+{
+	sym_tsan_release(&e->tsan_sync); /* before the end: a free may follow at once */
+	ck_epoch_end(rec, NULL);
+}
 
 /* ---- htab.c: intrusive chained hash table ----
  * Not thread-safe: callers hold the lock of the structure that embeds it. The
@@ -489,21 +565,30 @@ struct frame_chunk;
 struct inline_block;
 
 struct frame_table {
-	struct htab ht; /* (module, address) -> frame */
+	struct sym_epoch *epoch; /* the symbolizer's; retires the index's old maps */
+	ck_ht_t index;		 /* (module, address) -> frame */
+	ck_ht_t kernel_index;	 /* kernel address -> named frame */
+	bool indexed;		 /* both ck_ht are set up */
 	struct frame_chunk *chunks;
 	struct inline_block *inlines; /* frames' inlined[] arrays */
 	size_t chunk_used;
 	uint64_t next_id;
-	size_t bytes;
+	size_t bytes; /* frames and inlined[] (the index's maps: epoch->ht_bytes) */
 };
 
 /* Returns 0 or -ENOMEM. */
-int frame_table__init(struct frame_table *ft);
+int frame_table__init(struct frame_table *ft, struct sym_epoch *epoch);
 /* Frees every frame. Accepts a zeroed table. */
 void frame_table__deinit(struct frame_table *ft);
-/* Returns the frame interned for (module, address), or NULL. */
-const struct sym_frame *frame_table__find(const struct frame_table *ft,
-					  const struct sym_module *module, uint64_t address);
+/* Returns the frame interned for (module, address), or NULL. Under
+ * symbolizer.lock, or lock-free inside a sym_epoch read section. */
+const struct sym_frame *frame_table__find(struct frame_table *ft, const struct sym_module *module,
+					  uint64_t address);
+/* Returns the named frame of kernel address (an alias set by
+ * frame_table__alias_kernel()), or NULL. Same rules as frame_table__find(). */
+const struct sym_frame *frame_table__find_kernel(struct frame_table *ft, uint64_t address);
+/* Lets lock-free readers find f, a named kernel frame, by its address. */
+void frame_table__alias_kernel(struct frame_table *ft, uint64_t address, const struct sym_frame *f);
 /* Interns a new frame (the key must not be present). function is borrowed and
  * must outlive the table. Returns it, or NULL on ENOMEM. */
 const struct sym_frame *frame_table__add(struct frame_table *ft, const struct sym_module *module,
@@ -524,45 +609,63 @@ struct sym_mapping {
 	struct module *mod;
 };
 
+/* One read of a process's mappings; immutable once made. Lock-free readers
+ * find it through process_table.index, so it is freed through the epoch. */
+struct sym_maps_snap {
+	ck_epoch_entry_t retire;
+	struct sym_epoch *epoch;
+	size_t n;
+	struct sym_mapping maps[]; /* sorted by start, disjoint */
+};
+
 struct process {
 	struct hnode node;
 	uint32_t tgid;
-	bool loading;		  /* a thread is reading the maps or perf map, unlocked */
-	bool stale;		  /* invalidated: re-read on the next miss */
-	bool read_once;		  /* a read has been attempted */
-	uint32_t inval_seq;	  /* bumped by each invalidation */
-	uint32_t read_seq;	  /* inval_seq when the last read started */
-	uint64_t read_ns;	  /* last read attempt */
-	uint64_t stale_ns;	  /* last invalidation */
-	uint64_t used_ns;	  /* last slow-path use */
-	struct sym_mapping *maps; /* sorted by start, disjoint; owned */
-	size_t n_maps;
-	bool info_read;		   /* exe_path and container_id are known */
-	const char *exe_path;	   /* interned in symbolizer.strings, or NULL */
-	const char *container_id;  /* interned in symbolizer.strings, or NULL */
-	bool exited;		   /* an exit event came: dropped once flushed */
-	uint64_t exit_flush;	   /* symbolizer.flushes when it exited */
-	struct perf_map *perf_map; /* JIT symbols of anonymous code; owned, or NULL */
-	struct module *perf_mod;   /* module of perf-map frames, or NULL */
-	uint64_t perf_size;	   /* perf map bytes when last read */
-	uint64_t perf_check_ns;	   /* last look at the perf map file */
+	bool loading;		    /* a thread is reading the maps or perf map, unlocked */
+	bool stale;		    /* invalidated: re-read on the next miss */
+	bool read_once;		    /* a read has been attempted */
+	uint32_t inval_seq;	    /* bumped by each invalidation */
+	uint32_t read_seq;	    /* inval_seq when the last read started */
+	uint64_t read_ns;	    /* last read attempt */
+	uint64_t stale_ns;	    /* last invalidation */
+	uint64_t used_ns;	    /* last slow-path use */
+	struct sym_maps_snap *snap; /* last mappings read, or NULL; owned */
+	const struct sym_maps_snap *published; /* what process_table.index holds */
+	bool info_read;			       /* exe_path and container_id are known */
+	const char *exe_path;		       /* interned in symbolizer.strings, or NULL */
+	const char *container_id;	       /* interned in symbolizer.strings, or NULL */
+	bool exited;			       /* an exit event came: dropped once flushed */
+	uint64_t exit_flush;		       /* symbolizer.flushes when it exited */
+	struct perf_map *perf_map;	       /* JIT symbols of anonymous code; owned, or NULL */
+	struct module *perf_mod;	       /* module of perf-map frames, or NULL */
+	uint64_t perf_size;		       /* perf map bytes when last read */
+	uint64_t perf_check_ns;		       /* last look at the perf map file */
 };
 
 struct process_table {
 	struct htab ht;
+	struct sym_epoch *epoch;
+	ck_ht_t index; /* tgid + 1 -> the published struct sym_maps_snap */
+	bool indexed;
 	size_t bytes;
 };
 
 /* Returns 0 or -ENOMEM. */
-int process_table__init(struct process_table *pt);
+int process_table__init(struct process_table *pt, struct sym_epoch *epoch);
 /* Frees every process. Accepts a zeroed table. */
 void process_table__deinit(struct process_table *pt);
 struct process *process_table__find(const struct process_table *pt, uint32_t tgid);
 /* Returns a new, never-read entry for tgid (must be absent), or NULL on ENOMEM. */
 struct process *process_table__add(struct process_table *pt, uint32_t tgid, uint64_t now);
-/* Replaces p's mappings (takes ownership of maps, frees the old ones). */
-void process_table__set_maps(struct process_table *pt, struct process *p, struct sym_mapping *maps,
-			     size_t n);
+/* Returns an empty snapshot with room for n mappings (n set), or NULL. */
+struct sym_maps_snap *process_table__new_snap(struct process_table *pt, size_t n);
+/* Replaces p's mappings (takes ownership of snap, which may be NULL; the old
+ * one is retired) and publishes them if p is not stale. */
+void process_table__set_maps(struct process_table *pt, struct process *p,
+			     struct sym_maps_snap *snap);
+/* Publishes p's mappings to lock-free readers, or withdraws them when p is
+ * stale: call after changing p->stale. */
+void process_table__publish(struct process_table *pt, struct process *p);
 /* Replaces p's perf map (takes ownership, frees the old one). */
 void process_table__set_perf_map(struct process_table *pt, struct process *p, struct perf_map *pm);
 /* Drops processes past their grace or idle time, and exited ones whose
@@ -570,8 +673,16 @@ void process_table__set_perf_map(struct process_table *pt, struct process *p, st
  * queued at the first one land in the interval after it). flushes is the
  * count of flushes so far. Returns how many. */
 size_t process_table__sweep(struct process_table *pt, uint64_t now, uint64_t flushes);
-/* Returns the mapping containing addr, or NULL. */
-const struct sym_mapping *process__find_map(const struct process *p, uint64_t addr);
+/* Returns the published mappings of tgid, or NULL: lock-free, inside a
+ * sym_epoch read section (the snapshot stays valid until it ends). */
+const struct sym_maps_snap *process_table__lookup(struct process_table *pt, uint32_t tgid);
+/* Returns the mapping of snap containing addr, or NULL. Accepts NULL snap. */
+const struct sym_mapping *sym_maps_snap__find(const struct sym_maps_snap *snap, uint64_t addr);
+
+static inline const struct sym_mapping *process__find_map(const struct process *p, uint64_t addr)
+{
+	return sym_maps_snap__find(p->snap, addr);
+}
 
 /* ---- reader.c / symbolizer.c ---- */
 
@@ -596,7 +707,7 @@ struct rcache_set {
 /* Counters owned by one reader: written by its thread only (relaxed stores),
  * read by symbolizer__stats() (relaxed loads). */
 struct reader_counters {
-	_Atomic uint64_t lookups, hits, unknown;
+	_Atomic uint64_t lookups, hits, unknown, lockfree;
 };
 
 /* One worker thread's private cache. Everything but 'next' (linked under
@@ -606,6 +717,7 @@ struct sym_reader {
 	struct sym_reader *next; /* sym->readers */
 	struct reader_counters cnt;
 	const struct sym_module *unknown; /* frames of [unknown] are never cached */
+	ck_epoch_record_t *epoch_rec;	  /* its read sections on the shared indexes */
 	struct rcache_set *sets;
 	unsigned victim;
 };
@@ -617,8 +729,9 @@ enum kern_state {
 };
 
 struct symbolizer {
-	pthread_mutex_t lock;  /* guards every field up to 'proc_gen' */
-	pthread_cond_t loaded; /* broadcast when a maps read or a load finishes */
+	pthread_mutex_t lock;	/* guards every field up to 'proc_gen' (writers of the indexes) */
+	pthread_cond_t loaded;	/* broadcast when a maps read or a load finishes */
+	struct sym_epoch epoch; /* reclamation for the indexes of procs and frames */
 	struct process_table procs;
 	struct module_table mods;
 	struct frame_table frames;
@@ -649,7 +762,7 @@ struct symbolizer {
 	} c;
 	struct sym_reader *readers; /* live readers, for stats */
 	struct {
-		uint64_t lookups, hits, unknown;
+		uint64_t lookups, hits, unknown, lockfree;
 	} retired; /* counters of freed readers */
 
 	/* Lock-free: bumped (release) by symbolizer__invalidate_process() after it

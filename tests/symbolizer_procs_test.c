@@ -256,17 +256,40 @@ static int test_exec_exit_flush(void)
 }
 
 /* The sweep rule itself, on the table: exited processes wait for two
- * flushes whatever their idle time; others follow the time rules. */
+ * flushes whatever their idle time; others follow the time rules. Also the
+ * lock-free index: a process's mappings are published while it is not
+ * stale, and a dropped or replaced snapshot is freed through the epoch only. */
 static int test_sweep_rule(void)
 {
 	struct process_table pt;
+	struct sym_epoch ep;
+	struct sym_maps_snap *s1, *s2;
 	struct process *a, *b;
 	uint64_t later = SYM_PROCESS_IDLE_NS * 2;
 
-	CHECK(process_table__init(&pt) == 0);
+	CHECK(sym_epoch__init(&ep) == 0);
+	CHECK(process_table__init(&pt, &ep) == 0);
 	a = process_table__add(&pt, 100, 0);
 	b = process_table__add(&pt, 200, 0);
 	CHECK(a && b);
+	s1 = process_table__new_snap(&pt, 1);
+	s2 = process_table__new_snap(&pt, 1);
+	CHECK(s1 && s2);
+	s1->maps[0] = (struct sym_mapping){.start = 0x1000, .end = 0x2000};
+	s2->maps[0] = (struct sym_mapping){.start = 0x3000, .end = 0x4000};
+	process_table__set_maps(&pt, a, s1);
+	CHECK(process_table__lookup(&pt, 100) == s1);
+	CHECK(process_table__lookup(&pt, 200) == NULL);
+	CHECK(sym_maps_snap__find(process_table__lookup(&pt, 100), 0x1800) == &s1->maps[0]);
+	CHECK(sym_maps_snap__find(s1, 0x2000) == NULL);
+	a->stale = true;
+	process_table__publish(&pt, a);
+	CHECK(process_table__lookup(&pt, 100) == NULL); /* withdrawn while stale */
+	a->stale = false;
+	process_table__set_maps(&pt, a, s2); /* s1 retired, s2 published */
+	CHECK(process_table__lookup(&pt, 100) == s2);
+	CHECK_EQ_U64(ep.retired, 1);
+	CHECK(ep.pending_bytes > 0);
 	a->exited = true;
 	a->exit_flush = 5;
 	CHECK_EQ_U64(process_table__sweep(&pt, later, 6), 1); /* b: idle */
@@ -274,7 +297,15 @@ static int test_sweep_rule(void)
 	CHECK(process_table__find(&pt, 200) == NULL);
 	CHECK_EQ_U64(process_table__sweep(&pt, later, 7), 1);
 	CHECK(process_table__find(&pt, 100) == NULL);
+	CHECK(process_table__lookup(&pt, 100) == NULL);
+	CHECK_EQ_U64(ep.retired, 2);
+	/* No reader section is open: two polls move the epoch past both. */
+	for (int i = 0; i < 4 && ep.freed < 2; i++)
+		sym_epoch__reclaim(&ep);
+	CHECK_EQ_U64(ep.freed, 2);
+	CHECK_EQ_U64(ep.pending_bytes, 0);
 	process_table__deinit(&pt);
+	sym_epoch__deinit(&ep);
 	return 0;
 }
 
