@@ -113,14 +113,15 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	}
 	fprintf(f, "  worker wake-ups            %llu\n", (unsigned long long)tot.wakeups);
 	fprintf(f,
-		"  symbolizer                 %llu lookups, %llu reader hits, %llu shared hits, "
-		"%llu misses, %llu unknown, %llu processes, %llu modules, %llu ELF errors, "
+		"  symbolizer                 %llu lookups, %llu reader hits, %llu shared hits "
+		"(%llu lock-free), %llu misses, %llu unknown, %llu processes, %llu modules, %llu "
+		"ELF errors, "
 		"%.1f of %.0f MiB (%llu files' symbols evicted, %llu frames left coarse)\n",
 		(unsigned long long)ss.lookups, (unsigned long long)ss.reader_hits,
-		(unsigned long long)ss.shared_hits, (unsigned long long)ss.misses,
-		(unsigned long long)ss.unknown, (unsigned long long)ss.processes,
-		(unsigned long long)ss.modules, (unsigned long long)ss.elf_load_errors,
-		(double)ss.cache_bytes / (1024.0 * 1024.0),
+		(unsigned long long)ss.shared_hits, (unsigned long long)ss.lockfree_hits,
+		(unsigned long long)ss.misses, (unsigned long long)ss.unknown,
+		(unsigned long long)ss.processes, (unsigned long long)ss.modules,
+		(unsigned long long)ss.elf_load_errors, (double)ss.cache_bytes / (1024.0 * 1024.0),
 		(double)cfg->symbol_cache_bytes / (1024.0 * 1024.0),
 		(unsigned long long)ss.images_evicted, (unsigned long long)ss.cache_full);
 	fprintf(f, "  agent CPU time             %.3f s (user %.3f, sys %.3f)\n", cpu,

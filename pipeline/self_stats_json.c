@@ -80,15 +80,20 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 	fprintf(f, "  \"flushes\": %llu,\n  \"write_errors\": %llu,\n",
 		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors);
 	fprintf(f,
-		"  \"symbolizer\": {\"lookups\": %llu, \"misses\": %llu, \"unknown\": %llu, "
-		"\"processes\": %llu, \"modules\": %llu, \"elf_errors\": %llu, "
+		"  \"symbolizer\": {\"lookups\": %llu, \"reader_hits\": %llu, \"shared_hits\": "
+		"%llu, "
+		"\"lockfree_hits\": %llu, \"misses\": %llu, \"unknown\": %llu, \"processes\": "
+		"%llu, "
+		"\"modules\": %llu, \"elf_errors\": %llu, "
 		"\"cache_bytes\": %llu, \"cache_limit_bytes\": %u, \"images_evicted\": %llu, "
 		"\"frames_coarse\": %llu},\n",
-		(unsigned long long)ss.lookups, (unsigned long long)ss.misses,
-		(unsigned long long)ss.unknown, (unsigned long long)ss.processes,
-		(unsigned long long)ss.modules, (unsigned long long)ss.elf_load_errors,
-		(unsigned long long)ss.cache_bytes, cfg->symbol_cache_bytes,
-		(unsigned long long)ss.images_evicted, (unsigned long long)ss.cache_full);
+		(unsigned long long)ss.lookups, (unsigned long long)ss.reader_hits,
+		(unsigned long long)ss.shared_hits, (unsigned long long)ss.lockfree_hits,
+		(unsigned long long)ss.misses, (unsigned long long)ss.unknown,
+		(unsigned long long)ss.processes, (unsigned long long)ss.modules,
+		(unsigned long long)ss.elf_load_errors, (unsigned long long)ss.cache_bytes,
+		cfg->symbol_cache_bytes, (unsigned long long)ss.images_evicted,
+		(unsigned long long)ss.cache_full);
 	struct proc_tracker_stats ps;
 	proc_tracker__stats(procs, &ps); /* zeroes with no tracker */
 	fprintf(f,

@@ -89,6 +89,9 @@ node -e '
 	if (byCpu !== s.samples_taken) throw "samples_by_cpu sums to " + byCpu;
 	if (s.dropped_total !== 0 || s.cpus < 1 || !(s.agent_cpu_s > 0)) throw "bad stats";
 	if (s.profile_files.written < 3) throw "profile files " + s.profile_files.written;
+	const y = s.symbolizer;
+	if (y.lookups !== y.reader_hits + y.shared_hits + y.misses || y.lockfree_hits > y.shared_hits)
+		throw "symbolizer counters do not add up: " + JSON.stringify(y);
 ' "$tmp/stats1.json" "$total" || fail "--stats-json does not match the run"
 
 if command -v go >/dev/null; then
