@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Probe placement (pipeline/probe_point.c) on hand-made instruction
+ * sequences, and allocator discovery (pipeline/alloc_target.c) on this test
+ * process itself: it finds this machine's libc, and every allocator function
+ * it probes gets an emulated instruction, past the NULL test for free.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc_target.h"
+#include "probe_point.h"
+#include "test_helpers.h"
+
+static int choose(const uint8_t *code, size_t len, uint32_t want_off, bool want_emulated)
+{
+	struct probe_point pp;
+
+	probe_point__choose(code, len, &pp);
+	if (pp.offset != want_off || pp.emulated != want_emulated) {
+		fprintf(stderr, "  got +%u emulated=%d (%s), want +%u emulated=%d\n", pp.offset,
+			pp.emulated, pp.why, want_off, want_emulated);
+		return 1;
+	}
+	return 0;
+}
+
+#define CHOOSE(want_off, want_emulated, ...)                                                       \
+	do {                                                                                       \
+		const uint8_t c_[] = {__VA_ARGS__};                                                \
+		CHECK(choose(c_, sizeof(c_), want_off, want_emulated) == 0);                       \
+	} while (0)
+
+static int test_decoder(void)
+{
+	CHOOSE(0, true, 0x41, 0x54);					 /* push %r12 */
+	CHOOSE(3, true, 0x48, 0x85, 0xff, 0x0f, 0x84, 1, 2, 3, 4, 0x55); /* test; je rel32 */
+	CHOOSE(3, true, 0x48, 0x85, 0xff, 0x74, 0x10);			 /* test; je rel8 */
+	CHOOSE(7, true, 0x80, 0x3d, 1, 2, 3, 4, 0, 0x41, 0x54);		 /* cmpb $0,rip; push */
+	CHOOSE(4, true, 0xf3, 0x0f, 0x1e, 0xfa, 0x55);			 /* endbr64; push */
+	CHOOSE(4, true, 0x48, 0x83, 0xec, 0x18, 0x53);			 /* sub $0x18,%rsp; push */
+	CHOOSE(3, true, 0x48, 0x89, 0xfb, 0x53);			 /* mov %rdi,%rbx; push */
+	CHOOSE(0, false, 0x48, 0x89, 0xc7, 0x55);	/* mov %rax,%rdi: clobbers */
+	CHOOSE(0, false, 0x48, 0x8d, 0x7f, 0x10, 0x55); /* lea 16(%rdi),%rdi */
+	CHOOSE(0, false, 0x48, 0xf7, 0xe2, 0x55);	/* mul %rdx: clobbers rdx */
+	CHOOSE(0, false, 0xc3);				/* ret */
+	CHOOSE(0, false, 0x0f, 0x0b);			/* ud2: unknown */
+	CHOOSE(0, false, 0x48, 0x85, 0xff);		/* runs out of bytes */
+	return 0;
+}
+
+static int test_own_libc(void)
+{
+	struct alloc_target t;
+	char err[512];
+
+	CHECK(alloc_target__find((uint32_t)getpid(), &t, err, sizeof(err)) == 0);
+	CHECK(strstr(t.path, "libc.so") != NULL);
+	CHECK(!t.in_executable);
+	CHECK(t.fn[ALLOC_FN_MALLOC].present && t.fn[ALLOC_FN_FREE].present);
+	CHECK(t.fn[ALLOC_FN_CALLOC].present && t.fn[ALLOC_FN_REALLOC].present);
+	CHECK(t.fn[ALLOC_FN_POSIX_MEMALIGN].present);
+	/* glibc 2.36: memalign is aligned_alloc (one function), probed once. */
+	CHECK(t.fn[ALLOC_FN_ALIGNED_ALLOC].present);
+	CHECK(!t.fn[ALLOC_FN_MEMALIGN].present);
+	CHECK_STR(t.fn[ALLOC_FN_MEMALIGN].skipped, "aligned_alloc");
+	CHECK(access(t.attach_path, R_OK) == 0);
+	for (int f = 0; f < ALLOC_FN_COUNT; f++) {
+		const struct alloc_fn_site *s = &t.fn[f];
+
+		if (s->skipped)
+			printf("  %-15s not probed: %s\n", alloc_fn__name((enum alloc_fn)f),
+			       s->skipped);
+		if (!s->present)
+			continue;
+		printf("  %-15s +0x%lx probe %s\n", alloc_fn__name((enum alloc_fn)f),
+		       (unsigned long)s->file_offset, s->entry_point.why);
+#if defined(__x86_64__)
+		/* Every allocator function of this libc (2.36) starts with, or
+		 * soon reaches, an instruction the kernel emulates. */
+		CHECK(s->entry_point.emulated);
+#endif
+	}
+#if defined(__x86_64__)
+	/* free starts with the NULL test (single-stepped if probed). */
+	CHECK(t.fn[ALLOC_FN_FREE].entry_point.offset > 0);
+#endif
+	CHECK_STR(t.kind, "glibc");
+	return 0;
+}
+
+static int test_no_process(void)
+{
+	struct alloc_target t;
+	char err[512];
+
+	CHECK(alloc_target__find(0x3fffffff, &t, err, sizeof(err)) == -ESRCH);
+	CHECK(strstr(err, "/proc/1073741823/maps") != NULL);
+	return 0;
+}
+
+static const struct test_case cases[] = {
+	{"decoder", test_decoder},
+	{"own_libc", test_own_libc},
+	{"no_process", test_no_process},
+};
+
+TEST_MAIN(cases)
