@@ -714,6 +714,7 @@ static const char fg_script[] =
 	"var fgSvg = document.documentElement;\n"
 	"var XPAD = +fgSvg.getAttribute('data-xpad'), PLOTW = +fgSvg.getAttribute('data-plotw');\n"
 	"var TOTAL = +fgSvg.getAttribute('data-total');\n"
+	"var UNIT = fgSvg.getAttribute('data-unit') || 'samples';\n"
 	"var CHARW = +fgSvg.getAttribute('data-charw'), MINW = +fgSvg.getAttribute('data-minw');\n"
 	"var MATCH_FILL = 'rgb(230,0,230)';\n"
 	"function fgPct(v) { return TOTAL ? (100 * v / TOTAL).toFixed(2) : '0.00'; }\n"
@@ -832,7 +833,7 @@ static const char fg_script[] =
 	"  fgSvg.addEventListener('mouseover', function (e) {\n"
 	"    var g = e.target.closest ? e.target.closest('g.func_g') : null;\n"
 	"    if (g) details.textContent = 'Function: ' + g.fg.name + ' (' + g.fg.v +\n"
-	"      ' samples, ' + fgPct(g.fg.v) + '%)';\n"
+	"      ' ' + UNIT + ', ' + fgPct(g.fg.v) + '%)';\n"
 	"  });\n"
 	"  fgSvg.addEventListener('mouseout', function () { details.textContent = ' '; });\n"
 	"  document.getElementById('unzoom').addEventListener('click', unzoom);\n"
@@ -862,8 +863,10 @@ static void put_subtitle(struct fg_buf *b, const struct profile *p)
 			buf_printf(b, " \xc2\xb7 start: %s", tmp);
 	}
 	buf_printf(b, " \xc2\xb7 duration: %.2f s", (double)p->duration_ns / 1e9);
-	buf_printf(b, " \xc2\xb7 frequency: %" PRIu32 " Hz", p->frequency_hz);
-	buf_printf(b, " \xc2\xb7 samples: %" PRIu64, p->total_samples);
+	if (p->frequency_hz)
+		buf_printf(b, " \xc2\xb7 frequency: %" PRIu32 " Hz", p->frequency_hz);
+	buf_printf(b, " \xc2\xb7 %s: %" PRIu64, p->count_unit ? p->count_unit : "samples",
+		   p->total_samples);
 	const struct profile_drops *d = &p->drops;
 	uint64_t dropped =
 		d->kernel_ring_full + d->kernel_no_ring + d->queue_full + d->aggregator_full;
@@ -921,8 +924,9 @@ static int tree_emit(struct fg_tree *t, const uint32_t *order, const struct prof
 		   "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" "
 		   "height=\"%.0f\" viewBox=\"0 0 %u %.0f\" data-xpad=\"%.1f\" data-charw=\"%.2f\" "
 		   "data-minw=\"%.2f\" "
-		   "data-plotw=\"%.2f\" data-total=\"%" PRIu64 "\">\n",
-		   width, height, width, height, FG_XPAD, FG_CHAR_W, FG_MIN_WIDTH, plotw, total);
+		   "data-plotw=\"%.2f\" data-total=\"%" PRIu64 "\" data-unit=\"%s\">\n",
+		   width, height, width, height, FG_XPAD, FG_CHAR_W, FG_MIN_WIDTH, plotw, total,
+		   p->count_unit ? p->count_unit : "samples");
 	buf_puts(b, "<style type=\"text/css\"><![CDATA[\n");
 	buf_puts(b, fg_style);
 	buf_puts(b, "]]></style>\n");
@@ -996,7 +1000,9 @@ static int tree_emit(struct fg_tree *t, const uint32_t *order, const struct prof
 			buf_puts(b, " (inlined)");
 		buf_puts(b, " (");
 		buf_put_u64(b, nd->value);
-		buf_puts(b, " samples, ");
+		buf_puts(b, " ");
+		buf_puts(b, p->count_unit ? p->count_unit : "samples");
+		buf_puts(b, ", ");
 		buf_put_fixed(b, 100.0 * (double)nd->value / (double)total, 2);
 		buf_puts(b, "%)</title><rect x=\"");
 		buf_put_fixed(b, x, 2);

@@ -502,18 +502,22 @@ static int sample_build(struct pp_ctx *c, const struct profile *p, const struct 
 {
 	size_t n_frames = (size_t)st->n_kernel + st->n_user;
 	size_t n_ids = n_frames ? n_frames : 1;
-	int64_t thread_name, process_name, cpu_ns;
+	int64_t thread_name, process_name, cpu_ns = 0;
 	int err;
 
 	if (n_frames && !st->frames)
 		return -EINVAL;
-	if (st->count > INT64_MAX || p->period_ns > INT64_MAX ||
-	    __builtin_mul_overflow((int64_t)st->count, (int64_t)p->period_ns, &cpu_ns))
+	if (p->n_value_types && !st->values)
+		return -EINVAL;
+	if (!p->n_value_types &&
+	    (st->count > INT64_MAX || p->period_ns > INT64_MAX ||
+	     __builtin_mul_overflow((int64_t)st->count, (int64_t)p->period_ns, &cpu_ns)))
 		return -EOVERFLOW;
+	size_t n_values = p->n_value_types ? p->n_value_types : 2;
 
 	Perftools__Profiles__Sample *s = arena__alloc(&c->arena, sizeof(*s));
 	uint64_t *ids = arena__alloc(&c->arena, n_ids * sizeof(*ids));
-	int64_t *values = arena__alloc(&c->arena, 2 * sizeof(*values));
+	int64_t *values = arena__alloc(&c->arena, n_values * sizeof(*values));
 	Perftools__Profiles__Label **labels =
 		arena__alloc(&c->arena, PP_N_LABELS * sizeof(*labels));
 	Perftools__Profiles__Label *lab = arena__alloc(&c->arena, PP_N_LABELS * sizeof(*lab));
@@ -547,8 +551,12 @@ static int sample_build(struct pp_ctx *c, const struct profile *p, const struct 
 	if (err)
 		return err;
 
-	values[0] = (int64_t)st->count;
-	values[1] = cpu_ns;
+	if (p->n_value_types) {
+		memcpy(values, st->values, n_values * sizeof(*values));
+	} else {
+		values[0] = (int64_t)st->count;
+		values[1] = cpu_ns;
+	}
 	labels[0] = label_num(&lab[0], c->k_pid, st->tgid);
 	labels[1] = label_num(&lab[1], c->k_tid, st->tid);
 	labels[2] = label_str(&lab[2], c->k_thread_name, thread_name);
@@ -558,7 +566,7 @@ static int sample_build(struct pp_ctx *c, const struct profile *p, const struct 
 	s->location_id = ids;
 	s->n_location_id = n_ids;
 	s->value = values;
-	s->n_value = 2;
+	s->n_value = n_values;
 	s->label = labels;
 	s->n_label = PP_N_LABELS;
 	*out = s;
@@ -597,27 +605,46 @@ static Perftools__Profiles__ValueType *value_type_new(struct pp_ctx *c, const ch
 static int header_build(struct pp_ctx *c, const struct profile *p,
 			Perftools__Profiles__Profile *prof)
 {
-	Perftools__Profiles__ValueType **types = arena__alloc(&c->arena, 2 * sizeof(*types));
+	size_t n_types = p->n_value_types ? p->n_value_types : 2;
+	Perftools__Profiles__ValueType **types = arena__alloc(&c->arena, n_types * sizeof(*types));
 	char text[512];
 	int err;
 
 	if (!types)
 		return -ENOMEM;
-	types[0] = value_type_new(c, "samples", "count");
-	types[1] = value_type_new(c, "cpu", "nanoseconds");
-	prof->period_type = value_type_new(c, "cpu", "nanoseconds");
-	if (!types[0] || !types[1] || !prof->period_type)
+	if (p->n_value_types) {
+		if (p->default_value >= p->n_value_types)
+			return -EINVAL;
+		for (size_t i = 0; i < n_types; i++) {
+			types[i] =
+				value_type_new(c, p->value_types[i].type, p->value_types[i].unit);
+			if (!types[i])
+				return -ENOMEM;
+		}
+		prof->period_type = value_type_new(c, p->period_type.type, p->period_type.unit);
+		err = intern(c, p->value_types[p->default_value].type, &prof->default_sample_type);
+		prof->period = p->period;
+	} else {
+		types[0] = value_type_new(c, "samples", "count");
+		types[1] = value_type_new(c, "cpu", "nanoseconds");
+		prof->period_type = value_type_new(c, "cpu", "nanoseconds");
+		if (!types[0] || !types[1])
+			return -ENOMEM;
+		err = intern(c, "cpu", &prof->default_sample_type);
+		if (p->period_ns > INT64_MAX)
+			return -EOVERFLOW;
+		prof->period = (int64_t)p->period_ns;
+	}
+	if (!prof->period_type)
 		return -ENOMEM;
-	prof->sample_type = types;
-	prof->n_sample_type = 2;
-	err = intern(c, "cpu", &prof->default_sample_type);
 	if (err)
 		return err;
-	if (p->time_ns > INT64_MAX || p->duration_ns > INT64_MAX || p->period_ns > INT64_MAX)
+	prof->sample_type = types;
+	prof->n_sample_type = n_types;
+	if (p->time_ns > INT64_MAX || p->duration_ns > INT64_MAX)
 		return -EOVERFLOW;
 	prof->time_nanos = (int64_t)p->time_ns;
 	prof->duration_nanos = (int64_t)p->duration_ns;
-	prof->period = (int64_t)p->period_ns;
 
 	/* Nothing is dropped silently: the counts travel with the profile. */
 	if (p->hostname && p->hostname[0]) {
@@ -626,10 +653,12 @@ static int header_build(struct pp_ctx *c, const struct profile *p,
 		if (err)
 			return err;
 	}
-	snprintf(text, sizeof(text), "frequency_hz: %" PRIu32, p->frequency_hz);
-	err = add_comment(c, text);
-	if (err)
-		return err;
+	if (p->frequency_hz) {
+		snprintf(text, sizeof(text), "frequency_hz: %" PRIu32, p->frequency_hz);
+		err = add_comment(c, text);
+		if (err)
+			return err;
+	}
 	snprintf(text, sizeof(text),
 		 "drops: kernel_ring_full=%" PRIu64 " kernel_no_ring=%" PRIu64
 		 " queue_full=%" PRIu64 " aggregator_full=%" PRIu64 " truncated_stacks=%" PRIu64

@@ -34,7 +34,9 @@ struct profile_stack {
 	uint32_t n_kernel;	      /* frames[0 .. n_kernel-1]: kernel, leaf first */
 	uint32_t n_user;	      /* frames[n_kernel .. n_kernel+n_user-1]: user, leaf first */
 	const struct sym_frame *const *frames; /* n_kernel + n_user entries, leaf first */
-	uint64_t count;			       /* samples */
+	uint64_t count;		    /* samples; in a profile with value_types, the value the folded
+				     * stacks and flame graph weigh by */
+	const int64_t *values;	    /* one per profile.value_types entry, or NULL */
 	uint64_t first_ns, last_ns; /* wall clock (ns since the epoch) of first and last sample */
 	/* Per-sample times in arrival order, when recorded: n_times == count if
 	 * complete; fewer (possibly 0) when recording was off or hit its bound. */
@@ -60,8 +62,14 @@ struct profile_drops {
 	uint64_t stack_errors;	   /* samples whose stack capture failed (kept, shorter) */
 };
 
+/* One value column of a profile that is not a CPU profile (pprof sample
+ * types, e.g. inuse_space/bytes). */
+struct profile_value_type {
+	const char *type, *unit;
+};
+
 struct profile {
-	const char *signal; /* "cpu" */
+	const char *signal; /* "cpu", "alloc" */
 	const char *hostname;
 	uint64_t time_ns; /* start of collection, ns since the epoch */
 	uint64_t duration_ns;
@@ -76,6 +84,17 @@ struct profile {
 	const struct profile_process *processes;
 	size_t n_processes;
 	bool times_complete; /* every stack has n_times == count */
+	/* Not a CPU profile: each stack's values[] holds one value per column,
+	 * default_value names the column pprof shows first, period_type and
+	 * period are pprof's; count_unit says what count is (e.g. "bytes").
+	 * n_value_types 0: a CPU profile (samples/count and cpu/nanoseconds
+	 * from count and period_ns). */
+	const struct profile_value_type *value_types;
+	size_t n_value_types;
+	size_t default_value;
+	struct profile_value_type period_type;
+	int64_t period;
+	const char *count_unit;
 };
 
 #endif /* PIPELINE_ENCODER_PROFILE_H */

@@ -34,6 +34,20 @@ static const char *const fn_names[ALLOC_FN_COUNT] = {
 	[ALLOC_FN_FREE] = "free",
 };
 
+/* The argument registers each entry program reads. */
+static const uint32_t fn_args[ALLOC_FN_COUNT] = {
+	[ALLOC_FN_MALLOC] = PROBE_REG_RDI,
+	[ALLOC_FN_CALLOC] = PROBE_REG_RDI | PROBE_REG_RSI,
+	[ALLOC_FN_REALLOC] = PROBE_REG_RDI | PROBE_REG_RSI,
+	[ALLOC_FN_REALLOCARRAY] = PROBE_REG_RDI | PROBE_REG_RSI | PROBE_REG_RDX,
+	[ALLOC_FN_POSIX_MEMALIGN] = PROBE_REG_RDI | PROBE_REG_RDX,
+	[ALLOC_FN_ALIGNED_ALLOC] = PROBE_REG_RSI,
+	[ALLOC_FN_MEMALIGN] = PROBE_REG_RSI,
+	[ALLOC_FN_VALLOC] = PROBE_REG_RDI,
+	[ALLOC_FN_PVALLOC] = PROBE_REG_RDI,
+	[ALLOC_FN_FREE] = PROBE_REG_RDI,
+};
+
 const char *alloc_fn__name(enum alloc_fn fn)
 {
 	return fn < ALLOC_FN_COUNT ? fn_names[fn] : "?";
@@ -211,7 +225,7 @@ static int fill_sites(int fd, Elf *elf, const struct file_syms *fs, struct alloc
 		got = pread(fd, code, sizeof(code), (off_t)site->file_offset);
 		if (got <= 0)
 			return got < 0 ? -errno : -EIO;
-		probe_point__choose(code, (size_t)got, &site->entry_point);
+		probe_point__choose(code, (size_t)got, fn_args[f], &site->entry_point);
 		site->present = true;
 	}
 	return 0;

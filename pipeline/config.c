@@ -113,6 +113,23 @@ static const struct opt_desc opt_table[] = {
 	 "counted (default 67108864)"},
 	{"shutdown-timeout", OPT_UINT, CFG(shutdown_timeout), 0, 3600, "SEC",
 	 "at exit, keep sending what is queued for at most SEC seconds (default 5)"},
+	{"profiles", OPT_STRING, CFG(profiles_arg), 0, 0, "LIST",
+	 "comma-separated signals: cpu (on-CPU sampling), alloc (allocations and leaks of "
+	 "the --pid processes, from uprobes on their allocator: alloc.pb.gz, alloc.folded, "
+	 "alloc.svg, leaks.txt) (default cpu)"},
+	{"alloc-sample-bytes", OPT_UINT, CFG(alloc_sample_bytes), 1, 1073741824, "N",
+	 "alloc: sample allocations by bytes, each byte with probability 1/N, weighted "
+	 "back as pprof and Go's heap profiler do; 1 tracks every allocation exactly "
+	 "(default 524288)"},
+	{"alloc-max-tracked", OPT_UINT, CFG(alloc_max_tracked), 1024, 67108864, "N",
+	 "alloc: sampled allocations tracked until freed, in the kernel; more are counted "
+	 "but not matched to their free (default 1000000)"},
+	{"leak-min-age", OPT_UINT, CFG(leak_min_age), 0, 31536000, "SEC",
+	 "alloc: blocks outstanding at least SEC seconds count as leaked in leaks.txt "
+	 "(default 60)"},
+	{"alloc-view", OPT_STRING, CFG(alloc_view), 0, 0, "inuse|alloc",
+	 "alloc: what alloc.folded and alloc.svg weigh stacks by: bytes in use, or bytes "
+	 "allocated (default inuse)"},
 	{"stats-json", OPT_STRING, CFG(stats_json), 0, 0, "FILE",
 	 "at exit, also write the self-stats as one JSON object to FILE (samples and drops, "
 	 "samples per CPU, agent CPU time, BPF run time)"},
@@ -144,6 +161,41 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->max_stacks = 65536;
 	cfg->symbol_cache_bytes = 256u << 20;
 	cfg->poll_ms = 0; /* resolved in main: depends on process events */
+	cfg->profile_cpu = true;
+	cfg->alloc_sample_bytes = 512u << 10;
+	cfg->alloc_max_tracked = 1000000;
+	cfg->leak_min_age = 60;
+	cfg->alloc_view = "inuse";
+}
+
+/* Parses --profiles LIST into cfg's profile_* flags. Returns 0 or -EINVAL
+ * with a message naming the bad entry. */
+static int parse_profiles(struct pipeline_config *cfg, const char *list)
+{
+	const char *p = list;
+
+	cfg->profile_cpu = cfg->profile_alloc = false;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 3 && !strncmp(p, "cpu", 3)) {
+			cfg->profile_cpu = true;
+		} else if (n == 5 && !strncmp(p, "alloc", 5)) {
+			cfg->profile_alloc = true;
+		} else {
+			fprintf(stderr,
+				"pipeline: invalid value '%s' for --profiles: unknown signal "
+				"'%.*s' (expected cpu, alloc)\n",
+				list, (int)n, p);
+			return -EINVAL;
+		}
+		p += n + (p[n] == ',');
+	}
+	if (!cfg->profile_cpu && !cfg->profile_alloc) {
+		fprintf(stderr, "pipeline: --profiles needs at least one signal\n");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Prints text from column `indent`, wrapped at word boundaries before `width`. */
@@ -323,6 +375,19 @@ int config__parse(struct pipeline_config *cfg, int argc, char **argv)
 	}
 	if (cfg->otlp_file && !cfg->output_given) {
 		fprintf(stderr, "pipeline: --otlp-file needs --output DIR\n");
+		return CONFIG_EXIT_USAGE;
+	}
+	if (cfg->profiles_arg && parse_profiles(cfg, cfg->profiles_arg))
+		return CONFIG_EXIT_USAGE;
+	if (strcmp(cfg->alloc_view, "inuse") && strcmp(cfg->alloc_view, "alloc")) {
+		fprintf(stderr,
+			"pipeline: invalid value '%s' for --alloc-view: expected inuse or alloc\n",
+			cfg->alloc_view);
+		return CONFIG_EXIT_USAGE;
+	}
+	if (cfg->profile_alloc && !cfg->n_pids) {
+		fprintf(stderr, "pipeline: --profiles alloc needs --pid PID (the processes whose "
+				"allocator is probed)\n");
 		return CONFIG_EXIT_USAGE;
 	}
 	/* Power-of-two sizes let the queue index by mask. */

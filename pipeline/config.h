@@ -50,6 +50,15 @@ struct pipeline_config {
 	unsigned export_queue_bytes;	 /* bound on queued requests */
 	unsigned shutdown_timeout;	 /* s to send what is queued at exit */
 	bool output_given;		 /* --output was on the command line */
+
+	/* Signals (--profiles) and allocation profiling. */
+	const char *profiles_arg;    /* --profiles as given, parsed into the bools */
+	bool profile_cpu;	     /* on-CPU sampling (default) */
+	bool profile_alloc;	     /* allocations and leaks of the --pid processes */
+	unsigned alloc_sample_bytes; /* sampling period in bytes; 1: every allocation */
+	unsigned alloc_max_tracked;  /* live sampled allocations tracked in the kernel */
+	unsigned leak_min_age;	     /* s: outstanding blocks at least this old count as leaked */
+	const char *alloc_view;	     /* "inuse" or "alloc": what alloc.folded and .svg show */
 };
 
 enum config_parse_result {

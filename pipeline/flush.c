@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc_agg.h"
+#include "alloc_report.h"
 #include "encoder.h"
 #include "exporter.h"
 #include "flush.h"
@@ -45,6 +47,7 @@ struct flusher {
 	bool files;			     /* write local files */
 	struct stack_agg *interval;	     /* this interval, all shards */
 	struct stack_agg *total;	     /* the run, for cumulative files; NULL if unused */
+	struct alloc_report *alloc;	     /* allocation profile of the run (profile_alloc) */
 	uint64_t run_start_ns, interval_start_ns;
 	char hostname[256];
 	struct flush_stats stats;
@@ -91,6 +94,10 @@ struct flusher *flusher__new(const struct flusher_opts *opts)
 		flusher__free(f);
 		return NULL;
 	}
+	if (f->cfg->profile_alloc && !(f->alloc = alloc_report__new(f->cfg, opts->alloc_probes))) {
+		flusher__free(f);
+		return NULL;
+	}
 	if (opts->max_times)
 		stack_agg__record_times(f->interval, opts->max_times);
 	if (opts->max_times && f->otlp_held)
@@ -108,6 +115,7 @@ void flusher__free(struct flusher *f)
 	stack_agg__free(f->otlp_held);
 	stack_agg__free(f->interval);
 	stack_agg__free(f->total);
+	alloc_report__free(f->alloc);
 	free(f);
 }
 
@@ -116,6 +124,15 @@ typedef int (*encode_fn)(const struct profile *p, struct encoded_buf *out);
 static int encode_svg(const struct profile *p, struct encoded_buf *out)
 {
 	struct flamegraph_opts opts = {.title = "CPU flame graph", .width = 1200};
+	return flamegraph__encode_svg(p, &opts, out);
+}
+
+static int encode_alloc_svg(const struct profile *p, struct encoded_buf *out)
+{
+	struct flamegraph_opts opts = {.title = p->default_value == 3
+							? "Allocation flame graph: bytes in use"
+							: "Allocation flame graph: bytes allocated",
+				       .width = 1200};
 	return flamegraph__encode_svg(p, &opts, out);
 }
 
@@ -172,17 +189,17 @@ static int cmp_tgid_ref(const void *a, const void *b)
 
 /* Builds the sorted list of processes with samples, from what the symbolizer
  * learned of each (kept after a process exits). Returns 0 or -ENOMEM. */
-static int flusher__processes(struct flusher *f, const struct stack_agg_snapshot *snap,
-			      struct profile_process **out, size_t *n_out)
+static int flusher__processes(struct flusher *f, const struct profile_stack *stacks,
+			      size_t n_stacks, struct profile_process **out, size_t *n_out)
 {
-	struct tgid_ref *refs = malloc((snap->n_stacks ? snap->n_stacks : 1) * sizeof(*refs));
+	struct tgid_ref *refs = malloc((n_stacks ? n_stacks : 1) * sizeof(*refs));
 	struct profile_process *procs = NULL;
 	size_t n = 0, k = 0;
 	if (!refs)
 		return -ENOMEM;
-	for (size_t i = 0; i < snap->n_stacks; i++)
-		if (snap->stacks[i].tgid)
-			refs[n++] = (struct tgid_ref){snap->stacks[i].tgid, snap->stacks[i].pcomm};
+	for (size_t i = 0; i < n_stacks; i++)
+		if (stacks[i].tgid)
+			refs[n++] = (struct tgid_ref){stacks[i].tgid, stacks[i].pcomm};
 	qsort(refs, n, sizeof(*refs), cmp_tgid_ref);
 	procs = calloc(n ? n : 1, sizeof(*procs));
 	if (!procs) {
@@ -229,7 +246,7 @@ static int flusher__build(struct flusher *f, const struct stack_agg *agg, uint64
 	memset(b, 0, sizeof(*b));
 	int err = stack_agg__snapshot(agg, &b->snap);
 	if (!err)
-		err = flusher__processes(f, &b->snap, &b->procs, &n_procs);
+		err = flusher__processes(f, b->snap.stacks, b->snap.n_stacks, &b->procs, &n_procs);
 	if (err) {
 		built_profile__free(b);
 		return err;
@@ -353,6 +370,60 @@ static int flusher__export_batched(struct flusher *f, const struct stack_agg *in
 	return err;
 }
 
+/* The allocation profile and leak report of the run, rewritten at each
+ * flush (in-use memory is cumulative by nature, even with --per-interval). */
+static int flusher__write_alloc(struct flusher *f, const struct profile_drops *drops)
+{
+	static const struct {
+		const char *name;
+		encode_fn encode;
+	} outputs[] = {
+		{"pb.gz", pprof__encode},
+		{"folded", folded__encode},
+		{"svg", encode_alloc_svg},
+	};
+	struct profile_process *procs = NULL;
+	struct alloc_built b;
+	size_t n_procs = 0;
+	int err = alloc_report__build(f->alloc, f->run_start_ns, now_real_ns(), &b), first_err = 0;
+
+	if (!err)
+		err = flusher__processes(f, b.stacks, b.p.n_stacks, &procs, &n_procs);
+	if (err) {
+		alloc_built__free(&b);
+		fprintf(stderr, "pipeline: cannot build the allocation profile: %s\n",
+			strerror(-err));
+		return err;
+	}
+	b.p.hostname = f->hostname;
+	b.p.processes = procs;
+	b.p.n_processes = n_procs;
+	b.p.drops = *drops;
+	b.p.drops.aggregator_full += alloc_report__sites_dropped(f->alloc);
+	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		struct profile one = b.p;
+
+		one.signal = "alloc";
+		err = flusher__write_one(f, &one, outputs[i].name, outputs[i].encode);
+		if (err && !first_err)
+			first_err = err;
+	}
+	/* The loop owns the text from here. */
+	err = otlp_exporter__write_file(f->exporter, f->cfg->output, "leaks.txt", b.leaks,
+					b.leaks_len);
+	b.leaks = NULL;
+	if (err) {
+		f->stats.write_errors++;
+		fprintf(stderr, "pipeline: cannot write %s/leaks.txt: %s\n", f->cfg->output,
+			strerror(-err));
+		if (!first_err)
+			first_err = err;
+	}
+	free(procs);
+	alloc_built__free(&b);
+	return first_err;
+}
+
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
 		   const struct profile_drops *drops, bool last)
 {
@@ -372,6 +443,13 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		stack_agg__reset(retired);
 		if (lost < 0)
 			return (int)lost;
+		struct alloc_agg *allocs = shard__retired_allocs(shards[i]);
+		if (f->alloc && allocs) {
+			err = alloc_report__merge(f->alloc, allocs);
+			alloc_agg__reset(allocs);
+			if (err)
+				return err;
+		}
 		f->stats.merge_dropped += (uint64_t)lost;
 	}
 	f->stats.flushes++;
@@ -406,7 +484,12 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (err && !first_err)
 			first_err = err;
 	}
-	if (f->files && !f->cfg->per_interval) {
+	if (f->files && f->alloc) {
+		err = flusher__write_alloc(f, drops);
+		if (err && !first_err)
+			first_err = err;
+	}
+	if (f->files && !f->cfg->per_interval && f->cfg->profile_cpu) {
 		int64_t lost = stack_agg__merge(f->total, f->interval);
 		if (lost < 0) {
 			err = (int)lost;
@@ -417,7 +500,9 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (err)
 			goto out;
 		f->stats.distinct_stacks = b.p.n_stacks;
-		first_err = flusher__write_files(f, &b.p);
+		err = flusher__write_files(f, &b.p);
+		if (err && !first_err)
+			first_err = err;
 		built_profile__free(&b);
 	}
 	err = first_err;

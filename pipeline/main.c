@@ -30,6 +30,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "alloc_probes.h"
 #include "config.h"
 #include "exporter.h"
 #include "flush.h"
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
 	struct symbolizer *sym = NULL;
 	struct proc_tracker *procs = NULL;
 	struct sampler *smp = NULL;
+	struct alloc_probes *aprobes = NULL;
 	struct flusher *flusher = NULL;
 	struct otlp_exporter *exporter = NULL;
 	struct otlp_setup otlp = {0};
@@ -207,6 +209,19 @@ int main(int argc, char **argv)
 	if (!smp)
 		goto cleanup; /* sampler__new said what failed */
 	unsigned n_cpus = sampler__n_cpus(smp);
+	if (cfg.profile_alloc) {
+		struct alloc_probes_opts ao = {
+			.sample_bytes = cfg.alloc_sample_bytes,
+			.max_tracked = cfg.alloc_max_tracked,
+			.rings_map_fd = sampler__rings_map_fd(smp),
+			.n_cpus = n_cpus,
+			.wakeup_bytes = sampler__wakeup_bytes(smp),
+			.pids = cfg.pids,
+			.n_pids = cfg.n_pids,
+		};
+		if (alloc_probes__new(&ao, &aprobes))
+			goto cleanup; /* alloc_probes__new said what failed */
+	}
 
 	/* Per-sample times only when they are sent; bounded at twice an
 	 * interval's worth of samples, beyond which counts stay exact and the
@@ -234,6 +249,7 @@ int main(int argc, char **argv)
 		.files = files,
 		.max_times = max_times,
 		.start_real_ns = start_real,
+		.alloc_probes = aprobes,
 	};
 	flusher = flusher__new(&fopts);
 	if (!flusher) {
@@ -259,6 +275,7 @@ int main(int argc, char **argv)
 			.max_times = max_times,
 			.poll_ms = cfg.poll_ms,
 			.mono_to_real_ns = start_real - start_mono,
+			.alloc_period = cfg.profile_alloc ? cfg.alloc_sample_bytes : 0,
 		};
 		shards[i] = shard__start(&so, smp, sym);
 		if (!shards[i]) {
@@ -269,13 +286,23 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cfg.quiet) {
-		fprintf(stderr,
-			"pipeline: sampling %u CPUs at %u Hz%s with %u shard%s, %llu KiB ring per "
-			"CPU\n",
-			n_cpus, cfg.frequency, cfg.n_pids ? " (--pid filter)" : "", n_shards,
-			n_shards == 1 ? "" : "s",
-			(unsigned long long)(sampler__ring_bytes(smp) / 1024));
-		if (files)
+		if (cfg.profile_cpu)
+			fprintf(stderr,
+				"pipeline: sampling %u CPUs at %u Hz%s with %u shard%s, %llu KiB "
+				"ring per CPU\n",
+				n_cpus, cfg.frequency, cfg.n_pids ? " (--pid filter)" : "",
+				n_shards, n_shards == 1 ? "" : "s",
+				(unsigned long long)(sampler__ring_bytes(smp) / 1024));
+		if (aprobes) {
+			fprintf(stderr,
+				"pipeline: profiling allocations (%s) with %u shard%s; writing "
+				"%s/alloc.{pb.gz,folded,svg} and %s/leaks.txt every %u s\n",
+				cfg.alloc_sample_bytes > 1 ? "sampled by bytes" : "every one",
+				n_shards, n_shards == 1 ? "" : "s", cfg.output, cfg.output,
+				cfg.interval);
+			alloc_probes__describe(aprobes, stderr, "pipeline:   ");
+		}
+		if (files && cfg.profile_cpu)
 			fprintf(stderr,
 				"pipeline: writing %s/cpu%s.{pb.gz,folded,svg} every %u s\n",
 				cfg.output, cfg.per_interval ? "-<interval start>" : "",
@@ -331,6 +358,7 @@ int main(int argc, char **argv)
 
 	/* Drain in data-path order so the final flush sees every sample. */
 	sampler__stop(smp);
+	alloc_probes__stop(aprobes);
 	for (unsigned i = 0; i < n_shards; i++)
 		shard__stop(shards[i]);
 	collect_drops(smp, shards, n_shards, &drops);
@@ -354,6 +382,7 @@ int main(int argc, char **argv)
 		self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym, exporter,
 				  elapsed);
 		proc_tracker__print(procs, stderr);
+		alloc_probes__print_stats(aprobes, stderr);
 	}
 	if (cfg.stats_json) {
 		int jerr = self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards,
@@ -371,6 +400,7 @@ cleanup:
 		shard__free(shards[i]);
 	sampler__free(smp);
 	flusher__free(flusher);
+	alloc_probes__free(aprobes);
 	otlp_exporter__free(exporter);
 	otlp_setup__deinit(&otlp);
 	proc_tracker__free(procs);

@@ -11,7 +11,7 @@
 
 #include "probe_point.h"
 
-#define MAX_INSNS 8
+#define MAX_INSNS 16
 
 enum insn_class {
 	INSN_UNKNOWN,
@@ -27,10 +27,14 @@ struct insn {
 	const char *name;
 };
 
-/* rdi, rsi, rdx, rcx, r8, r9: the System V argument registers. */
-static bool is_arg_reg(unsigned r)
+/* The registers the probe reads; set per call of probe_point__choose(). */
+struct decode_ctx {
+	uint32_t live;
+};
+
+static bool is_live(const struct decode_ctx *cx, int r)
 {
-	return r == 7 || r == 6 || r == 2 || r == 1 || r == 8 || r == 9;
+	return r >= 0 && (cx->live >> r) & 1;
 }
 
 /* Length of a ModRM operand (ModRM byte, SIB, displacement), or 0. */
@@ -70,7 +74,7 @@ static unsigned reg_field(uint8_t modrm, unsigned rex)
 	return ((modrm >> 3) & 7) | ((rex & 4) << 1);
 }
 
-static void decode(const uint8_t *p, size_t avail, struct insn *in)
+static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, struct insn *in)
 {
 	size_t i = 0, m;
 	unsigned rex = 0;
@@ -84,7 +88,9 @@ static void decode(const uint8_t *p, size_t avail, struct insn *in)
 		*in = (struct insn){4, INSN_SKIP, "endbr64"};
 		return;
 	}
-	while (i < avail && (p[i] == 0x66 || p[i] == 0x2e || p[i] == 0x3e)) {
+	/* operand size, segment overrides (fs/gs: thread-local data) */
+	while (i < avail &&
+	       (p[i] == 0x66 || p[i] == 0x2e || p[i] == 0x3e || p[i] == 0x64 || p[i] == 0x65)) {
 		opsize16 |= p[i] == 0x66;
 		i++;
 	}
@@ -123,7 +129,29 @@ static void decode(const uint8_t *p, size_t avail, struct insn *in)
 		w = sub == 7 ? -1 : rm_reg(mp[0], rex); /* /7 is cmp */
 		in->len = i + m + imm;
 		in->name = sub == 7 ? "cmp" : "alu";
-		in->cls = w >= 0 && is_arg_reg((unsigned)w) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = is_live(cx, w) ? INSN_CLOBBER : INSN_SKIP;
+	} else if ((op == 0xc1 || op == 0xd1 || op == 0xd3) && (m = modrm_len(mp, mavail))) {
+		/* shifts and rotates of r/m (by imm8, 1, cl) */
+		size_t imm = op == 0xc1 ? 1 : 0;
+
+		if (i + m + imm > avail)
+			return;
+		in->len = i + m + imm;
+		in->name = "shift";
+		in->cls = is_live(cx, rm_reg(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
+	} else if ((op == 0x05 || op == 0x0d || op == 0x25 || op == 0x2d || op == 0x35 ||
+		    op == 0x3d || op == 0xa9) &&
+		   i + (opsize16 ? 2 : 4) <= avail) {
+		/* alu/cmp/test of rax with imm32: only cmp and test leave rax */
+		in->len = i + (opsize16 ? 2 : 4);
+		in->name = "alu rax";
+		in->cls = op == 0x3d || op == 0xa9 || !is_live(cx, 0) ? INSN_SKIP : INSN_CLOBBER;
+	} else if (op >= 0xb8 && op <= 0xbf && i + (rex & 8 ? 8 : 4) <= avail) {
+		/* mov imm to a register */
+		in->len = i + (rex & 8 ? 8 : 4);
+		in->name = "mov imm";
+		in->cls =
+			is_live(cx, (int)((op & 7) | ((rex & 1) << 3))) ? INSN_CLOBBER : INSN_SKIP;
 	} else if (op == 0xf7 && (m = modrm_len(mp, mavail))) {
 		unsigned sub = (mp[0] >> 3) & 7;
 		size_t imm = sub == 0 ? (opsize16 ? 2 : 4) : 0; /* /0: test imm32 */
@@ -134,28 +162,30 @@ static void decode(const uint8_t *p, size_t avail, struct insn *in)
 		in->name = sub == 0 ? "test" : "mul/div";
 		/* mul/div write rdx:rax; not/neg write their operand */
 		w = rm_reg(mp[0], rex);
-		in->cls = sub == 0			      ? INSN_SKIP
-			  : sub >= 4			      ? INSN_CLOBBER
-			  : w >= 0 && is_arg_reg((unsigned)w) ? INSN_CLOBBER
-							      : INSN_SKIP;
-	} else if ((op == 0x89 || op == 0x01 || op == 0x29 || op == 0x31) &&
+		in->cls = sub == 0   ? INSN_SKIP
+			  : sub >= 4 ? (is_live(cx, 0) || is_live(cx, 2) ? INSN_CLOBBER : INSN_SKIP)
+				     : (is_live(cx, w) ? INSN_CLOBBER : INSN_SKIP);
+	} else if ((op == 0x89 || op == 0x01 || op == 0x09 || op == 0x21 || op == 0x29 ||
+		    op == 0x31) &&
 		   (m = modrm_len(mp, mavail))) {
-		/* mov/add/sub/xor r/m, reg: writes the r/m operand */
-		w = rm_reg(mp[0], rex);
+		/* mov/add/or/and/sub/xor r/m, reg: writes the r/m operand */
 		in->len = i + m;
 		in->name = "mov/alu";
-		in->cls = w >= 0 && is_arg_reg((unsigned)w) ? INSN_CLOBBER : INSN_SKIP;
-	} else if ((op == 0x8b || op == 0x8d || op == 0x03 || op == 0x2b || op == 0x33) &&
+		in->cls = is_live(cx, rm_reg(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
+	} else if ((op == 0x8b || op == 0x8d || op == 0x03 || op == 0x0b || op == 0x23 ||
+		    op == 0x2b || op == 0x33) &&
 		   (m = modrm_len(mp, mavail))) {
-		/* mov/lea/add/sub/xor reg, r/m: writes the reg operand */
+		/* mov/lea/add/or/and/sub/xor reg, r/m: writes the reg operand */
 		in->len = i + m;
 		in->name = op == 0x8d ? "lea" : "mov/alu";
-		in->cls = is_arg_reg(reg_field(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = is_live(cx, (int)reg_field(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
 	}
 }
 
-void probe_point__choose(const uint8_t *code, size_t len, struct probe_point *out)
+void probe_point__choose(const uint8_t *code, size_t len, uint32_t live_regs,
+			 struct probe_point *out)
 {
+	struct decode_ctx cx = {.live = live_regs};
 	size_t off = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -165,7 +195,7 @@ void probe_point__choose(const uint8_t *code, size_t len, struct probe_point *ou
 	for (int n = 0; n < MAX_INSNS && off < len; n++) {
 		struct insn in;
 
-		decode(code + off, len - off, &in);
+		decode(&cx, code + off, len - off, &in);
 		if (in.cls == INSN_EMULATED) {
 			out->offset = (uint32_t)off;
 			out->emulated = true;
@@ -177,7 +207,7 @@ void probe_point__choose(const uint8_t *code, size_t len, struct probe_point *ou
 			snprintf(out->why, sizeof(out->why),
 				 "entry, single-stepped: %s at +%zu before any emulated "
 				 "instruction",
-				 in.cls == INSN_CLOBBER	 ? "an argument register written"
+				 in.cls == INSN_CLOBBER	 ? "an argument it reads is overwritten"
 				 : in.cls == INSN_BRANCH ? "a branch"
 							 : "an instruction not decoded",
 				 off);

@@ -9,8 +9,8 @@
  * glibc's malloc entry, `push %r12`, against 15 us for free's entry,
  * `test %rdi,%rdi`). So the probe goes on the first emulated instruction on
  * the path from the entry, provided every instruction before it falls
- * through (no branch), writes no argument register (rdi, rsi, rdx, rcx, r8,
- * r9: the probe reads the arguments from them) and is one this decoder
+ * through (no branch), writes none of the registers the probe reads
+ * (live_regs: the function's arguments it uses) and is one this decoder
  * knows. Anything else, or no emulated instruction within the first few,
  * falls back to the entry, and the reason is reported.
  *
@@ -23,17 +23,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROBE_POINT_SCAN_BYTES 48 /* bytes of the function the decoder looks at */
+#define PROBE_POINT_SCAN_BYTES 64 /* bytes of the function the decoder looks at */
+
+/* Register masks for live_regs (System V argument registers), bit = the
+ * register's number in x86-64 encodings. */
+#define PROBE_REG_RDI (1u << 7)
+#define PROBE_REG_RSI (1u << 6)
+#define PROBE_REG_RDX (1u << 2)
+#define PROBE_REG_RCX (1u << 1)
+#define PROBE_REG_R8  (1u << 8)
+#define PROBE_REG_R9  (1u << 9)
+#define PROBE_REG_ARGS                                                                             \
+	(PROBE_REG_RDI | PROBE_REG_RSI | PROBE_REG_RDX | PROBE_REG_RCX | PROBE_REG_R8 |            \
+	 PROBE_REG_R9)
 
 struct probe_point {
 	uint32_t offset; /* from the function's start */
 	bool emulated;	 /* the instruction at offset is one the kernel emulates */
-	char why[96];	 /* what was chosen and why, for the self-stats */
+	char why[128];	 /* what was chosen and why, for the self-stats */
 };
 
 /* Chooses the probe point in code (the function's first len bytes; at most
- * PROBE_POINT_SCAN_BYTES are looked at). Never fails: the worst answer is
- * the entry, not emulated. */
-void probe_point__choose(const uint8_t *code, size_t len, struct probe_point *out);
+ * PROBE_POINT_SCAN_BYTES are looked at) for a probe reading live_regs
+ * (PROBE_REG_*). Never fails: the worst answer is the entry, not emulated. */
+void probe_point__choose(const uint8_t *code, size_t len, uint32_t live_regs,
+			 struct probe_point *out);
 
 #endif /* PIPELINE_PROBE_POINT_H */

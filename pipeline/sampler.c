@@ -56,12 +56,19 @@ static int perf_event_open_cpu_clock(int cpu, unsigned frequency)
  */
 #define RING_BYTES_PER_SAMPLE 512
 #define RING_MIN_BYTES	      (256 * 1024)
+/* Allocation records come in bursts a timer never makes: a thread can
+ * allocate a million times a second, every call a record in exact mode.
+ * 4 MiB holds about 40,000 records, a burst of a tenth of a second, and the
+ * reader is woken at a quarter of it. */
+#define RING_ALLOC_MIN_BYTES (4u << 20)
 
 static uint64_t ring_size_for(const struct pipeline_config *cfg)
 {
 	uint64_t want;
 	if (cfg->ring_kib)
 		want = (uint64_t)cfg->ring_kib * 1024;
+	else if (cfg->profile_alloc)
+		want = RING_ALLOC_MIN_BYTES;
 	else
 		want = (uint64_t)cfg->frequency * RING_BYTES_PER_SAMPLE;
 	uint64_t size = RING_MIN_BYTES;
@@ -205,7 +212,9 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 			goto cleanup;
 		}
 	}
-	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++) {
+	/* Without the cpu signal the rings still carry the other signals'
+	 * records (allocations): no perf event then. */
+	for (unsigned cpu = 0; cfg->profile_cpu && cpu < s->n_cpus; cpu++) {
 		if (!online[cpu])
 			continue;
 		s->perf_fds[cpu] = perf_event_open_cpu_clock((int)cpu, cfg->frequency);
@@ -260,6 +269,16 @@ void sampler__free(struct sampler *s)
 	free(s->perf_fds);
 	free(s->ring_fds);
 	free(s);
+}
+
+int sampler__rings_map_fd(const struct sampler *s)
+{
+	return bpf_map__fd(s->skel->maps.rings);
+}
+
+uint64_t sampler__wakeup_bytes(const struct sampler *s)
+{
+	return s->skel->rodata->wakeup_bytes;
 }
 
 unsigned sampler__n_cpus(const struct sampler *s)

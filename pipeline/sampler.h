@@ -35,6 +35,10 @@ void sampler__stop(struct sampler *s);
 unsigned sampler__n_cpus(const struct sampler *s);
 /* Returns the ring map fd of cpu, or -1 if that CPU is offline. */
 int sampler__ring_fd(const struct sampler *s, unsigned cpu);
+/* The ARRAY_OF_MAPS of per-CPU rings, for other signals' programs to share. */
+int sampler__rings_map_fd(const struct sampler *s);
+/* The reader wake-up watermark the programs use (bytes in a ring). */
+uint64_t sampler__wakeup_bytes(const struct sampler *s);
 /* Returns the per-CPU ring size in bytes. */
 uint64_t sampler__ring_bytes(const struct sampler *s);
 

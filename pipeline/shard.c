@@ -19,12 +19,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc_agg.h"
+#include "alloc_sample.h"
 #include "cpu_sample.h"
 #include "ring_wait.h"
 #include "sampler.h"
 #include "shard.h"
 #include "spsc_queue.h"
 #include "symbolizer.h"
+
+/* A queue slot: an on-CPU sample, or an allocation record (its user stack
+ * in s.user_stack, its event in ev). */
+struct shard_slot {
+	struct cpu_sample s;
+	struct alloc_event ev;
+};
 
 struct shard {
 	struct shard_opts opts;
@@ -33,6 +42,7 @@ struct shard {
 	bool has_wait;
 	struct spsc_queue *queue;
 	struct stack_agg *aggs[2];
+	struct alloc_agg *allocs[2]; /* with opts.alloc_period; swapped with aggs */
 	struct sym_reader *sym_rd;
 	pthread_t reader, worker;
 	bool reader_started, worker_started, joined;
@@ -43,14 +53,14 @@ struct shard {
 	atomic_uint_fast64_t swap_req; /* flush thread -> worker */
 	atomic_uint_fast64_t swap_ack; /* worker -> flush thread */
 	bool enqueued;		       /* reader-local: a commit since the last notify */
-	struct cpu_sample *held;       /* reader-local: a record waiting for a free slot */
+	struct shard_slot *held;       /* reader-local: a record waiting for a free slot */
 	bool holding;
 
 	/* reader-written */
 	atomic_uint_fast64_t received, queue_full, malformed;
 	/* worker-written */
 	atomic_uint_fast64_t processed, aggregator_full, truncated, stack_errors, resolve_errors,
-		wakeups;
+		wakeups, alloc_records, alloc_sites_full;
 };
 
 static void counter_add(atomic_uint_fast64_t *c, uint64_t v)
@@ -63,14 +73,43 @@ static void counter_add(atomic_uint_fast64_t *c, uint64_t v)
 _Static_assert(offsetof(struct cpu_sample, kernel_stack) == CPU_SAMPLE_REC_HEADER_SIZE,
 	       "struct cpu_sample and struct cpu_sample_rec share their header");
 
-/* Unpacks a ring record (struct cpu_sample_rec, already checked) into a
- * queue slot, copying only the frames in use. */
-static void copy_record(struct cpu_sample *dst, const struct cpu_sample_rec *rec)
+_Static_assert(offsetof(struct alloc_sample_rec, ev) == CPU_SAMPLE_REC_HEADER_SIZE,
+	       "allocation records start with the on-CPU header");
+
+/* Unpacks a ring record (already checked) into a queue slot, copying only
+ * the frames in use. */
+static void copy_record(struct shard_slot *dst, const struct cpu_sample_rec *rec)
 {
 	uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
-	memcpy(dst, rec, CPU_SAMPLE_REC_HEADER_SIZE);
-	memcpy(dst->kernel_stack, rec->frames, nk * sizeof(rec->frames[0]));
-	memcpy(dst->user_stack, rec->frames + nk, nu * sizeof(rec->frames[0]));
+
+	memcpy(&dst->s, rec, CPU_SAMPLE_REC_HEADER_SIZE);
+	if ((rec->flags & CPU_SAMPLE_KIND_MASK) != CPU_SAMPLE_KIND_CPU) {
+		const struct alloc_sample_rec *ar = (const struct alloc_sample_rec *)rec;
+
+		dst->ev = ar->ev;
+		memcpy(dst->s.user_stack, ar->frames, nu * sizeof(ar->frames[0]));
+		return;
+	}
+	memcpy(dst->s.kernel_stack, rec->frames, nk * sizeof(rec->frames[0]));
+	memcpy(dst->s.user_stack, rec->frames + nk, nu * sizeof(rec->frames[0]));
+}
+
+/* Whether a ring record of size bytes is whole. Cannot fail with our own
+ * programs; checked rather than trusted. */
+static bool record_ok(const struct cpu_sample_rec *rec, size_t size)
+{
+	if (size < CPU_SAMPLE_REC_HEADER_SIZE || rec->kernel_frames > CPU_SAMPLE_MAX_FRAMES ||
+	    rec->user_frames > CPU_SAMPLE_MAX_FRAMES)
+		return false;
+	switch (rec->flags & CPU_SAMPLE_KIND_MASK) {
+	case CPU_SAMPLE_KIND_CPU:
+		return size >= CPU_SAMPLE_REC_SIZE(rec->kernel_frames, rec->user_frames);
+	case CPU_SAMPLE_KIND_ALLOC:
+	case CPU_SAMPLE_KIND_FREE:
+		return !rec->kernel_frames && size >= ALLOC_SAMPLE_REC_SIZE(rec->user_frames);
+	default:
+		return false;
+	}
 }
 
 /*
@@ -87,14 +126,11 @@ static int shard__on_record(void *ctx, void *data, size_t size)
 	const struct cpu_sample_rec *rec = data;
 
 	counter_add(&sh->received, 1);
-	/* Cannot fail with our own program; checked rather than trusted. */
-	if (size < CPU_SAMPLE_REC_HEADER_SIZE || rec->kernel_frames > CPU_SAMPLE_MAX_FRAMES ||
-	    rec->user_frames > CPU_SAMPLE_MAX_FRAMES ||
-	    size < CPU_SAMPLE_REC_SIZE(rec->kernel_frames, rec->user_frames)) {
+	if (!record_ok(rec, size)) {
 		counter_add(&sh->malformed, 1);
 		return 0;
 	}
-	struct cpu_sample *slot = spsc_queue__reserve(sh->queue);
+	struct shard_slot *slot = spsc_queue__reserve(sh->queue);
 	if (!slot) {
 		copy_record(sh->held, rec);
 		sh->holding = true;
@@ -115,7 +151,7 @@ static bool shard__hand_over_held(struct shard *sh)
 	struct timespec nap = {.tv_sec = 0, .tv_nsec = 1000 * 1000};
 	spsc_queue__notify(sh->queue);
 	for (int waited = 0; waited < HELD_WAIT_MAX_MS; waited++) {
-		struct cpu_sample *slot = spsc_queue__reserve(sh->queue);
+		struct shard_slot *slot = spsc_queue__reserve(sh->queue);
 		if (slot) {
 			memcpy(slot, sh->held, sizeof(*slot));
 			spsc_queue__commit(sh->queue, slot);
@@ -216,6 +252,41 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 		counter_add(&sh->aggregator_full, 1);
 }
 
+/* An allocation or free record into the active allocation sites. */
+static void shard__aggregate_alloc(struct shard *sh, struct shard_slot *slot, struct alloc_agg *agg)
+{
+	const struct cpu_sample *rec = &slot->s;
+	const struct sym_frame *frames[CPU_SAMPLE_MAX_FRAMES];
+	uint32_t nu = rec->user_frames;
+	int err;
+
+	counter_add(&sh->alloc_records, 1);
+	if (!agg)
+		return; /* not asked for: cannot happen with our programs */
+	if ((rec->flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_FREE) {
+		err = alloc_agg__add_free(agg, rec->tgid, slot->ev.site, slot->ev.size,
+					  sh->opts.alloc_period);
+	} else {
+		if (rec->flags & CPU_SAMPLE_USER_TRUNCATED)
+			counter_add(&sh->truncated, 1);
+		if (rec->flags & CPU_SAMPLE_USER_FAILED)
+			counter_add(&sh->stack_errors, 1);
+		/* The leaf is the return address into malloc's caller: name the
+		 * call instruction, as for every other return address. */
+		if (nu)
+			slot->s.user_stack[0]--;
+		if (nu && sym_reader__resolve_user(sh->sym_rd, rec->tgid,
+						   (const uint64_t *)rec->user_stack, nu, frames)) {
+			counter_add(&sh->resolve_errors, 1);
+			nu = 0;
+		}
+		err = alloc_agg__add_alloc(agg, rec->tgid, slot->ev.site, rec->comm, rec->pcomm,
+					   frames, nu, slot->ev.size, slot->ev.aux);
+	}
+	if (err)
+		counter_add(&sh->alloc_sites_full, 1);
+}
+
 static void shard__serve_swap(struct shard *sh)
 {
 	uint64_t req = atomic_load_explicit(&sh->swap_req, memory_order_acquire);
@@ -241,10 +312,13 @@ static void *shard__worker_main(void *arg)
 		 * its last commit (release), so an empty queue seen after this
 		 * acquire means nothing more will come. */
 		bool last = atomic_load_explicit(&sh->reader_done, memory_order_acquire);
-		struct cpu_sample *rec = spsc_queue__dequeue(sh->queue);
+		struct shard_slot *rec = spsc_queue__dequeue(sh->queue);
 		if (rec) {
 			unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
-			shard__aggregate(sh, rec, sh->aggs[a]);
+			if ((rec->s.flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_CPU)
+				shard__aggregate(sh, &rec->s, sh->aggs[a]);
+			else
+				shard__aggregate_alloc(sh, rec, sh->allocs[a]);
 			spsc_queue__release(sh->queue, rec);
 			counter_add(&sh->processed, 1);
 			continue;
@@ -266,12 +340,20 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		return NULL;
 	sh->opts = *opts;
 
-	sh->queue = spsc_queue__new(opts->queue_depth, sizeof(struct cpu_sample));
+	sh->queue = spsc_queue__new(opts->queue_depth, sizeof(struct shard_slot));
 	sh->aggs[0] = stack_agg__new(opts->max_stacks);
 	sh->aggs[1] = stack_agg__new(opts->max_stacks);
 	if (sh->aggs[0] && sh->aggs[1] && opts->max_times) {
 		stack_agg__record_times(sh->aggs[0], opts->max_times);
 		stack_agg__record_times(sh->aggs[1], opts->max_times);
+	}
+	if (opts->alloc_period) {
+		sh->allocs[0] = alloc_agg__new(opts->max_stacks);
+		sh->allocs[1] = alloc_agg__new(opts->max_stacks);
+		if (!sh->allocs[0] || !sh->allocs[1]) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
 	}
 	sh->sym_rd = symbolizer__reader_new(sym);
 	sh->held = malloc(sizeof(*sh->held));
@@ -353,6 +435,8 @@ void shard__free(struct shard *sh)
 	sym_reader__free(sh->sym_rd);
 	stack_agg__free(sh->aggs[0]);
 	stack_agg__free(sh->aggs[1]);
+	alloc_agg__free(sh->allocs[0]);
+	alloc_agg__free(sh->allocs[1]);
 	spsc_queue__free(sh->queue);
 	free(sh->held);
 	free(sh);
@@ -389,6 +473,15 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->stack_errors = atomic_load_explicit(&sh->stack_errors, memory_order_relaxed);
 	st->resolve_errors = atomic_load_explicit(&sh->resolve_errors, memory_order_relaxed);
 	st->wakeups = atomic_load_explicit(&sh->wakeups, memory_order_relaxed);
+	st->alloc_records = atomic_load_explicit(&sh->alloc_records, memory_order_relaxed);
+	st->alloc_sites_full = atomic_load_explicit(&sh->alloc_sites_full, memory_order_relaxed);
+}
+
+struct alloc_agg *shard__retired_allocs(struct shard *sh)
+{
+	unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
+
+	return sh->allocs[a ^ 1];
 }
 
 void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stats *tot)
@@ -406,5 +499,7 @@ void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stat
 		tot->stack_errors += st.stack_errors;
 		tot->resolve_errors += st.resolve_errors;
 		tot->wakeups += st.wakeups;
+		tot->alloc_records += st.alloc_records;
+		tot->alloc_sites_full += st.alloc_sites_full;
 	}
 }

@@ -22,6 +22,7 @@
 #include "stack_agg.h"
 
 struct shard;
+struct alloc_agg;
 struct sampler;
 struct symbolizer;
 
@@ -34,19 +35,22 @@ struct shard_opts {
 	size_t max_times; /* per-sample times kept per aggregator; 0 = not recorded */
 	unsigned poll_ms;
 	uint64_t mono_to_real_ns; /* added to BPF monotonic timestamps */
+	uint64_t alloc_period;	  /* allocation sampling period in bytes; 0: no allocation sites */
 };
 
 /* Counters, each written by one thread and read with relaxed loads. */
 struct shard_stats {
-	uint64_t received;	  /* records read from the rings */
-	uint64_t queue_full;	  /* records dropped: no free queue slot within 5 s */
-	uint64_t malformed;	  /* records dropped: shorter than struct cpu_sample */
-	uint64_t processed;	  /* records aggregated */
-	uint64_t aggregator_full; /* samples dropped: aggregator at its bound */
-	uint64_t truncated;	  /* samples with a stack at the frame limit */
-	uint64_t stack_errors;	  /* samples whose stack capture failed */
-	uint64_t resolve_errors;  /* samples the symbolizer could not resolve (ENOMEM) */
-	uint64_t wakeups;	  /* worker wake-ups */
+	uint64_t received;	   /* records read from the rings */
+	uint64_t queue_full;	   /* records dropped: no free queue slot within 5 s */
+	uint64_t malformed;	   /* records dropped: shorter than struct cpu_sample */
+	uint64_t processed;	   /* records aggregated */
+	uint64_t aggregator_full;  /* samples dropped: aggregator at its bound */
+	uint64_t truncated;	   /* samples with a stack at the frame limit */
+	uint64_t stack_errors;	   /* samples whose stack capture failed */
+	uint64_t resolve_errors;   /* samples the symbolizer could not resolve (ENOMEM) */
+	uint64_t wakeups;	   /* worker wake-ups */
+	uint64_t alloc_records;	   /* allocation and free records aggregated */
+	uint64_t alloc_sites_full; /* of them, dropped: allocation sites at their bound */
 };
 
 /* Returns a started shard (both threads running), or NULL with errno set. */
@@ -65,6 +69,10 @@ void shard__free(struct shard *sh);
  * within timeout_ms.
  */
 struct stack_agg *shard__swap(struct shard *sh, int timeout_ms);
+
+/* The allocation sites retired by the last shard__swap() (NULL without
+ * alloc_period): the caller may read and reset them until the next swap. */
+struct alloc_agg *shard__retired_allocs(struct shard *sh);
 
 /* Copies the shard's counters into *st. */
 void shard__stats(const struct shard *sh, struct shard_stats *st);

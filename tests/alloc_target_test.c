@@ -18,7 +18,7 @@ static int choose(const uint8_t *code, size_t len, uint32_t want_off, bool want_
 {
 	struct probe_point pp;
 
-	probe_point__choose(code, len, &pp);
+	probe_point__choose(code, len, PROBE_REG_ARGS, &pp);
 	if (pp.offset != want_off || pp.emulated != want_emulated) {
 		fprintf(stderr, "  got +%u emulated=%d (%s), want +%u emulated=%d\n", pp.offset,
 			pp.emulated, pp.why, want_off, want_emulated);
@@ -32,6 +32,26 @@ static int choose(const uint8_t *code, size_t len, uint32_t want_off, bool want_
 		const uint8_t c_[] = {__VA_ARGS__};                                                \
 		CHECK(choose(c_, sizeof(c_), want_off, want_emulated) == 0);                       \
 	} while (0)
+
+/* Only the registers the probe reads matter: free reads rdi alone. */
+static int test_live_registers(void)
+{
+	/* jemalloc 5.3's free: mov %rdi,%rax; mov rip,%rdx; mov %rdi,%rcx;
+	 * shr $26,%rax; and $imm,%rcx; and $0xf0,%eax; add %fs:0,%rax; je */
+	const uint8_t jefree[] = {0x48, 0x89, 0xf8, 0x48, 0x8b, 0x15, 1,    2,	  3,	4,
+				  0x48, 0x89, 0xf9, 0x48, 0xc1, 0xe8, 0x1a, 0x48, 0x81, 0xe1,
+				  0,	0,    0,    0xc0, 0x25, 0xf0, 0,    0,	  0,	0x64,
+				  0x48, 0x03, 0x04, 0x25, 0,	0,    0,    0,	  0x74, 0x10};
+	struct probe_point pp;
+
+	probe_point__choose(jefree, sizeof(jefree), PROBE_REG_RDI, &pp);
+	CHECK(pp.emulated);
+	CHECK_EQ_U64(pp.offset, 38);
+	/* the same code for a probe that reads rdx too: entry */
+	probe_point__choose(jefree, sizeof(jefree), PROBE_REG_RDI | PROBE_REG_RDX, &pp);
+	CHECK(!pp.emulated && pp.offset == 0);
+	return 0;
+}
 
 static int test_decoder(void)
 {
@@ -103,6 +123,7 @@ static int test_no_process(void)
 
 static const struct test_case cases[] = {
 	{"decoder", test_decoder},
+	{"live_registers", test_live_registers},
 	{"own_libc", test_own_libc},
 	{"no_process", test_no_process},
 };

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Allocation sampling: uprobes on the allocator's entry points (placed on an
+ * instruction the kernel emulates: pipeline/probe_point.c), uretprobes for
+ * the returned address, and a uprobe on free.
+ *
+ * Sampling by bytes, as Go's and tcmalloc's heap profilers do: each thread
+ * counts down the bytes to its next sample, drawn from an exponential
+ * distribution of mean sample_bytes (a Poisson process over allocated
+ * bytes: each byte is sampled with probability 1/sample_bytes), so an
+ * allocation of s bytes is sampled with probability 1 - exp(-s/period) and
+ * user space weighs it back by the inverse. sample_bytes 1 samples every
+ * allocation. An unsampled allocation costs its entry and return traps and
+ * a few instructions: no stack walk, no map update, no record.
+ *
+ * A sampled allocation writes an ALLOC record (with its user stack) into the
+ * CPU's ring and is tracked in `tracked` (tgid, address) -> (size, site,
+ * time). free() looks its pointer up there: only tracked blocks produce a
+ * FREE record; frees of unsampled blocks, or of blocks allocated before the
+ * agent started, cost one hash lookup. realloc frees the old block (if
+ * tracked) and allocates the new one.
+ *
+ * Nesting: glibc's realloc(NULL, n) and memalign family call malloc through
+ * its public entry, which is probed too. Per-thread state (task storage)
+ * counts the allocator calls in progress; only the outermost is counted,
+ * and its return is the one that records.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "alloc_sample.h"
+
+const volatile __u64 sample_bytes = 512 * 1024;
+const volatile __u64 wakeup_bytes = 0;
+/* -ln((k + 0.5) / ALLOC_SAMPLE_EXP_TABLE) in 16.16 fixed point, from user space. */
+const volatile __u32 exp_table[ALLOC_SAMPLE_EXP_TABLE];
+
+enum fn {
+	FN_MALLOC,
+	FN_CALLOC,
+	FN_REALLOC,
+	FN_POSIX_MEMALIGN,
+	FN_ALIGNED,
+};
+
+struct ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+};
+
+/* The on-CPU sampler's rings, shared (user space reuses the map's fd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, CPU_SAMPLE_MAX_CPUS);
+	__type(key, __u32);
+	__array(values, struct ring);
+} rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1000000); /* --alloc-max-tracked, set before load */
+	__type(key, struct alloc_key);
+	__type(value, struct alloc_val);
+} tracked SEC(".maps");
+
+struct task_state {
+	__s64 countdown; /* bytes to the next sample */
+	__u64 size;	 /* the outermost call's */
+	__u64 arg;	 /* realloc: old pointer; posix_memalign: where the result goes */
+	__u32 depth;	 /* allocator calls in progress on this thread */
+	__u8 fn;	 /* enum fn of the outermost call */
+	__u8 sampled;
+	__u8 started; /* countdown drawn */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct alloc_sample_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct alloc_sample_rec);
+} scratch SEC(".maps");
+
+static __always_inline struct alloc_sample_stats *get_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+static __always_inline __s64 next_gap(void)
+{
+	__u32 k = bpf_get_prandom_u32() & (ALLOC_SAMPLE_EXP_TABLE - 1);
+	__u64 gap = (sample_bytes * exp_table[k]) >> 16;
+
+	return gap ? (__s64)gap : 1;
+}
+
+static __always_inline int on_entry(enum fn fn, __u64 size, __u64 arg)
+{
+	struct alloc_sample_stats *st = get_stats();
+	struct task_state *t;
+
+	if (!st)
+		return 0;
+	t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		st->no_task_state++;
+		return 0;
+	}
+	if (t->depth++) {
+		st->nested++;
+		return 0;
+	}
+	t->fn = fn;
+	t->size = size;
+	t->arg = arg;
+	t->sampled = 0;
+	if (sample_bytes <= 1) {
+		t->sampled = 1;
+		return 0;
+	}
+	if (!t->started) {
+		t->started = 1;
+		t->countdown = next_gap();
+	}
+	t->countdown -= (__s64)size;
+	if (t->countdown <= 0) {
+		t->sampled = 1;
+		t->countdown = next_gap();
+	}
+	return 0;
+}
+
+static __always_inline void *cpu_ring(struct alloc_sample_stats *st)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *ring = bpf_map_lookup_elem(&rings, &cpu);
+
+	if (!ring)
+		st->no_ring++;
+	return ring;
+}
+
+static __always_inline __u64 ring_flags(void *ring, __u64 size)
+{
+	__u64 avail;
+
+	if (!wakeup_bytes)
+		return 0;
+	/* As the CPU sampler: wake the reader only on the record that takes
+	 * the ring across the watermark. */
+	avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	return avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									: BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_header(struct alloc_sample_rec *r, __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	r->tgid = id >> 32;
+	r->tid = (__u32)id;
+	r->cpu = bpf_get_smp_processor_id();
+	r->flags = kind;
+	r->ts_ns = bpf_ktime_get_ns();
+	r->kernel_frames = 0;
+	r->user_frames = 0;
+	if (kind == CPU_SAMPLE_KIND_ALLOC) {
+		bpf_get_current_comm(r->comm, sizeof(r->comm));
+		BPF_CORE_READ_STR_INTO(&r->pcomm, task, group_leader, comm);
+	} else {
+		r->comm[0] = 0;
+		r->pcomm[0] = 0;
+	}
+}
+
+/* Drops the tracked block (tgid, addr) and reports its free. */
+static __always_inline void free_tracked(struct alloc_sample_stats *st, __u64 addr)
+{
+	struct alloc_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .addr = addr};
+	struct alloc_val *v = bpf_map_lookup_elem(&tracked, &key);
+	struct alloc_sample_rec *r;
+	__u32 zero = 0;
+	void *ring;
+
+	if (!v)
+		return;
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	r->ev.addr = addr;
+	r->ev.size = v->size;
+	r->ev.site = v->site;
+	r->ev.aux = v->ts_ns;
+	/* The delete decides: a block freed twice at once is reported once. */
+	if (bpf_map_delete_elem(&tracked, &key))
+		return;
+	st->frees_tracked++;
+	fill_header(r, CPU_SAMPLE_KIND_FREE);
+	ring = cpu_ring(st);
+	if (ring && bpf_ringbuf_output(ring, r, ALLOC_SAMPLE_REC_HEADER_SIZE,
+				       ring_flags(ring, ALLOC_SAMPLE_REC_HEADER_SIZE)))
+		st->ring_full++;
+}
+
+static __always_inline __u64 stack_site(struct alloc_sample_rec *r, __u32 n)
+{
+	__u64 h = 0xcbf29ce484222325ull ^ r->tgid;
+
+	for (__u32 i = 0; i < CPU_SAMPLE_MAX_FRAMES; i++) {
+		if (i >= n)
+			break;
+		h = (h ^ r->frames[i]) * 0x100000001b3ull;
+	}
+	return h ? h : 1;
+}
+
+static __always_inline void record_alloc(void *ctx, struct alloc_sample_stats *st, __u64 addr,
+					 __u64 size)
+{
+	struct alloc_sample_rec *r;
+	struct alloc_key key = {};
+	struct alloc_val val;
+	__u32 zero = 0, nu = 0;
+	void *ring;
+	long n;
+
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	fill_header(r, CPU_SAMPLE_KIND_ALLOC);
+	n = bpf_get_stack(ctx, r->frames, sizeof(r->frames), BPF_F_USER_STACK);
+	if (n < 0) {
+		r->flags |= CPU_SAMPLE_USER_FAILED;
+		st->stack_failed++;
+	} else {
+		nu = n / sizeof(__u64);
+		if (nu >= CPU_SAMPLE_MAX_FRAMES) {
+			nu = CPU_SAMPLE_MAX_FRAMES;
+			r->flags |= CPU_SAMPLE_USER_TRUNCATED;
+		}
+	}
+	r->user_frames = nu;
+	r->ev.addr = addr;
+	r->ev.size = size;
+	r->ev.site = stack_site(r, nu);
+	r->ev.aux = sample_bytes;
+	st->sampled++;
+
+	__u64 rsize = ALLOC_SAMPLE_REC_SIZE(nu);
+	if (rsize > sizeof(*r))
+		rsize = sizeof(*r); /* cannot happen; tells the verifier the bound */
+	ring = cpu_ring(st);
+	if (!ring)
+		return;
+	if (bpf_ringbuf_output(ring, r, rsize, ring_flags(ring, rsize))) {
+		/* Not tracked either: its free must not reach user space
+		 * without its allocation. */
+		st->ring_full++;
+		return;
+	}
+	key.tgid = r->tgid;
+	key.addr = addr;
+	val.size = size;
+	val.site = r->ev.site;
+	val.ts_ns = r->ts_ns;
+	if (bpf_map_update_elem(&tracked, &key, &val, BPF_ANY))
+		st->tracked_full++; /* counted in the profile, never matched by a free */
+}
+
+static __always_inline int on_return(void *ctx, enum fn fn, __u64 ret)
+{
+	struct alloc_sample_stats *st = get_stats();
+	struct task_state *t;
+	__u64 addr = ret;
+
+	if (!st)
+		return 0;
+	t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0, 0);
+	if (!t || !t->depth) {
+		if (st)
+			st->unmatched_ret++;
+		return 0;
+	}
+	if (--t->depth)
+		return 0; /* an inner call's return */
+	if (t->fn != fn) {
+		st->unmatched_ret++;
+		return 0;
+	}
+	st->calls++;
+	if (fn == FN_POSIX_MEMALIGN) {
+		/* Returns 0 or an error; the block goes to *memptr. */
+		addr = 0;
+		if (ret == 0)
+			bpf_probe_read_user(&addr, sizeof(addr), (void *)t->arg);
+	}
+	if (fn == FN_REALLOC && t->arg && (addr || t->size == 0)) {
+		/* The old block is gone: moved, resized in place, or freed by
+		 * realloc(p, 0). A failed realloc keeps it. */
+		free_tracked(st, t->arg);
+	}
+	if (!addr) {
+		st->failed++;
+		return 0;
+	}
+	if (t->sampled)
+		record_alloc(ctx, st, addr, t->size);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_entry, __u64 size)
+{
+	return on_entry(FN_MALLOC, size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_entry, __u64 n, __u64 size)
+{
+	return on_entry(FN_CALLOC, n * size, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
+{
+	return on_entry(FN_REALLOC, size, ptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
+{
+	return on_entry(FN_POSIX_MEMALIGN, size, memptr);
+}
+
+/* aligned_alloc(align, size), memalign(align, size) */
+SEC("uprobe")
+int BPF_KPROBE(aligned_entry, __u64 align, __u64 size)
+{
+	return on_entry(FN_ALIGNED, size, 0);
+}
+
+/* valloc(size), pvalloc(size): one argument, like malloc, returning aligned
+ * memory; counted with the aligned family so a nested malloc is not. */
+SEC("uprobe")
+int BPF_KPROBE(valloc_entry, __u64 size)
+{
+	return on_entry(FN_ALIGNED, size, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(malloc_return, __u64 ret)
+{
+	return on_return(ctx, FN_MALLOC, ret);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(calloc_return, __u64 ret)
+{
+	return on_return(ctx, FN_CALLOC, ret);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(realloc_return, __u64 ret)
+{
+	return on_return(ctx, FN_REALLOC, ret);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(posix_memalign_return, __u64 ret)
+{
+	return on_return(ctx, FN_POSIX_MEMALIGN, ret);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(aligned_return, __u64 ret)
+{
+	return on_return(ctx, FN_ALIGNED, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_entry, __u64 ptr)
+{
+	struct alloc_sample_stats *st;
+
+	if (!ptr)
+		return 0;
+	st = get_stats();
+	if (!st)
+		return 0;
+	st->frees++;
+	free_tracked(st, ptr);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The allocation profile and leak report (see alloc_report.h).
+ *
+ * Values are estimates when sampling (each sampled allocation weighted by
+ * the inverse of its probability of being sampled), exact with
+ * --alloc-sample-bytes 1. The growth rate of a site is the least-squares
+ * slope of its in-use bytes over the last ALLOC_AGG_HISTORY flushes, so a
+ * cache that filled up and levelled off shows about 0 while a leak shows
+ * its rate.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc_agg.h"
+#include "alloc_probes.h"
+#include "alloc_report.h"
+
+#define TOP_SITES	20
+#define STACK_IN_REPORT 8 /* functions shown per site, leaf first */
+
+struct alloc_report {
+	const struct pipeline_config *cfg;
+	const struct alloc_probes *probes;
+	struct alloc_agg *total;
+	uint64_t sites_dropped;
+};
+
+/* pprof columns, as Go's heap profile names them. */
+static const struct profile_value_type alloc_columns[] = {
+	{"alloc_objects", "count"},
+	{"alloc_space", "bytes"},
+	{"inuse_objects", "count"},
+	{"inuse_space", "bytes"},
+};
+#define N_COLUMNS	(sizeof(alloc_columns) / sizeof(alloc_columns[0]))
+#define COL_INUSE_SPACE 3
+#define COL_ALLOC_SPACE 1
+
+struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
+				       const struct alloc_probes *probes)
+{
+	struct alloc_report *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->cfg = cfg;
+	r->probes = probes;
+	/* The union of every shard's sites over the run. */
+	r->total = alloc_agg__new((size_t)cfg->max_stacks * 4);
+	if (!r->total) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void alloc_report__free(struct alloc_report *r)
+{
+	if (!r)
+		return;
+	alloc_agg__free(r->total);
+	free(r);
+}
+
+int alloc_report__merge(struct alloc_report *r, const struct alloc_agg *retired)
+{
+	int64_t lost = alloc_agg__merge(r->total, retired);
+
+	if (lost < 0)
+		return (int)lost;
+	r->sites_dropped += (uint64_t)lost;
+	return 0;
+}
+
+uint64_t alloc_report__sites_dropped(const struct alloc_report *r)
+{
+	return r->sites_dropped;
+}
+
+static double inuse_bytes(const struct alloc_site *s)
+{
+	double v = s->alloc_bytes - s->free_bytes;
+
+	return v > 0.5 ? v : 0;
+}
+
+static double inuse_objects(const struct alloc_site *s)
+{
+	double v = s->alloc_objects - s->free_objects;
+
+	return v > 0.5 ? v : 0;
+}
+
+static void push_history(struct alloc_site *s, uint64_t now_ns)
+{
+	if (s->n_hist == ALLOC_AGG_HISTORY) {
+		memmove(s->hist_bytes, s->hist_bytes + 1, (ALLOC_AGG_HISTORY - 1) * sizeof(double));
+		memmove(s->hist_ns, s->hist_ns + 1, (ALLOC_AGG_HISTORY - 1) * sizeof(uint64_t));
+		s->n_hist--;
+	}
+	s->hist_bytes[s->n_hist] = inuse_bytes(s);
+	s->hist_ns[s->n_hist] = now_ns;
+	s->n_hist++;
+}
+
+/* Bytes per minute: least-squares slope of the history. */
+static double growth_per_min(const struct alloc_site *s)
+{
+	double sx = 0, sy = 0, sxx = 0, sxy = 0, n = s->n_hist;
+
+	if (s->n_hist < 2)
+		return 0;
+	for (uint32_t i = 0; i < s->n_hist; i++) {
+		double x = (double)(s->hist_ns[i] - s->hist_ns[0]) / 60e9, y = s->hist_bytes[i];
+
+		sx += x;
+		sy += y;
+		sxx += x * x;
+		sxy += x * y;
+	}
+	double den = n * sxx - sx * sx;
+	return den > 0 ? (n * sxy - sx * sy) / den : 0;
+}
+
+struct leak_scan {
+	struct alloc_agg *total;
+	uint64_t now_mono_ns, min_age_ns, period;
+	double leaked_bytes, leaked_objects;
+};
+
+static void leak_visit(uint32_t tgid, const struct alloc_val *v, void *arg)
+{
+	struct leak_scan *ls = arg;
+	struct alloc_site *s;
+	double w;
+
+	if (ls->now_mono_ns < v->ts_ns || ls->now_mono_ns - v->ts_ns < ls->min_age_ns)
+		return;
+	s = alloc_agg__find(ls->total, tgid, v->site);
+	w = alloc_agg__weight(v->size, ls->period);
+	if (s) {
+		s->leaked_bytes += w * (double)v->size;
+		s->leaked_objects += w;
+	}
+	ls->leaked_bytes += w * (double)v->size;
+	ls->leaked_objects += w;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- leaks.txt ---- */
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	int err;
+};
+
+__attribute__((format(printf, 2, 3))) static void text_printf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->err)
+		return;
+	for (;;) {
+		size_t room = t->cap - t->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf ? t->buf + t->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->err = -EINVAL;
+			return;
+		}
+		if ((size_t)n < room) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap - t->len <= (size_t)n)
+			cap *= 2;
+		char *b = realloc(t->buf, cap);
+		if (!b) {
+			t->err = -ENOMEM;
+			return;
+		}
+		t->buf = b;
+		t->cap = cap;
+	}
+}
+
+static const char *fmt_bytes(double b, char *buf, size_t len)
+{
+	if (b < 1000)
+		snprintf(buf, len, "%.0f B", b);
+	else if (b < 1e6)
+		snprintf(buf, len, "%.1f KB", b / 1e3);
+	else if (b < 1e9)
+		snprintf(buf, len, "%.1f MB", b / 1e6);
+	else
+		snprintf(buf, len, "%.2f GB", b / 1e9);
+	return buf;
+}
+
+static void put_frame_names(struct text *t, const struct sym_frame *f, unsigned *shown)
+{
+	for (uint32_t k = 0; k < f->n_inlined && *shown < STACK_IN_REPORT; k++, (*shown)++)
+		text_printf(t, "%s%s", *shown ? " <- " : "",
+			    f->inlined[k].function ? f->inlined[k].function : "?");
+	if (*shown >= STACK_IN_REPORT)
+		return;
+	if (f->function)
+		text_printf(t, "%s%s", *shown ? " <- " : "", f->function);
+	else
+		text_printf(t, "%s[%s+0x%" PRIx64 "]", *shown ? " <- " : "", f->module->name,
+			    f->address);
+	(*shown)++;
+}
+
+static int cmp_inuse_desc(const void *a, const void *b)
+{
+	double x = inuse_bytes(*(struct alloc_site *const *)a);
+	double y = inuse_bytes(*(struct alloc_site *const *)b);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double secs,
+		      struct alloc_built *b)
+{
+	size_t n = alloc_agg__size(r->total), k = 0;
+	struct alloc_site **order = malloc((n ? n : 1) * sizeof(*order));
+	double ta = 0, tao = 0, tf = 0, tu = 0, tuo = 0;
+	struct text t = {0};
+	char b1[32], b2[32], b3[32];
+
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct alloc_site *s = alloc_agg__site(r->total, i);
+
+		ta += s->alloc_bytes;
+		tao += s->alloc_objects;
+		tf += s->free_bytes;
+		tu += inuse_bytes(s);
+		tuo += inuse_objects(s);
+		if (inuse_bytes(s) > 0)
+			order[k++] = s;
+	}
+	qsort(order, k, sizeof(*order), cmp_inuse_desc);
+	if (r->cfg->alloc_sample_bytes <= 1)
+		text_printf(&t,
+			    "Allocation profile over %.0f s: every allocation tracked (exact)\n",
+			    secs);
+	else
+		text_printf(&t,
+			    "Allocation profile over %.0f s: sampled every %u bytes on average, "
+			    "figures are weighted estimates\n",
+			    secs, r->cfg->alloc_sample_bytes);
+	text_printf(&t, "Total allocated: %s in %.0f allocations\n", fmt_bytes(ta, b1, sizeof(b1)),
+		    tao);
+	text_printf(&t, "Total freed:     %s\n", fmt_bytes(tf, b1, sizeof(b1)));
+	text_printf(&t, "Outstanding:     %s in %.0f allocations (older than %u s: %s)\n",
+		    fmt_bytes(tu, b2, sizeof(b2)), tuo, r->cfg->leak_min_age,
+		    fmt_bytes(ls->leaked_bytes, b3, sizeof(b3)));
+	if (r->sites_dropped)
+		text_printf(&t, "Sites dropped (table full): %" PRIu64 "\n", r->sites_dropped);
+	text_printf(&t, "\nTop allocation sites by outstanding bytes:\n");
+	if (!k)
+		text_printf(&t, " (none)\n");
+	for (size_t i = 0; i < k && i < TOP_SITES; i++) {
+		const struct alloc_site *s = order[i];
+		double g = growth_per_min(s);
+		unsigned shown = 0;
+
+		text_printf(&t, "%2zu. %9s  (%5.1f %%)  %s%s/min  ", i + 1,
+			    fmt_bytes(inuse_bytes(s), b1, sizeof(b1)),
+			    tu > 0 ? 100.0 * inuse_bytes(s) / tu : 0, g < 0 ? "-" : "+",
+			    fmt_bytes(fabs(g), b2, sizeof(b2)));
+		for (uint32_t f = 0; f < s->n_frames && shown < STACK_IN_REPORT; f++)
+			put_frame_names(&t, s->frames[f], &shown);
+		if (!s->n_frames)
+			text_printf(&t, "[no stack]");
+		else if (shown >= STACK_IN_REPORT)
+			text_printf(&t, " <- ...");
+		text_printf(&t,
+			    "\n    %.0f bytes in %.0f blocks outstanding, %.0f bytes older than "
+			    "%u s; %.0f bytes allocated, %.0f freed; process %u (%s)\n",
+			    inuse_bytes(s), inuse_objects(s), s->leaked_bytes, r->cfg->leak_min_age,
+			    s->alloc_bytes, s->free_bytes, s->tgid, s->pcomm);
+	}
+	free(order);
+	if (t.err) {
+		free(t.buf);
+		return t.err;
+	}
+	b->leaks = t.buf;
+	b->leaks_len = t.len;
+	return 0;
+}
+
+/* ---- the profile ---- */
+
+int alloc_report__build(struct alloc_report *r, uint64_t start_ns, uint64_t now_ns,
+			struct alloc_built *b)
+{
+	size_t n = alloc_agg__size(r->total);
+	struct leak_scan ls = {
+		.total = r->total,
+		.now_mono_ns = mono_ns(),
+		.min_age_ns = (uint64_t)r->cfg->leak_min_age * 1000000000ull,
+		.period = r->cfg->alloc_sample_bytes,
+	};
+	bool view_inuse = !strcmp(r->cfg->alloc_view, "inuse");
+	uint64_t total = 0;
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < n; i++) {
+		struct alloc_site *s = alloc_agg__site(r->total, i);
+
+		push_history(s, now_ns);
+		s->leaked_bytes = s->leaked_objects = 0;
+	}
+	if (r->probes) {
+		int64_t seen = alloc_probes__for_each_live(r->probes, leak_visit, &ls);
+
+		if (seen < 0)
+			fprintf(stderr, "pipeline: cannot scan the live allocations: %s\n",
+				strerror((int)-seen));
+	}
+	b->stacks = calloc(n ? n : 1, sizeof(*b->stacks));
+	b->values = calloc((n ? n : 1) * N_COLUMNS, sizeof(*b->values));
+	if (!b->stacks || !b->values) {
+		alloc_built__free(b);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct alloc_site *s = alloc_agg__site(r->total, i);
+		struct profile_stack *st = &b->stacks[i];
+		int64_t *v = &b->values[i * N_COLUMNS];
+
+		v[0] = llround(s->alloc_objects);
+		v[1] = llround(s->alloc_bytes);
+		v[2] = llround(inuse_objects(s));
+		v[3] = llround(inuse_bytes(s));
+		*st = (struct profile_stack){
+			.tgid = s->tgid,
+			.n_user = s->n_frames,
+			.frames = (const struct sym_frame *const *)s->frames,
+			.count = (uint64_t)v[view_inuse ? COL_INUSE_SPACE : COL_ALLOC_SPACE],
+			.values = v,
+		};
+		memcpy(st->comm, s->comm, PROFILE_COMM_LEN);
+		memcpy(st->pcomm, s->pcomm, PROFILE_COMM_LEN);
+		total += st->count;
+	}
+	b->p = (struct profile){
+		.signal = "alloc",
+		.time_ns = start_ns,
+		.duration_ns = now_ns - start_ns,
+		.stacks = b->stacks,
+		.n_stacks = n,
+		.total_samples = total,
+		.value_types = alloc_columns,
+		.n_value_types = N_COLUMNS,
+		.default_value = view_inuse ? COL_INUSE_SPACE : COL_ALLOC_SPACE,
+		.period_type = {"space", "bytes"},
+		.period = r->cfg->alloc_sample_bytes,
+		.count_unit = "bytes",
+	};
+	err = leaks_text(r, &ls, (double)(now_ns - start_ns) / 1e9, b);
+	if (err)
+		alloc_built__free(b);
+	return err;
+}
+
+void alloc_built__free(struct alloc_built *b)
+{
+	free(b->stacks);
+	free(b->values);
+	free(b->leaks);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A program with a known allocation profile, for the allocation tests.
+ *
+ * Usage: leaker [ROUNDS]
+ * Prints its pid, then waits for SIGUSR1 (so a profiler can attach first),
+ * then runs ROUNDS rounds (default 1) of:
+ *   leak_alpha     1000 x malloc(4096)                    kept: 4,096,000 bytes
+ *   leak_beta       500 x calloc(16, 256)                 kept: 2,048,000 bytes
+ *   leak_gamma      200 x malloc(100) then realloc(3000)  kept:   600,000 bytes
+ *                         (the 100-byte blocks are freed by the realloc)
+ *   leak_delta      100 x posix_memalign(64, 1024)        kept:   102,400 bytes
+ *   churn         20000 x malloc(512) + free              kept:         0 bytes
+ * then prints "done" and sleeps until killed. Every allocation site is its
+ * own noinline function, so each has one stack.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KEEP_MAX 4096
+
+static void *kept[KEEP_MAX * 4];
+static size_t n_kept;
+static volatile sig_atomic_t go;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	go = 1;
+}
+
+static void keep(void *p)
+{
+	if (!p) {
+		fprintf(stderr, "leaker: allocation failed\n");
+		exit(1);
+	}
+	memset(p, 1, 16);
+	if (n_kept < sizeof(kept) / sizeof(kept[0]))
+		kept[n_kept++] = p;
+}
+
+__attribute__((noinline)) static void leak_alpha(void)
+{
+	for (int i = 0; i < 1000; i++)
+		keep(malloc(4096));
+}
+
+__attribute__((noinline)) static void leak_beta(void)
+{
+	for (int i = 0; i < 500; i++)
+		keep(calloc(16, 256));
+}
+
+__attribute__((noinline)) static void *gamma_start(void)
+{
+	return malloc(100);
+}
+
+__attribute__((noinline)) static void leak_gamma(void)
+{
+	for (int i = 0; i < 200; i++)
+		keep(realloc(gamma_start(), 3000));
+}
+
+__attribute__((noinline)) static void leak_delta(void)
+{
+	for (int i = 0; i < 100; i++) {
+		void *p = NULL;
+
+		if (posix_memalign(&p, 64, 1024))
+			p = NULL;
+		keep(p);
+	}
+}
+
+__attribute__((noinline)) static void churn(void)
+{
+	for (int i = 0; i < 20000; i++) {
+		char *volatile p = malloc(512);
+
+		if (p)
+			p[0] = 1;
+		free(p);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 1;
+	struct sigaction sa = {.sa_handler = on_usr1};
+
+	sigaction(SIGUSR1, &sa, NULL);
+	printf("%d\n", (int)getpid());
+	fflush(stdout);
+	/* Bounded: a test that never signals gets an exit after 120 s. */
+	for (int waited = 0; !go && waited < 120000; waited += 10)
+		usleep(10000);
+	if (!go)
+		return 2;
+	for (int r = 0; r < rounds; r++) {
+		leak_alpha();
+		leak_beta();
+		leak_gamma();
+		leak_delta();
+		churn();
+	}
+	printf("done\n");
+	fflush(stdout);
+	for (int waited = 0; waited < 600; waited++)
+		sleep(1);
+	return 0;
+}
