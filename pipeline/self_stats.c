@@ -50,7 +50,15 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 		cfg->frequency, n_shards, n_shards == 1 ? "" : "s");
 	fprintf(f, "  samples taken in kernel    %llu (left out by filters: %llu)\n",
 		(unsigned long long)ks.seen, (unsigned long long)ks.filtered);
-	fprintf(f, "  samples received           %llu\n", (unsigned long long)tot.received);
+	if (tot.alloc_records)
+		fprintf(f,
+			"  records received           %llu (samples %llu, allocation records "
+			"%llu)\n",
+			(unsigned long long)tot.received,
+			(unsigned long long)(tot.processed - tot.alloc_records),
+			(unsigned long long)tot.alloc_records);
+	else
+		fprintf(f, "  samples received           %llu\n", (unsigned long long)tot.received);
 	fprintf(f, "  dropped in kernel          %llu (ring full %llu, no ring %llu)\n",
 		(unsigned long long)(ks.ring_full + ks.no_ring), (unsigned long long)ks.ring_full,
 		(unsigned long long)ks.no_ring);
@@ -62,7 +70,13 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)(tot.aggregator_full + fs.merge_dropped),
 		(unsigned long long)tot.aggregator_full, (unsigned long long)fs.merge_dropped);
 	fprintf(f, "  samples aggregated         %llu (in profile: %llu)\n",
-		(unsigned long long)tot.processed, (unsigned long long)fs.samples);
+		(unsigned long long)(tot.processed - tot.alloc_records),
+		(unsigned long long)fs.samples);
+	if (tot.alloc_records || tot.alloc_sites_full)
+		fprintf(f,
+			"  allocation records         %llu aggregated, %llu dropped (sites full)\n",
+			(unsigned long long)(tot.alloc_records - tot.alloc_sites_full),
+			(unsigned long long)tot.alloc_sites_full);
 	fprintf(f, "  stacks truncated           %llu\n", (unsigned long long)tot.truncated);
 	fprintf(f, "  stack capture errors       %llu (user %llu, kernel %llu)\n",
 		(unsigned long long)tot.stack_errors, (unsigned long long)ks.user_failed,

@@ -74,3 +74,23 @@ add_test(NAME integration_symbols COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integratio
 set_tests_properties(integration_symbols PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
 	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
 	TIMEOUT 300 RUN_SERIAL TRUE)
+
+# Allocation profiling (tests/integration_alloc.sh) of tests/leaker.c, built
+# with frame pointers everywhere, against glibc's malloc and jemalloc's.
+set(LEAKER_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/leaker)
+set(LEAKER_JE_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/leaker_jemalloc)
+add_custom_command(OUTPUT ${LEAKER_BIN} ${LEAKER_JE_BIN}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
+		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
+		${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_BIN}
+	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
+		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
+		${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_JE_BIN} -ljemalloc
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c
+	COMMENT "leaker, leaker_jemalloc (clang, frame pointers everywhere)")
+add_custom_target(leaker ALL DEPENDS ${LEAKER_BIN} ${LEAKER_JE_BIN})
+add_test(NAME integration_alloc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_alloc.sh)
+set_tests_properties(integration_alloc PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
+	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
+	TIMEOUT 300 RUN_SERIAL TRUE)
