@@ -35,5 +35,8 @@ enum {
 /* `pipeline-bench throughput`: per-operation cost of each user-space stage.
  * argv[0] is the subcommand name. Returns the process exit code. */
 int bench_throughput__main(int argc, char **argv);
+/* `pipeline-bench alloc`: cost per malloc+free pair under allocation
+ * profilers (bench/alloc_cost.c). */
+int bench_alloc__main(int argc, char **argv);
 
 #endif /* PIPELINE_BENCH_H */

@@ -25,6 +25,7 @@ static const struct bench_cmd bench_cmds[] = {
 	{"gap", bench_gap__main, "time taken from one CPU (interrupts, host, other tasks)"},
 	{"overhead", bench_overhead__main,
 	 "a profiler's cost to a loopback server, A/B against no profiler (root)"},
+	{"alloc", bench_alloc__main, "cost per malloc+free pair under allocation profilers (root)"},
 };
 #define N_BENCH_CMDS (sizeof(bench_cmds) / sizeof(bench_cmds[0]))
 

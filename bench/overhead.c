@@ -360,12 +360,6 @@ static double tv_s(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-static int ovh_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
-
 static void ovh_cpu_list(const cpu_set_t *set, char *buf, size_t size)
 {
 	size_t len = 0;
@@ -951,7 +945,7 @@ cleanup:
 	if (b->set.keep)
 		fprintf(stderr, "pipeline-bench overhead: outputs kept in %s\n", x.tmp);
 	else
-		nftw(x.tmp, ovh_rm, 16, FTW_DEPTH | FTW_PHYS);
+		ovh_tmp__remove(x.tmp);
 	free(b->runs);
 	free(b);
 	return exit_code;

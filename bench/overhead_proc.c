@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -306,4 +307,18 @@ double ovh_proc__cpu_steal_s(int cpu)
 			 &f[2], &f[3], &f[4], &f[5], &f[6], &f[7]) != 8)
 		return -1;
 	return (double)f[7] / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void ovh_tmp__remove(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -49,6 +49,9 @@ int ovh_child__stop(struct ovh_child *c, int sig, unsigned timeout_ms);
 /* Returns the child's exit code, or 128 + signal, or -1 if not reaped. */
 int ovh_child__exit_code(const struct ovh_child *c);
 
+/* Removes a directory tree (a benchmark's scratch directory); best effort. */
+void ovh_tmp__remove(const char *dir);
+
 /* CPU time of process pid so far, every thread including exited ones, in
  * ns (its CPU-time clock, clock_getcpuclockid). Returns 0 or -errno. */
 int ovh_proc__cpu_ns(pid_t pid, uint64_t *ns);
