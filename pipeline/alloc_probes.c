@@ -101,6 +101,14 @@ static int attach_one(struct probed *p, struct bpf_program *prog, uint64_t offse
 	return add_link(p, l);
 }
 
+/* Where a function's return probe goes: at its entry probe when the return
+ * address is still on top of the stack there (one trap serves both, and it
+ * is an emulated one), else at the entry. */
+static uint32_t return_offset(const struct alloc_fn_site *s)
+{
+	return s->entry_point.stack_intact ? s->entry_point.offset : 0;
+}
+
 static int attach_process(struct alloc_sample_bpf *skel, struct probed *p)
 {
 	for (int f = 0; f < ALLOC_FN_COUNT; f++) {
@@ -115,7 +123,7 @@ static int attach_process(struct alloc_sample_bpf *skel, struct probed *p)
 			continue;
 		/* The return probe first: an entry seen without its return
 		 * would leave the thread's call depth off by one. */
-		err = ret ? attach_one(p, ret, s->file_offset, true) : 0;
+		err = ret ? attach_one(p, ret, s->file_offset + return_offset(s), true) : 0;
 		err = err ? err
 			  : attach_one(p, entry, s->file_offset + s->entry_point.offset, false);
 		if (err) {
@@ -272,7 +280,11 @@ void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *
 		for (int fn = 0; fn < ALLOC_FN_COUNT; fn++) {
 			const struct alloc_fn_site *s = &t->fn[fn];
 
-			if (s->present)
+			if (s->present && fn != ALLOC_FN_FREE)
+				fprintf(f, "%s  %-15s probe %s; return probe +%u\n", indent,
+					alloc_fn__name((enum alloc_fn)fn), s->entry_point.why,
+					return_offset(s));
+			else if (s->present)
 				fprintf(f, "%s  %-15s probe %s\n", indent,
 					alloc_fn__name((enum alloc_fn)fn), s->entry_point.why);
 			else if (s->skipped)

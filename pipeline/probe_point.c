@@ -25,6 +25,7 @@ struct insn {
 	size_t len;
 	enum insn_class cls;
 	const char *name;
+	bool writes_sp; /* moves the stack pointer: the return address leaves [rsp] */
 };
 
 /* The registers the probe reads; set per call of probe_point__choose(). */
@@ -35,6 +36,15 @@ struct decode_ctx {
 static bool is_live(const struct decode_ctx *cx, int r)
 {
 	return r >= 0 && (cx->live >> r) & 1;
+}
+
+/* The class of an instruction that falls through and writes register w
+ * (-1: memory); notes a write of rsp. */
+static enum insn_class dest_class(const struct decode_ctx *cx, struct insn *in, int w)
+{
+	if (w == 4)
+		in->writes_sp = true;
+	return is_live(cx, w) ? INSN_CLOBBER : INSN_SKIP;
 }
 
 /* Length of a ModRM operand (ModRM byte, SIB, displacement), or 0. */
@@ -129,7 +139,7 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 		w = sub == 7 ? -1 : rm_reg(mp[0], rex); /* /7 is cmp */
 		in->len = i + m + imm;
 		in->name = sub == 7 ? "cmp" : "alu";
-		in->cls = is_live(cx, w) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = dest_class(cx, in, w);
 	} else if ((op == 0xc1 || op == 0xd1 || op == 0xd3) && (m = modrm_len(mp, mavail))) {
 		/* shifts and rotates of r/m (by imm8, 1, cl) */
 		size_t imm = op == 0xc1 ? 1 : 0;
@@ -138,7 +148,7 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 			return;
 		in->len = i + m + imm;
 		in->name = "shift";
-		in->cls = is_live(cx, rm_reg(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = dest_class(cx, in, rm_reg(mp[0], rex));
 	} else if ((op == 0x05 || op == 0x0d || op == 0x25 || op == 0x2d || op == 0x35 ||
 		    op == 0x3d || op == 0xa9) &&
 		   i + (opsize16 ? 2 : 4) <= avail) {
@@ -150,8 +160,7 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 		/* mov imm to a register */
 		in->len = i + (rex & 8 ? 8 : 4);
 		in->name = "mov imm";
-		in->cls =
-			is_live(cx, (int)((op & 7) | ((rex & 1) << 3))) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = dest_class(cx, in, (int)((op & 7) | ((rex & 1) << 3)));
 	} else if (op == 0xf7 && (m = modrm_len(mp, mavail))) {
 		unsigned sub = (mp[0] >> 3) & 7;
 		size_t imm = sub == 0 ? (opsize16 ? 2 : 4) : 0; /* /0: test imm32 */
@@ -164,21 +173,21 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 		w = rm_reg(mp[0], rex);
 		in->cls = sub == 0   ? INSN_SKIP
 			  : sub >= 4 ? (is_live(cx, 0) || is_live(cx, 2) ? INSN_CLOBBER : INSN_SKIP)
-				     : (is_live(cx, w) ? INSN_CLOBBER : INSN_SKIP);
+				     : dest_class(cx, in, w);
 	} else if ((op == 0x89 || op == 0x01 || op == 0x09 || op == 0x21 || op == 0x29 ||
 		    op == 0x31) &&
 		   (m = modrm_len(mp, mavail))) {
 		/* mov/add/or/and/sub/xor r/m, reg: writes the r/m operand */
 		in->len = i + m;
 		in->name = "mov/alu";
-		in->cls = is_live(cx, rm_reg(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = dest_class(cx, in, rm_reg(mp[0], rex));
 	} else if ((op == 0x8b || op == 0x8d || op == 0x03 || op == 0x0b || op == 0x23 ||
 		    op == 0x2b || op == 0x33) &&
 		   (m = modrm_len(mp, mavail))) {
 		/* mov/lea/add/or/and/sub/xor reg, r/m: writes the reg operand */
 		in->len = i + m;
 		in->name = op == 0x8d ? "lea" : "mov/alu";
-		in->cls = is_live(cx, (int)reg_field(mp[0], rex)) ? INSN_CLOBBER : INSN_SKIP;
+		in->cls = dest_class(cx, in, (int)reg_field(mp[0], rex));
 	}
 }
 
@@ -186,9 +195,11 @@ void probe_point__choose(const uint8_t *code, size_t len, uint32_t live_regs,
 			 struct probe_point *out)
 {
 	struct decode_ctx cx = {.live = live_regs};
+	bool sp_moved = false;
 	size_t off = 0;
 
 	memset(out, 0, sizeof(*out));
+	out->stack_intact = true; /* at the entry, trivially */
 #if defined(__x86_64__)
 	if (len > PROBE_POINT_SCAN_BYTES)
 		len = PROBE_POINT_SCAN_BYTES;
@@ -199,6 +210,7 @@ void probe_point__choose(const uint8_t *code, size_t len, uint32_t live_regs,
 		if (in.cls == INSN_EMULATED) {
 			out->offset = (uint32_t)off;
 			out->emulated = true;
+			out->stack_intact = !sp_moved;
 			snprintf(out->why, sizeof(out->why), "+%zu: %s, emulated%s", off, in.name,
 				 off ? " (after flag-only or non-argument instructions)" : "");
 			return;
@@ -213,6 +225,7 @@ void probe_point__choose(const uint8_t *code, size_t len, uint32_t live_regs,
 				 off);
 			return;
 		}
+		sp_moved |= in.writes_sp;
 		off += in.len;
 	}
 	snprintf(out->why, sizeof(out->why),

@@ -40,7 +40,11 @@
 struct probe_point {
 	uint32_t offset; /* from the function's start */
 	bool emulated;	 /* the instruction at offset is one the kernel emulates */
-	char why[128];	 /* what was chosen and why, for the self-stats */
+	/* No instruction before offset moved the stack pointer, so the return
+	 * address is still at [rsp] there: a return probe can go there too (the
+	 * kernel takes the return address from [rsp] where the probe hits). */
+	bool stack_intact;
+	char why[128]; /* what was chosen and why, for the self-stats */
 };
 
 /* Chooses the probe point in code (the function's first len bytes; at most

@@ -55,6 +55,23 @@ static int test_live_registers(void)
 	return 0;
 }
 
+/* Whether the return address is still at [rsp] at the chosen point. */
+static int test_stack_intact(void)
+{
+	const uint8_t cmp_push[] = {0x80, 0x3d, 1, 2, 3, 4, 0, 0x41, 0x54};
+	const uint8_t sub_push[] = {0x48, 0x83, 0xec, 0x18, 0x53};
+	const uint8_t mov_rsp[] = {0x48, 0x89, 0xec, 0x53}; /* mov %rbp,%rsp; push */
+	struct probe_point pp;
+
+	probe_point__choose(cmp_push, sizeof(cmp_push), PROBE_REG_ARGS, &pp);
+	CHECK(pp.offset == 7 && pp.stack_intact);
+	probe_point__choose(sub_push, sizeof(sub_push), PROBE_REG_ARGS, &pp);
+	CHECK(pp.offset == 4 && !pp.stack_intact);
+	probe_point__choose(mov_rsp, sizeof(mov_rsp), PROBE_REG_ARGS, &pp);
+	CHECK(pp.offset == 3 && !pp.stack_intact);
+	return 0;
+}
+
 static int test_decoder(void)
 {
 	CHOOSE(0, true, 0x41, 0x54);					 /* push %r12 */
@@ -133,9 +150,8 @@ static int test_no_process(void)
 }
 
 static const struct test_case cases[] = {
-	{"decoder", test_decoder},
-	{"live_registers", test_live_registers},
-	{"own_allocator", test_own_allocator},
+	{"decoder", test_decoder},	     {"live_registers", test_live_registers},
+	{"stack_intact", test_stack_intact}, {"own_allocator", test_own_allocator},
 	{"no_process", test_no_process},
 };
 
