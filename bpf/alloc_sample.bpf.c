@@ -24,6 +24,16 @@
  * its public entry, which is probed too. Per-thread state (task storage)
  * counts the allocator calls in progress; only the outermost is counted,
  * and its return is the one that records.
+ *
+ * Uprobe sessions (kernels with BPF_TRACE_UPROBE_SESSION): malloc and calloc,
+ * by far the most frequent calls, are then probed by one program at entry
+ * and return whose entry run decides whether the return runs at all: an
+ * unsampled call returns 1 at entry, and the kernel does not hijack its
+ * return, so it costs one trap instead of two. The session cookie carries
+ * the size to the return. Their calls are never nested in another probed
+ * call's return (a nested one, inside realloc or memalign, skips itself).
+ * Without session support, they use the entry and return programs as the
+ * other functions do.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -36,6 +46,9 @@ const volatile __u64 sample_bytes = 512 * 1024;
 const volatile __u64 wakeup_bytes = 0;
 /* -ln((k + 0.5) / ALLOC_SAMPLE_EXP_TABLE) in 16.16 fixed point, from user space. */
 const volatile __u32 exp_table[ALLOC_SAMPLE_EXP_TABLE];
+
+extern bool bpf_session_is_return(void) __ksym __weak;
+extern __u64 *bpf_session_cookie(void) __ksym __weak;
 
 enum fn {
 	FN_MALLOC,
@@ -64,6 +77,13 @@ struct {
 	__type(key, struct alloc_key);
 	__type(value, struct alloc_val);
 } tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct alloc_lost_key);
+	__type(value, __u64);
+} lost SEC(".maps");
 
 struct task_state {
 	__s64 countdown; /* bytes to the next sample */
@@ -111,6 +131,22 @@ static __always_inline __s64 next_gap(void)
 	return gap ? (__s64)gap : 1;
 }
 
+/* Counts size down the thread's bytes to its next sample. */
+static __always_inline bool sample_decision(struct task_state *t, __u64 size)
+{
+	if (sample_bytes <= 1)
+		return true;
+	if (!t->started) {
+		t->started = 1;
+		t->countdown = next_gap();
+	}
+	t->countdown -= (__s64)size;
+	if (t->countdown > 0)
+		return false;
+	t->countdown = next_gap();
+	return true;
+}
+
 static __always_inline int on_entry(enum fn fn, __u64 size, __u64 arg)
 {
 	struct alloc_sample_stats *st = get_stats();
@@ -131,20 +167,7 @@ static __always_inline int on_entry(enum fn fn, __u64 size, __u64 arg)
 	t->fn = fn;
 	t->size = size;
 	t->arg = arg;
-	t->sampled = 0;
-	if (sample_bytes <= 1) {
-		t->sampled = 1;
-		return 0;
-	}
-	if (!t->started) {
-		t->started = 1;
-		t->countdown = next_gap();
-	}
-	t->countdown -= (__s64)size;
-	if (t->countdown <= 0) {
-		t->sampled = 1;
-		t->countdown = next_gap();
-	}
+	t->sampled = sample_decision(t, size);
 	return 0;
 }
 
@@ -192,6 +215,34 @@ static __always_inline void fill_header(struct alloc_sample_rec *r, __u32 kind)
 	}
 }
 
+/* A record the ring had no room for, counted per (process, kind, site,
+ * size) for user space to fold in. */
+static __always_inline void count_lost(struct alloc_sample_stats *st, __u32 kind,
+				       const struct alloc_event *ev)
+{
+	struct alloc_lost_key k = {
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.kind = kind,
+		.site = ev->site,
+		.size = ev->size,
+	};
+	__u64 one = 1, *v;
+
+	st->ring_full++;
+	v = bpf_map_lookup_elem(&lost, &k);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	if (!bpf_map_update_elem(&lost, &k, &one, BPF_NOEXIST))
+		return;
+	v = bpf_map_lookup_elem(&lost, &k); /* another CPU created it meanwhile */
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else
+		st->lost_full++;
+}
+
 /* Drops the tracked block (tgid, addr) and reports its free. */
 static __always_inline void free_tracked(struct alloc_sample_stats *st, __u64 addr)
 {
@@ -218,7 +269,7 @@ static __always_inline void free_tracked(struct alloc_sample_stats *st, __u64 ad
 	ring = cpu_ring(st);
 	if (ring && bpf_ringbuf_output(ring, r, ALLOC_SAMPLE_REC_HEADER_SIZE,
 				       ring_flags(ring, ALLOC_SAMPLE_REC_HEADER_SIZE)))
-		st->ring_full++;
+		count_lost(st, CPU_SAMPLE_KIND_FREE, &r->ev);
 }
 
 static __always_inline __u64 stack_site(struct alloc_sample_rec *r, __u32 n)
@@ -270,13 +321,9 @@ static __always_inline void record_alloc(void *ctx, struct alloc_sample_stats *s
 		rsize = sizeof(*r); /* cannot happen; tells the verifier the bound */
 	ring = cpu_ring(st);
 	if (!ring)
-		return;
-	if (bpf_ringbuf_output(ring, r, rsize, ring_flags(ring, rsize))) {
-		/* Not tracked either: its free must not reach user space
-		 * without its allocation. */
-		st->ring_full++;
-		return;
-	}
+		return; /* not tracked either: its free must not come without it */
+	if (bpf_ringbuf_output(ring, r, rsize, ring_flags(ring, rsize)))
+		count_lost(st, CPU_SAMPLE_KIND_ALLOC, &r->ev); /* still tracked */
 	key.tgid = r->tgid;
 	key.addr = addr;
 	val.size = size;
@@ -318,13 +365,66 @@ static __always_inline int on_return(void *ctx, enum fn fn, __u64 ret)
 		 * realloc(p, 0). A failed realloc keeps it. */
 		free_tracked(st, t->arg);
 	}
+	if (!t->sampled)
+		return 0;
 	if (!addr) {
 		st->failed++;
 		return 0;
 	}
-	if (t->sampled)
-		record_alloc(ctx, st, addr, t->size);
+	record_alloc(ctx, st, addr, t->size);
 	return 0;
+}
+
+/* Both ends of a session-probed malloc or calloc (see the top). */
+static __always_inline int on_session(struct pt_regs *ctx, __u64 size)
+{
+	struct alloc_sample_stats *st = get_stats();
+	struct task_state *t;
+	__u64 *cookie;
+
+	if (!st)
+		return 1;
+	cookie = bpf_session_cookie();
+	if (!cookie)
+		return 1;
+	if (bpf_session_is_return()) {
+		__u64 addr = PT_REGS_RC(ctx);
+
+		if (!addr)
+			st->failed++;
+		else
+			record_alloc(ctx, st, addr, *cookie);
+		return 0;
+	}
+	t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		st->no_task_state++;
+		return 1;
+	}
+	if (t->depth) {
+		st->nested++; /* inside realloc or memalign: counted there */
+		return 1;
+	}
+	st->calls++;
+	if (!sample_decision(t, size))
+		return 1; /* no return probe for this call */
+	*cookie = size;
+	return 0;
+}
+
+/* Loaded as BPF_TRACE_UPROBE_SESSION programs when the kernel has them
+ * (user space sets the attach type), else not loaded. */
+SEC("uprobe")
+int malloc_session(struct pt_regs *ctx)
+{
+	return on_session(ctx, PT_REGS_PARM1(ctx));
+}
+
+SEC("uprobe")
+int calloc_session(struct pt_regs *ctx)
+{
+	return on_session(ctx, PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx));
 }
 
 SEC("uprobe")

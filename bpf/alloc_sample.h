@@ -54,6 +54,16 @@ struct alloc_val {
 	__u64 ts_ns;
 };
 
+/* Records the ring had no room for are not lost: they are counted here
+ * per (process, kind, site, size), and user space folds them into the
+ * profile at each flush, so a burst never leaves a freed block outstanding. */
+struct alloc_lost_key {
+	__u32 tgid;
+	__u32 kind; /* CPU_SAMPLE_KIND_ALLOC or CPU_SAMPLE_KIND_FREE */
+	__u64 site;
+	__u64 size;
+};
+
 /* Per-CPU counters. */
 struct alloc_sample_stats {
 	__u64 calls;	     /* allocation calls seen (outermost) */
@@ -63,7 +73,8 @@ struct alloc_sample_stats {
 	__u64 frees;	     /* free calls with a non-NULL pointer */
 	__u64 frees_tracked; /* of which freed a tracked (sampled) allocation */
 	__u64 tracked_full;  /* sampled but the tracking map was full: not tracked */
-	__u64 ring_full;     /* records dropped: ring full */
+	__u64 ring_full;     /* records the ring had no room for: counted in `lost` instead */
+	__u64 lost_full;     /* ... and `lost` was full too: dropped */
 	__u64 no_ring;	     /* records dropped: no ring for the CPU */
 	__u64 no_task_state; /* per-thread state unavailable: call not seen */
 	__u64 unmatched_ret; /* a return without its entry (probe attached mid-call) */

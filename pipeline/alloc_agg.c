@@ -190,17 +190,22 @@ int alloc_agg__add_alloc(struct alloc_agg *agg, uint32_t tgid, uint64_t site, co
 	return set_stack(e, comm, pcomm, frames, n_frames);
 }
 
-int alloc_agg__add_free(struct alloc_agg *agg, uint32_t tgid, uint64_t site, uint64_t size,
-			uint64_t period)
+int alloc_agg__add_n(struct alloc_agg *agg, uint32_t tgid, uint64_t site, bool free, uint64_t size,
+		     uint64_t period, uint64_t count)
 {
 	int err = 0;
 	struct alloc_site *e = findnew(agg, tgid, site, &err);
-	double w = alloc_agg__weight(size, period);
+	double w = alloc_agg__weight(size, period) * (double)count;
 
 	if (!e)
 		return err;
-	e->free_objects += w;
-	e->free_bytes += w * (double)size;
+	if (free) {
+		e->free_objects += w;
+		e->free_bytes += w * (double)size;
+	} else {
+		e->alloc_objects += w;
+		e->alloc_bytes += w * (double)size;
+	}
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #ifndef PIPELINE_ALLOC_AGG_H
 #define PIPELINE_ALLOC_AGG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,10 +57,11 @@ double alloc_agg__weight(uint64_t size, uint64_t period);
 int alloc_agg__add_alloc(struct alloc_agg *agg, uint32_t tgid, uint64_t site, const char *comm,
 			 const char *pcomm, const struct sym_frame *const *frames,
 			 uint32_t n_frames, uint64_t size, uint64_t period);
-/* Adds the free of a sampled allocation of that site and size. Returns as
- * add_alloc(). */
-int alloc_agg__add_free(struct alloc_agg *agg, uint32_t tgid, uint64_t site, uint64_t size,
-			uint64_t period);
+/* Adds count frees (free: true) or allocations of sampled blocks of that
+ * site and size; an allocation's stack stays unknown until a record of the
+ * site brings it. Returns as add_alloc(). */
+int alloc_agg__add_n(struct alloc_agg *agg, uint32_t tgid, uint64_t site, bool free, uint64_t size,
+		     uint64_t period, uint64_t count);
 /* Adds every site of src into dst. Returns the number of sites that did not
  * fit, or -ENOMEM. */
 int64_t alloc_agg__merge(struct alloc_agg *dst, const struct alloc_agg *src);

@@ -7,13 +7,22 @@
  * the stack), and free's program at its probe point. Uprobes are attached
  * per process (pid filter in the kernel), so other processes sharing the
  * library pay nothing.
+ *
+ * Where the kernel has uprobe sessions, malloc and calloc are attached as
+ * one session program instead (bpf/alloc_sample.bpf.c says why): libbpf 1.1
+ * knows neither the attach type nor the link, so the type is looked up in
+ * the kernel's BTF and the link made with the bpf syscall. A session that
+ * cannot be attached falls back to the entry and return programs.
  */
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc_probes.h"
 #include "alloc_sample.skel.h"
@@ -23,6 +32,8 @@ struct probed {
 	struct alloc_target target;
 	struct bpf_link **links;
 	size_t n_links, cap_links;
+	int session_fds[2];	      /* malloc's and calloc's session links, or -1 */
+	bool session[ALLOC_FN_COUNT]; /* the function is probed by a session */
 };
 
 struct alloc_probes {
@@ -30,7 +41,57 @@ struct alloc_probes {
 	struct probed *procs;
 	size_t n_procs;
 	unsigned n_cpus;
+	uint32_t session_type; /* BPF_TRACE_UPROBE_SESSION, or 0 without it */
 };
+
+/* The kernel's value of BPF_TRACE_UPROBE_SESSION, from its BTF, or 0. */
+static uint32_t uprobe_session_type(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	uint32_t value = 0;
+	int id;
+
+	if (!btf)
+		return 0;
+	id = btf__find_by_name_kind(btf, "bpf_attach_type", BTF_KIND_ENUM);
+	if (id > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_enum *e = btf_enum(t);
+
+		for (int i = 0; i < btf_vlen(t); i++)
+			if (!strcmp(btf__name_by_offset(btf, e[i].name_off),
+				    "BPF_TRACE_UPROBE_SESSION"))
+				value = (uint32_t)e[i].val;
+	}
+	btf__free(btf);
+	return value;
+}
+
+/* BPF_LINK_CREATE's uprobe_multi attributes (the layout of the kernel's
+ * union bpf_attr; Debian's 6.1 headers predate them). */
+struct uprobe_multi_link_attr {
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, multi_flags, pid, pad;
+};
+
+/* Attaches prog as a uprobe session at offset of path for pid. Returns the
+ * link fd or -errno. */
+static int session_link(const struct alloc_probes *ap, struct bpf_program *prog, const char *path,
+			uint64_t offset, uint32_t pid)
+{
+	struct uprobe_multi_link_attr a = {
+		.prog_fd = (uint32_t)bpf_program__fd(prog),
+		.attach_type = ap->session_type,
+		.path = (uint64_t)(uintptr_t)path,
+		.offsets = (uint64_t)(uintptr_t)&offset,
+		.cnt = 1,
+		.pid = pid,
+	};
+	long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+
+	return fd < 0 ? -errno : (int)fd;
+}
 
 /* The programs for one allocator function: entry, return (NULL: none). */
 static void progs_for(struct alloc_sample_bpf *skel, enum alloc_fn fn, struct bpf_program **entry,
@@ -109,8 +170,10 @@ static uint32_t return_offset(const struct alloc_fn_site *s)
 	return s->entry_point.stack_intact ? s->entry_point.offset : 0;
 }
 
-static int attach_process(struct alloc_sample_bpf *skel, struct probed *p)
+static int attach_process(const struct alloc_probes *ap, struct probed *p)
 {
+	struct alloc_sample_bpf *skel = ap->skel;
+
 	for (int f = 0; f < ALLOC_FN_COUNT; f++) {
 		const struct alloc_fn_site *s = &p->target.fn[f];
 		struct bpf_program *entry, *ret;
@@ -118,6 +181,23 @@ static int attach_process(struct alloc_sample_bpf *skel, struct probed *p)
 
 		if (!s->present)
 			continue;
+		if (ap->session_type && (f == ALLOC_FN_MALLOC || f == ALLOC_FN_CALLOC)) {
+			int fd = session_link(ap,
+					      f == ALLOC_FN_MALLOC ? skel->progs.malloc_session
+								   : skel->progs.calloc_session,
+					      p->target.attach_path,
+					      s->file_offset + return_offset(s), p->target.tgid);
+
+			if (fd >= 0) {
+				p->session_fds[f == ALLOC_FN_CALLOC] = fd;
+				p->session[f] = true;
+				continue;
+			}
+			fprintf(stderr,
+				"pipeline: process %u: %s as a uprobe session: %s; entry and "
+				"return probes instead\n",
+				p->target.tgid, alloc_fn__name((enum alloc_fn)f), strerror(-fd));
+		}
 		progs_for(skel, (enum alloc_fn)f, &entry, &ret);
 		if (!entry)
 			continue;
@@ -138,6 +218,11 @@ static int attach_process(struct alloc_sample_bpf *skel, struct probed *p)
 
 static void detach_process(struct probed *p)
 {
+	for (int i = 0; i < 2; i++) {
+		if (p->session_fds[i] >= 0)
+			close(p->session_fds[i]);
+		p->session_fds[i] = -1;
+	}
 	for (size_t i = 0; i < p->n_links; i++)
 		bpf_link__destroy(p->links[i]);
 	free(p->links);
@@ -169,6 +254,16 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 			strerror(-err));
 		goto fail;
 	}
+	ap->session_type = uprobe_session_type();
+	if (ap->session_type) {
+		bpf_program__set_expected_attach_type(ap->skel->progs.malloc_session,
+						      ap->session_type);
+		bpf_program__set_expected_attach_type(ap->skel->progs.calloc_session,
+						      ap->session_type);
+	} else {
+		bpf_program__set_autoload(ap->skel->progs.malloc_session, false);
+		bpf_program__set_autoload(ap->skel->progs.calloc_session, false);
+	}
 	ap->skel->rodata->sample_bytes = opts->sample_bytes ? opts->sample_bytes : 1;
 	ap->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
 	fill_exp_table(ap->skel->rodata->exp_table);
@@ -190,13 +285,14 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 		struct probed *p = &ap->procs[ap->n_procs];
 		char why[512];
 
+		p->session_fds[0] = p->session_fds[1] = -1;
 		err = alloc_target__find(opts->pids[i], &p->target, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pipeline: --pid %u: no allocation profile: %s\n",
 				opts->pids[i], why);
 			continue;
 		}
-		err = attach_process(ap->skel, p);
+		err = attach_process(ap, p);
 		if (err) {
 			detach_process(p);
 			continue;
@@ -280,7 +376,11 @@ void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *
 		for (int fn = 0; fn < ALLOC_FN_COUNT; fn++) {
 			const struct alloc_fn_site *s = &t->fn[fn];
 
-			if (s->present && fn != ALLOC_FN_FREE)
+			if (s->present && ap->procs[i].session[fn])
+				fprintf(f, "%s  %-15s uprobe session at +%u (%s)\n", indent,
+					alloc_fn__name((enum alloc_fn)fn), return_offset(s),
+					s->entry_point.why);
+			else if (s->present && fn != ALLOC_FN_FREE)
 				fprintf(f, "%s  %-15s probe %s; return probe +%u\n", indent,
 					alloc_fn__name((enum alloc_fn)fn), s->entry_point.why,
 					return_offset(s));
@@ -309,16 +409,45 @@ void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f)
 		(unsigned long long)st.failed, (unsigned long long)st.sampled,
 		(unsigned long long)st.frees, (unsigned long long)st.frees_tracked);
 	fprintf(f,
-		"  allocation drops           %llu not tracked (map full), %llu ring full, "
-		"%llu no ring, %llu no thread state, %llu returns without entry, %llu stack "
-		"errors\n",
+		"  allocation drops           %llu not tracked (map full), %llu ring full (%llu of "
+		"them lost, the rest counted), %llu no ring, %llu no thread state, %llu returns "
+		"without entry, %llu stack errors\n",
 		(unsigned long long)st.tracked_full, (unsigned long long)st.ring_full,
-		(unsigned long long)st.no_ring, (unsigned long long)st.no_task_state,
-		(unsigned long long)st.unmatched_ret, (unsigned long long)st.stack_failed);
+		(unsigned long long)st.lost_full, (unsigned long long)st.no_ring,
+		(unsigned long long)st.no_task_state, (unsigned long long)st.unmatched_ret,
+		(unsigned long long)st.stack_failed);
 	if (run_cnt)
 		fprintf(f, "  allocation BPF run time    %.3f s over %llu runs (%.0f ns per run)\n",
 			(double)run_ns / 1e9, (unsigned long long)run_cnt,
 			(double)run_ns / (double)run_cnt);
+}
+
+int64_t alloc_probes__drain_lost(const struct alloc_probes *ap,
+				 void (*fn)(const struct alloc_lost_key *k, uint64_t count,
+					    void *arg),
+				 void *arg)
+{
+	int fd = bpf_map__fd(ap->skel->maps.lost);
+	size_t cap = bpf_map__max_entries(ap->skel->maps.lost), n = 0;
+	struct alloc_lost_key *keys = malloc(cap * sizeof(*keys));
+	int64_t taken = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	/* The keys first, then each taken away: deleting while walking with
+	 * get_next_key could restart the walk. */
+	while (n < cap && !bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
+		n++;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t count;
+
+		if (!bpf_map_lookup_and_delete_elem(fd, &keys[i], &count)) {
+			fn(&keys[i], count, arg);
+			taken++;
+		}
+	}
+	free(keys);
+	return taken;
 }
 
 #define LIVE_BATCH 4096

@@ -43,6 +43,14 @@ int alloc_probes__read_bpf_stats(const struct alloc_probes *ap, uint64_t *run_ns
 /* Writes, per probed process, its allocator and where each probe went. */
 void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *indent);
 
+/* Takes the counts of records the rings had no room for (struct
+ * alloc_lost_key), calling fn for each and clearing them. Returns how many
+ * keys, or -errno. */
+int64_t alloc_probes__drain_lost(const struct alloc_probes *ap,
+				 void (*fn)(const struct alloc_lost_key *k, uint64_t count,
+					    void *arg),
+				 void *arg);
+
 /* Prints the probes' counters (the self-stats' allocation part). Accepts
  * NULL (prints nothing). */
 void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f);

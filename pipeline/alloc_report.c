@@ -129,6 +129,16 @@ static double growth_per_min(const struct alloc_site *s)
 	return den > 0 ? (n * sxy - sx * sy) / den : 0;
 }
 
+/* Records the rings had no room for, counted in the kernel instead. */
+static void fold_lost(const struct alloc_lost_key *k, uint64_t count, void *arg)
+{
+	struct alloc_report *r = arg;
+
+	if (alloc_agg__add_n(r->total, k->tgid, k->site, k->kind == CPU_SAMPLE_KIND_FREE, k->size,
+			     r->cfg->alloc_sample_bytes, count))
+		r->sites_dropped++;
+}
+
 struct leak_scan {
 	struct alloc_agg *total;
 	uint64_t now_mono_ns, min_age_ns, period;
@@ -287,6 +297,9 @@ static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double
 		double g = growth_per_min(s);
 		unsigned shown = 0;
 
+		if (fabs(g) < 0.5)
+			g = 0; /* no "-0 B" */
+
 		text_printf(&t, "%2zu. %9s  (%5.1f %%)  %s%s/min  ", i + 1,
 			    fmt_bytes(inuse_bytes(s), b1, sizeof(b1)),
 			    tu > 0 ? 100.0 * inuse_bytes(s) / tu : 0, g < 0 ? "-" : "+",
@@ -318,7 +331,7 @@ static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double
 int alloc_report__build(struct alloc_report *r, uint64_t start_ns, uint64_t now_ns,
 			struct alloc_built *b)
 {
-	size_t n = alloc_agg__size(r->total);
+	size_t n;
 	struct leak_scan ls = {
 		.total = r->total,
 		.now_mono_ns = mono_ns(),
@@ -330,6 +343,16 @@ int alloc_report__build(struct alloc_report *r, uint64_t start_ns, uint64_t now_
 	int err;
 
 	memset(b, 0, sizeof(*b));
+	if (r->probes) {
+		int64_t got = alloc_probes__drain_lost(r->probes, fold_lost, r);
+
+		if (got < 0)
+			fprintf(stderr,
+				"pipeline: cannot read the allocation records counted "
+				"in the kernel: %s\n",
+				strerror((int)-got));
+	}
+	n = alloc_agg__size(r->total);
 	for (size_t i = 0; i < n; i++) {
 		struct alloc_site *s = alloc_agg__site(r->total, i);
 

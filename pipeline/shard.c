@@ -264,8 +264,8 @@ static void shard__aggregate_alloc(struct shard *sh, struct shard_slot *slot, st
 	if (!agg)
 		return; /* not asked for: cannot happen with our programs */
 	if ((rec->flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_FREE) {
-		err = alloc_agg__add_free(agg, rec->tgid, slot->ev.site, slot->ev.size,
-					  sh->opts.alloc_period);
+		err = alloc_agg__add_n(agg, rec->tgid, slot->ev.site, true, slot->ev.size,
+				       sh->opts.alloc_period, 1);
 	} else {
 		if (rec->flags & CPU_SAMPLE_USER_TRUNCATED)
 			counter_add(&sh->truncated, 1);
