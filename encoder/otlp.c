@@ -106,12 +106,18 @@ struct otlp_signal {
 
 static const struct otlp_signal signals[] = {
 	{"cpu", "samples", "count", "cpu", "nanoseconds"},
+	/* allocation profiles, one column each (pipeline/flush.c); period: the
+	 * sampling period in bytes (../shared/reference/otlp-profiles.md) */
+	{"alloc_objects", "alloc_objects", "count", "allocated_bytes", "bytes"},
+	{"alloc_space", "alloc_space", "bytes", "allocated_bytes", "bytes"},
+	{"inuse_objects", "inuse_objects", "count", "allocated_bytes", "bytes"},
+	{"inuse_space", "inuse_space", "bytes", "allocated_bytes", "bytes"},
 };
 
 static const struct otlp_signal *signal_find(const char *name)
 {
 	if (!name)
-		return &signals[0]; /* profile.h: "cpu" is the only signal so far */
+		return &signals[0]; /* profile.h: no signal means "cpu" */
 	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
 		if (strcmp(signals[i].signal, name) == 0)
 			return &signals[i];

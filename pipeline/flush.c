@@ -290,13 +290,13 @@ static int flusher__write_files(struct flusher *f, const struct profile *p)
 	return first_err;
 }
 
-/* Encodes the interval and queues it for the collector; never waits. */
-static int flusher__export(struct flusher *f, const struct profile *p)
+/* Encodes profiles into requests and queues them for the collector; never
+ * waits. */
+static int flusher__export_list(struct flusher *f, const struct profile *const *list, size_t n_list)
 {
-	const struct profile *one[] = {p};
 	struct encoded_buf *reqs = NULL;
 	size_t n = 0;
-	int err = otlp_encoder__encode(f->otlp_enc, one, 1, f->otlp, &reqs, &n);
+	int err = otlp_encoder__encode(f->otlp_enc, list, n_list, f->otlp, &reqs, &n);
 	if (err) {
 		f->stats.export_errors++;
 		fprintf(stderr, "pipeline: cannot encode the OTLP request: %s\n", strerror(-err));
@@ -309,6 +309,14 @@ static int flusher__export(struct flusher *f, const struct profile *p)
 	}
 	free(reqs);
 	return 0;
+}
+
+/* Encodes the interval and queues it for the collector. */
+static int flusher__export(struct flusher *f, const struct profile *p)
+{
+	const struct profile *one[] = {p};
+
+	return flusher__export_list(f, one, 1);
 }
 
 /* Whether the exporter still has requests of earlier intervals: queued,
@@ -370,8 +378,46 @@ static int flusher__export_batched(struct flusher *f, const struct stack_agg *in
 	return err;
 }
 
+/*
+ * The allocation profile to the collector: one Profile per column
+ * (alloc_objects, alloc_space, inuse_objects, inuse_space), sharing one
+ * dictionary, as OTLP has one sample type per Profile. Values since the
+ * start of the run, like Go's heap profiles; period: the sampling period in
+ * bytes.
+ */
+static int flusher__export_alloc(struct flusher *f, const struct profile *p)
+{
+	size_t n = p->n_stacks ? p->n_stacks : 1;
+	struct profile views[4];
+	const struct profile *list[4];
+	struct profile_stack *stacks = malloc(4 * n * sizeof(*stacks));
+	int err;
+
+	if (!stacks)
+		return -ENOMEM;
+	for (size_t c = 0; c < 4 && c < p->n_value_types; c++) {
+		views[c] = *p;
+		views[c].signal = p->value_types[c].type;
+		views[c].n_value_types = 0;
+		views[c].period_ns = (uint64_t)p->period;
+		views[c].stacks = stacks + c * n;
+		views[c].total_samples = 0;
+		for (size_t i = 0; i < p->n_stacks; i++) {
+			stacks[c * n + i] = p->stacks[i];
+			stacks[c * n + i].count = (uint64_t)p->stacks[i].values[c];
+			stacks[c * n + i].n_times = 0;
+			views[c].total_samples += stacks[c * n + i].count;
+		}
+		list[c] = &views[c];
+	}
+	err = flusher__export_list(f, list, 4);
+	free(stacks);
+	return err;
+}
+
 /* The allocation profile and leak report of the run, rewritten at each
- * flush (in-use memory is cumulative by nature, even with --per-interval). */
+ * flush (in-use memory is cumulative by nature, even with --per-interval),
+ * and sent to the collector. */
 static int flusher__write_alloc(struct flusher *f, const struct profile_drops *drops)
 {
 	static const struct {
@@ -400,6 +446,16 @@ static int flusher__write_alloc(struct flusher *f, const struct profile_drops *d
 	b.p.n_processes = n_procs;
 	b.p.drops = *drops;
 	b.p.drops.aggregator_full += alloc_report__sites_dropped(f->alloc);
+	if (f->send_otlp) {
+		err = flusher__export_alloc(f, &b.p);
+		if (err && !first_err)
+			first_err = err;
+	}
+	if (!f->files) {
+		free(procs);
+		alloc_built__free(&b);
+		return first_err;
+	}
 	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
 		struct profile one = b.p;
 
@@ -484,7 +540,7 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (err && !first_err)
 			first_err = err;
 	}
-	if (f->files && f->alloc) {
+	if ((f->files || f->send_otlp) && f->alloc) {
 		err = flusher__write_alloc(f, drops);
 		if (err && !first_err)
 			first_err = err;

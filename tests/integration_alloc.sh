@@ -18,10 +18,15 @@
 #   3. the same program linked with jemalloc, exact mode: the same figures.
 #   4. a target without any known allocator is refused with a message
 #      naming it.
+#   5. OTLP: exact mode sent to a receiver on 127.0.0.1: the requests pass
+#      otlp-check and decode against the pinned schemas (when ../shared is
+#      there), with one Profile per column (alloc_objects, alloc_space,
+#      inuse_objects, inuse_space) and leak_alpha's 4096000 bytes in use.
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
 bin=${PIPELINE_BINARY_DIR:?}/bin
+src=${PIPELINE_SOURCE_DIR:?}
 # shellcheck source=tests/bpf_test_lib.sh
 . "$(dirname "$0")/bpf_test_lib.sh"
 require_root
@@ -163,4 +168,24 @@ cat "$tmp/none.err"
 [ "$rc" -ne 0 ] || fail "a target without malloc was accepted"
 grep -q -- "--pid $nl: no allocation profile: process $nl: none of its" "$tmp/none.err" ||
 	fail "no message naming the target without an allocator"
+echo "== 5. OTLP to a receiver, exact mode"
+mkdir -p "$tmp/r5"
+"$bin/otlp_receiver" --dir "$tmp/r5" --exit-after 120 >"$tmp/r5.out" 2>"$tmp/r5.err" &
+pids+=("$!")
+wait_for "$tmp/r5.out" '^PORT ' 5 || fail "the receiver did not start"
+port=$(sed -n 's/^PORT //p' "$tmp/r5.out")
+profile otlp "$bin/leaker" 1 1 --otlp-endpoint "http://127.0.0.1:$port"
+ls "$tmp/r5"/*.body >/dev/null 2>&1 || fail "otlp: the receiver got no request"
+"$bin/otlp-check" "$tmp/r5"/*.body || fail "otlp: otlp-check found violations"
+decode=$src/../shared/reference/decode.sh
+if [ -f "$decode" ]; then
+	last=$(ls "$tmp/r5"/*.body | tail -1)
+	bash "$decode" otlp "$last" >"$last.txt" || fail "otlp: protoc cannot decode $last"
+	for want in '"alloc_objects"' '"alloc_space"' '"inuse_objects"' '"inuse_space"' \
+		'"allocated_bytes"' '"leak_alpha"' '"churn"' 4096000; do
+		grep -qF -- "$want" "$last.txt" || fail "otlp: the last request lacks $want"
+	done
+elif [ -n "${CI:-}" ]; then
+	fail "$decode missing and CI is set"
+fi
 echo "PASS"
