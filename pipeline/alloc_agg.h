@@ -22,8 +22,6 @@
 #include "profile.h"
 #include "symbolizer.h"
 
-#define ALLOC_AGG_HISTORY 16 /* in-use bytes kept per site, one per flush */
-
 struct alloc_site {
 	uint32_t tgid;
 	uint64_t site;
@@ -33,11 +31,11 @@ struct alloc_site {
 	uint32_t n_frames;
 	double alloc_objects, alloc_bytes; /* weighted: estimates of the true totals */
 	double free_objects, free_bytes;
-	/* In-use bytes at the last flushes (cumulative table only), oldest
-	 * first, for the growth rate. */
-	double hist_bytes[ALLOC_AGG_HISTORY];
-	uint64_t hist_ns[ALLOC_AGG_HISTORY];
-	uint32_t n_hist;
+	/* Growth (cumulative table only): the in-use bytes at the last flush,
+	 * and the decayed sums of in-use change and of time (alloc_report.c). */
+	double last_inuse;
+	uint64_t last_ns; /* 0: no flush yet */
+	double growth_bytes, growth_secs;
 	double leaked_bytes, leaked_objects; /* set by the leak scan (cumulative only) */
 };
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc_probes.h"
@@ -42,6 +43,7 @@ struct alloc_probes {
 	size_t n_procs;
 	unsigned n_cpus;
 	uint32_t session_type; /* BPF_TRACE_UPROBE_SESSION, or 0 without it */
+	uint64_t stopped_ns;   /* wall clock of the first stop, 0 while running */
 };
 
 /* The kernel's value of BPF_TRACE_UPROBE_SESSION, from its BTF, or 0. */
@@ -313,8 +315,19 @@ fail:
 
 void alloc_probes__stop(struct alloc_probes *ap)
 {
+	if (ap && !ap->stopped_ns) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ap->stopped_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	for (size_t i = 0; ap && i < ap->n_procs; i++)
 		detach_process(&ap->procs[i]);
+}
+
+uint64_t alloc_probes__stopped_ns(const struct alloc_probes *ap)
+{
+	return ap ? ap->stopped_ns : 0;
 }
 
 void alloc_probes__free(struct alloc_probes *ap)

@@ -34,6 +34,8 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 void alloc_probes__free(struct alloc_probes *ap);
 /* Detaches every probe (no more records); the tracking map stays readable. */
 void alloc_probes__stop(struct alloc_probes *ap);
+/* Wall-clock time (ns) of the first alloc_probes__stop(), or 0 if running. */
+uint64_t alloc_probes__stopped_ns(const struct alloc_probes *ap);
 
 /* Sums the per-CPU counters. Returns 0 or -errno. */
 int alloc_probes__read_stats(const struct alloc_probes *ap, struct alloc_sample_stats *out);

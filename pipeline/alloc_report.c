@@ -4,10 +4,16 @@
  *
  * Values are estimates when sampling (each sampled allocation weighted by
  * the inverse of its probability of being sampled), exact with
- * --alloc-sample-bytes 1. The growth rate of a site is the least-squares
- * slope of its in-use bytes over the last ALLOC_AGG_HISTORY flushes, so a
- * cache that filled up and levelled off shows about 0 while a leak shows
- * its rate.
+ * --alloc-sample-bytes 1.
+ *
+ * Growth rate of a site: its change of in-use bytes from flush to flush,
+ * averaged over time with weights that decay with a time constant of
+ * GROWTH_TAU_S (the decayed sum of the changes over the decayed sum of the
+ * elapsed times): over a short run the plain average since the start, over
+ * a long one the last several minutes, so a cache that filled up and
+ * levelled off falls back to about 0 while a leak keeps showing its rate.
+ * The averaging also smooths sampling's noise: at the default 512 KiB, a
+ * site leaking 1 MB/s gets about 2 samples a second.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +29,7 @@
 #include "alloc_report.h"
 
 #define TOP_SITES	20
+#define GROWTH_TAU_S	300.0
 #define STACK_IN_REPORT 8 /* functions shown per site, leaf first */
 
 struct alloc_report {
@@ -30,6 +37,7 @@ struct alloc_report {
 	const struct alloc_probes *probes;
 	struct alloc_agg *total;
 	uint64_t sites_dropped;
+	uint64_t probed_ns; /* wall clock when the probes were in place: growth starts */
 };
 
 /* pprof columns, as Go's heap profile names them. */
@@ -52,6 +60,12 @@ struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
 		return NULL;
 	r->cfg = cfg;
 	r->probes = probes;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r->probed_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	/* The union of every shard's sites over the run. */
 	r->total = alloc_agg__new((size_t)cfg->max_stacks * 4);
 	if (!r->total) {
@@ -98,35 +112,29 @@ static double inuse_objects(const struct alloc_site *s)
 	return v > 0.5 ? v : 0;
 }
 
-static void push_history(struct alloc_site *s, uint64_t now_ns)
+static void update_growth(struct alloc_site *s, uint64_t start_ns, uint64_t now_ns)
 {
-	if (s->n_hist == ALLOC_AGG_HISTORY) {
-		memmove(s->hist_bytes, s->hist_bytes + 1, (ALLOC_AGG_HISTORY - 1) * sizeof(double));
-		memmove(s->hist_ns, s->hist_ns + 1, (ALLOC_AGG_HISTORY - 1) * sizeof(uint64_t));
-		s->n_hist--;
+	double inuse = inuse_bytes(s);
+
+	if (!s->last_ns) { /* new: it grew from nothing since the start */
+		s->last_ns = start_ns;
+		s->last_inuse = 0;
 	}
-	s->hist_bytes[s->n_hist] = inuse_bytes(s);
-	s->hist_ns[s->n_hist] = now_ns;
-	s->n_hist++;
+
+	if (s->last_ns && now_ns > s->last_ns) {
+		double dt = (double)(now_ns - s->last_ns) / 1e9, keep = exp(-dt / GROWTH_TAU_S);
+
+		s->growth_bytes = s->growth_bytes * keep + (inuse - s->last_inuse);
+		s->growth_secs = s->growth_secs * keep + dt;
+	}
+	s->last_inuse = inuse;
+	s->last_ns = now_ns;
 }
 
-/* Bytes per minute: least-squares slope of the history. */
+/* Bytes per minute. */
 static double growth_per_min(const struct alloc_site *s)
 {
-	double sx = 0, sy = 0, sxx = 0, sxy = 0, n = s->n_hist;
-
-	if (s->n_hist < 2)
-		return 0;
-	for (uint32_t i = 0; i < s->n_hist; i++) {
-		double x = (double)(s->hist_ns[i] - s->hist_ns[0]) / 60e9, y = s->hist_bytes[i];
-
-		sx += x;
-		sy += y;
-		sxx += x * x;
-		sxy += x * y;
-	}
-	double den = n * sxx - sx * sx;
-	return den > 0 ? (n * sxy - sx * sy) / den : 0;
+	return s->growth_secs > 0 ? 60.0 * s->growth_bytes / s->growth_secs : 0;
 }
 
 /* Records the rings had no room for, counted in the kernel instead. */
@@ -312,9 +320,10 @@ static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double
 			text_printf(&t, " <- ...");
 		text_printf(&t,
 			    "\n    %.0f bytes in %.0f blocks outstanding, %.0f bytes older than "
-			    "%u s; %.0f bytes allocated, %.0f freed; process %u (%s)\n",
+			    "%u s; %.0f bytes allocated, %.0f freed; growing %.0f bytes/min; "
+			    "process %u (%s)\n",
 			    inuse_bytes(s), inuse_objects(s), s->leaked_bytes, r->cfg->leak_min_age,
-			    s->alloc_bytes, s->free_bytes, s->tgid, s->pcomm);
+			    s->alloc_bytes, s->free_bytes, g, s->tgid, s->pcomm);
 	}
 	free(order);
 	if (t.err) {
@@ -342,6 +351,11 @@ int alloc_report__build(struct alloc_report *r, uint64_t start_ns, uint64_t now_
 	uint64_t total = 0;
 	int err;
 
+	/* After the probes stopped nothing grows: the time since is not part
+	 * of the rate. */
+	uint64_t stopped = r->probes ? alloc_probes__stopped_ns(r->probes) : 0;
+	uint64_t growth_now = stopped && stopped < now_ns ? stopped : now_ns;
+
 	memset(b, 0, sizeof(*b));
 	if (r->probes) {
 		int64_t got = alloc_probes__drain_lost(r->probes, fold_lost, r);
@@ -356,7 +370,7 @@ int alloc_report__build(struct alloc_report *r, uint64_t start_ns, uint64_t now_
 	for (size_t i = 0; i < n; i++) {
 		struct alloc_site *s = alloc_agg__site(r->total, i);
 
-		push_history(s, now_ns);
+		update_growth(s, r->probed_ns, growth_now);
 		s->leaked_bytes = s->leaked_objects = 0;
 	}
 	if (r->probes) {

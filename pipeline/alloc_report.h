@@ -22,7 +22,8 @@ struct alloc_agg;
 struct alloc_probes;
 
 /* Returns an empty report, or NULL with errno set. probes (borrowed, may be
- * NULL) is read for the leak scan. */
+ * NULL) is read for the leak scan; create it once they are attached (growth
+ * rates count from then). */
 struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
 				       const struct alloc_probes *probes);
 void alloc_report__free(struct alloc_report *r);
