@@ -44,6 +44,9 @@
 
 const volatile __u64 sample_bytes = 512 * 1024;
 const volatile __u64 wakeup_bytes = 0;
+/* The agent itself (probed too with --alloc-all, which attaches to every
+ * process mapping the C library): never counted. */
+const volatile __u32 self_tgid = 0;
 /* -ln((k + 0.5) / ALLOC_SAMPLE_EXP_TABLE) in 16.16 fixed point, from user space. */
 const volatile __u32 exp_table[ALLOC_SAMPLE_EXP_TABLE];
 
@@ -116,10 +119,13 @@ struct {
 	__type(value, struct alloc_sample_rec);
 } scratch SEC(".maps");
 
+/* The per-CPU counters, or NULL for the agent's own calls. */
 static __always_inline struct alloc_sample_stats *get_stats(void)
 {
 	__u32 zero = 0;
 
+	if (self_tgid && bpf_get_current_pid_tgid() >> 32 == self_tgid)
+		return NULL;
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 

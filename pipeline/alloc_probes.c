@@ -31,6 +31,7 @@
 
 struct probed {
 	struct alloc_target target;
+	pid_t attach_pid; /* the process, or -1: every process mapping the file */
 	struct bpf_link **links;
 	size_t n_links, cap_links;
 	int session_fds[2];	      /* malloc's and calloc's session links, or -1 */
@@ -156,7 +157,7 @@ static int add_link(struct probed *p, struct bpf_link *l)
 static int attach_one(struct probed *p, struct bpf_program *prog, uint64_t offset, bool retprobe)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = retprobe);
-	struct bpf_link *l = bpf_program__attach_uprobe_opts(prog, (pid_t)p->target.tgid,
+	struct bpf_link *l = bpf_program__attach_uprobe_opts(prog, p->attach_pid,
 							     p->target.attach_path, offset, &o);
 
 	if (!l)
@@ -188,7 +189,8 @@ static int attach_process(const struct alloc_probes *ap, struct probed *p)
 					      f == ALLOC_FN_MALLOC ? skel->progs.malloc_session
 								   : skel->progs.calloc_session,
 					      p->target.attach_path,
-					      s->file_offset + return_offset(s), p->target.tgid);
+					      s->file_offset + return_offset(s),
+					      (uint32_t)p->attach_pid);
 
 			if (fd >= 0) {
 				p->session_fds[f == ALLOC_FN_CALLOC] = fd;
@@ -267,6 +269,7 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 		bpf_program__set_autoload(ap->skel->progs.calloc_session, false);
 	}
 	ap->skel->rodata->sample_bytes = opts->sample_bytes ? opts->sample_bytes : 1;
+	ap->skel->rodata->self_tgid = (uint32_t)getpid();
 	ap->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
 	fill_exp_table(ap->skel->rodata->exp_table);
 	bpf_map__set_max_entries(ap->skel->maps.tracked, opts->max_tracked);
@@ -283,11 +286,34 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 			strerror(-err));
 		goto fail;
 	}
-	for (unsigned i = 0; i < opts->n_pids; i++) {
+	if (opts->all) {
+		struct probed *p = &ap->procs[0];
+		char why[512];
+
+		/* The C library as the agent maps it: the host's. Attached for
+		 * pid -1 through its path (the file, not one process's view). */
+		p->session_fds[0] = p->session_fds[1] = -1;
+		p->attach_pid = -1;
+		err = alloc_target__find_libc((uint32_t)getpid(), &p->target, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pipeline: --alloc-all: %s\n", why);
+			goto fail;
+		}
+		snprintf(p->target.attach_path, sizeof(p->target.attach_path), "%s",
+			 p->target.path);
+		err = attach_process(ap, p);
+		if (err) {
+			detach_process(p);
+			goto fail;
+		}
+		ap->n_procs = 1;
+	}
+	for (unsigned i = 0; !opts->all && i < opts->n_pids; i++) {
 		struct probed *p = &ap->procs[ap->n_procs];
 		char why[512];
 
 		p->session_fds[0] = p->session_fds[1] = -1;
+		p->attach_pid = (pid_t)opts->pids[i];
 		err = alloc_target__find(opts->pids[i], &p->target, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pipeline: --pid %u: no allocation profile: %s\n",
@@ -384,8 +410,11 @@ void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *
 	for (size_t i = 0; i < ap->n_procs; i++) {
 		const struct alloc_target *t = &ap->procs[i].target;
 
-		fprintf(f, "%sprocess %u: %s allocator in %s%s\n", indent, t->tgid, t->kind,
-			t->path, t->in_executable ? " (the executable)" : "");
+		if (ap->procs[i].attach_pid < 0)
+			fprintf(f, "%severy process mapping %s (--alloc-all)\n", indent, t->path);
+		else
+			fprintf(f, "%sprocess %u: %s allocator in %s%s\n", indent, t->tgid, t->kind,
+				t->path, t->in_executable ? " (the executable)" : "");
 		for (int fn = 0; fn < ALLOC_FN_COUNT; fn++) {
 			const struct alloc_fn_site *s = &t->fn[fn];
 
@@ -433,6 +462,30 @@ void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f)
 		fprintf(f, "  allocation BPF run time    %.3f s over %llu runs (%.0f ns per run)\n",
 			(double)run_ns / 1e9, (unsigned long long)run_cnt,
 			(double)run_ns / (double)run_cnt);
+}
+
+void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f)
+{
+	struct alloc_sample_stats st;
+	uint64_t run_ns = 0, run_cnt = 0;
+
+	if (!ap || alloc_probes__read_stats(ap, &st))
+		return;
+	alloc_probes__read_bpf_stats(ap, &run_ns, &run_cnt);
+	fprintf(f,
+		",\n  \"alloc\": {\"processes\": %zu, \"sample_bytes\": %llu, \"calls\": %llu, "
+		"\"nested\": %llu, \"failed\": %llu, \"sampled\": %llu, \"frees\": %llu, "
+		"\"frees_tracked\": %llu, \"tracked_full\": %llu, \"ring_full\": %llu, "
+		"\"lost\": %llu, \"no_task_state\": %llu, \"unmatched_returns\": %llu, "
+		"\"stack_errors\": %llu, \"bpf_run_ns\": %llu, \"bpf_runs\": %llu}",
+		ap->n_procs, (unsigned long long)ap->skel->rodata->sample_bytes,
+		(unsigned long long)st.calls, (unsigned long long)st.nested,
+		(unsigned long long)st.failed, (unsigned long long)st.sampled,
+		(unsigned long long)st.frees, (unsigned long long)st.frees_tracked,
+		(unsigned long long)st.tracked_full, (unsigned long long)st.ring_full,
+		(unsigned long long)st.lost_full, (unsigned long long)st.no_task_state,
+		(unsigned long long)st.unmatched_ret, (unsigned long long)st.stack_failed,
+		(unsigned long long)run_ns, (unsigned long long)run_cnt);
 }
 
 int64_t alloc_probes__drain_lost(const struct alloc_probes *ap,

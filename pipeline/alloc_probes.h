@@ -23,6 +23,7 @@ struct alloc_probes_opts {
 	unsigned n_cpus;       /* entries of that map */
 	uint64_t wakeup_bytes; /* reader wake-up watermark, as the CPU sampler's */
 	const uint32_t *pids;  /* processes to probe */
+	bool all;	       /* instead: every process using the agent's C library */
 	unsigned n_pids;
 };
 
@@ -56,6 +57,10 @@ int64_t alloc_probes__drain_lost(const struct alloc_probes *ap,
 /* Prints the probes' counters (the self-stats' allocation part). Accepts
  * NULL (prints nothing). */
 void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f);
+
+/* Writes ',\n  "alloc": {...}' (the counters, as print_stats) into an open
+ * JSON object. Accepts NULL (writes nothing). */
+void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f);
 
 /* Calls fn for each allocation still tracked in the kernel (sampled and not
  * freed), with its process, site, size and allocation time. Returns the

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc_agg.h"
 #include "alloc_probes.h"
@@ -249,6 +250,16 @@ static void put_frame_names(struct text *t, const struct sym_frame *f, unsigned 
 	(*shown)++;
 }
 
+/* A process that has exited: its blocks went with it, and what the report
+ * shows is what it held when it was last seen. */
+static bool process_exited(uint32_t tgid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%u", tgid);
+	return access(path, F_OK) != 0;
+}
+
 static int cmp_inuse_desc(const void *a, const void *b)
 {
 	double x = inuse_bytes(*(struct alloc_site *const *)a);
@@ -321,9 +332,10 @@ static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double
 		text_printf(&t,
 			    "\n    %.0f bytes in %.0f blocks outstanding, %.0f bytes older than "
 			    "%u s; %.0f bytes allocated, %.0f freed; growing %.0f bytes/min; "
-			    "process %u (%s)\n",
+			    "process %u (%s)%s\n",
 			    inuse_bytes(s), inuse_objects(s), s->leaked_bytes, r->cfg->leak_min_age,
-			    s->alloc_bytes, s->free_bytes, g, s->tgid, s->pcomm);
+			    s->alloc_bytes, s->free_bytes, g, s->tgid, s->pcomm,
+			    process_exited(s->tgid) ? ", exited" : "");
 	}
 	free(order);
 	if (t.err) {

@@ -48,6 +48,18 @@ static const uint32_t fn_args[ALLOC_FN_COUNT] = {
 	[ALLOC_FN_FREE] = PROBE_REG_RDI,
 };
 
+static int find(uint32_t tgid, bool libc_only, struct alloc_target *out, char *err, size_t errlen);
+
+int alloc_target__find(uint32_t tgid, struct alloc_target *out, char *err, size_t errlen)
+{
+	return find(tgid, false, out, err, errlen);
+}
+
+int alloc_target__find_libc(uint32_t tgid, struct alloc_target *out, char *err, size_t errlen)
+{
+	return find(tgid, true, out, err, errlen);
+}
+
 const char *alloc_fn__name(enum alloc_fn fn)
 {
 	return fn < ALLOC_FN_COUNT ? fn_names[fn] : "?";
@@ -231,7 +243,7 @@ static int fill_sites(int fd, Elf *elf, const struct file_syms *fs, struct alloc
 	return 0;
 }
 
-int alloc_target__find(uint32_t tgid, struct alloc_target *out, char *err, size_t errlen)
+static int find(uint32_t tgid, bool libc_only, struct alloc_target *out, char *err, size_t errlen)
 {
 	struct mapped_file *files = NULL;
 	size_t n = 0, chosen = SIZE_MAX;
@@ -264,6 +276,8 @@ int alloc_target__find(uint32_t tgid, struct alloc_target *out, char *err, size_
 		if (elf && read_syms(elf, &fs) && fs.vaddr[ALLOC_FN_MALLOC] &&
 		    fs.vaddr[ALLOC_FN_FREE]) {
 			r = is_exe ? 3 : is_libc(files[i].path) ? 1 : 2;
+			if (libc_only && r != 1)
+				r = 0;
 			if (r > rank) {
 				rank = r;
 				chosen = i;

@@ -59,4 +59,8 @@ struct alloc_target {
  * message naming the files looked at is in err), or another -errno. */
 int alloc_target__find(uint32_t tgid, struct alloc_target *out, char *err, size_t errlen);
 
+/* The same for the C library that process tgid maps, whatever allocator it
+ * really uses (--alloc-all probes that file for every process). */
+int alloc_target__find_libc(uint32_t tgid, struct alloc_target *out, char *err, size_t errlen);
+
 #endif /* PIPELINE_ALLOC_TARGET_H */

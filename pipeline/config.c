@@ -127,6 +127,11 @@ static const struct opt_desc opt_table[] = {
 	{"leak-min-age", OPT_UINT, CFG(leak_min_age), 0, 31536000, "SEC",
 	 "alloc: blocks outstanding at least SEC seconds count as leaked in leaks.txt "
 	 "(default 60)"},
+	{"alloc-all", OPT_TRUE, CFG(alloc_all), 0, 0, NULL,
+	 "alloc: probe every process that uses the host's C library (not the --pid list): "
+	 "each of their malloc and free calls then pays the uprobe traps (about 1.6 us a "
+	 "pair); programs with their own allocator (jemalloc, tcmalloc, static) or their "
+	 "own libc (containers) are not covered"},
 	{"alloc-view", OPT_STRING, CFG(alloc_view), 0, 0, "inuse|alloc",
 	 "alloc: what alloc.folded and alloc.svg weigh stacks by: bytes in use, or bytes "
 	 "allocated (default inuse)"},
@@ -385,9 +390,13 @@ int config__parse(struct pipeline_config *cfg, int argc, char **argv)
 			cfg->alloc_view);
 		return CONFIG_EXIT_USAGE;
 	}
-	if (cfg->profile_alloc && !cfg->n_pids) {
+	if (cfg->profile_alloc && !cfg->n_pids && !cfg->alloc_all) {
 		fprintf(stderr, "pipeline: --profiles alloc needs --pid PID (the processes whose "
-				"allocator is probed)\n");
+				"allocator is probed) or --alloc-all\n");
+		return CONFIG_EXIT_USAGE;
+	}
+	if (cfg->alloc_all && !cfg->profile_alloc) {
+		fprintf(stderr, "pipeline: --alloc-all needs --profiles alloc\n");
 		return CONFIG_EXIT_USAGE;
 	}
 	/* Power-of-two sizes let the queue index by mask. */

@@ -59,6 +59,7 @@ struct pipeline_config {
 	unsigned alloc_max_tracked;  /* live sampled allocations tracked in the kernel */
 	unsigned leak_min_age;	     /* s: outstanding blocks at least this old count as leaked */
 	const char *alloc_view;	     /* "inuse" or "alloc": what alloc.folded and .svg show */
+	bool alloc_all;		     /* probe every process using the C library, not --pid */
 };
 
 enum config_parse_result {

@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 			.wakeup_bytes = sampler__wakeup_bytes(smp),
 			.pids = cfg.pids,
 			.n_pids = cfg.n_pids,
+			.all = cfg.alloc_all,
 		};
 		if (alloc_probes__new(&ao, &aprobes))
 			goto cleanup; /* alloc_probes__new said what failed */
@@ -386,7 +387,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.stats_json) {
 		int jerr = self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards,
-						  flusher, sym, procs, exporter, elapsed);
+						  flusher, sym, procs, exporter, aprobes, elapsed);
 		if (jerr) {
 			fprintf(stderr, "pipeline: cannot write --stats-json %s: %s\n",
 				cfg.stats_json, strerror(-jerr));

@@ -17,6 +17,7 @@ struct flusher;
 struct symbolizer;
 struct proc_tracker;
 struct otlp_exporter;
+struct alloc_probes;
 
 /* Prints the agent's counters and costs over elapsed_ns of wall time to f;
  * exporter (the I/O loop) may be NULL: no files and no OTLP. */
@@ -29,6 +30,7 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 int self_stats__write_json(const char *path, const struct pipeline_config *cfg, struct sampler *smp,
 			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 			   struct symbolizer *sym, struct proc_tracker *procs,
-			   struct otlp_exporter *exporter, uint64_t elapsed_ns);
+			   struct otlp_exporter *exporter, const struct alloc_probes *ap,
+			   uint64_t elapsed_ns);
 
 #endif /* PIPELINE_SELF_STATS_H */

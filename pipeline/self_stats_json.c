@@ -19,6 +19,7 @@
 #include "proc_tracker.h"
 #include "self_stats.h"
 #include "shard.h"
+#include "alloc_probes.h"
 #include "symbolizer.h"
 
 static double tv_sec(struct timeval tv)
@@ -29,8 +30,8 @@ static double tv_sec(struct timeval tv)
 static void write_json(FILE *f, const struct pipeline_config *cfg, struct sampler *smp,
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 		       struct symbolizer *sym, struct proc_tracker *procs,
-		       struct otlp_exporter *exporter, uint64_t elapsed_ns,
-		       const struct cpu_sample_stats *per_cpu)
+		       struct otlp_exporter *exporter, const struct alloc_probes *ap,
+		       uint64_t elapsed_ns, const struct cpu_sample_stats *per_cpu)
 {
 	struct cpu_sample_stats ks = {0};
 	struct sampler_bpf_stats bs = {0};
@@ -129,13 +130,15 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 			(unsigned long long)es.bytes_sent, (unsigned long long)es.queue_bytes_max,
 			(unsigned long long)fs.otlp_batched);
 	}
+	alloc_probes__write_json(ap, f);
 	fprintf(f, "\n}\n");
 }
 
 int self_stats__write_json(const char *path, const struct pipeline_config *cfg, struct sampler *smp,
 			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 			   struct symbolizer *sym, struct proc_tracker *procs,
-			   struct otlp_exporter *exporter, uint64_t elapsed_ns)
+			   struct otlp_exporter *exporter, const struct alloc_probes *ap,
+			   uint64_t elapsed_ns)
 {
 	char tmp[4096];
 	int err = 0;
@@ -151,7 +154,7 @@ int self_stats__write_json(const char *path, const struct pipeline_config *cfg, 
 		err = -errno;
 		goto out;
 	}
-	write_json(f, cfg, smp, shards, n_shards, flusher, sym, procs, exporter, elapsed_ns,
+	write_json(f, cfg, smp, shards, n_shards, flusher, sym, procs, exporter, ap, elapsed_ns,
 		   per_cpu);
 	if (ferror(f))
 		err = -EIO;

@@ -22,7 +22,9 @@
 #      otlp-check and decode against the pinned schemas (when ../shared is
 #      there), with one Profile per column (alloc_objects, alloc_space,
 #      inuse_objects, inuse_space) and leak_alpha's 4096000 bytes in use.
-#   6. a 30 s soak of tools/leaky.c, exact (tools/alloc_soak.sh): the leaking
+#   6. --alloc-all (no --pid): the leaker's sites exact among every
+#      process's, and no site of the agent itself.
+#   7. a 30 s soak of tools/leaky.c, exact (tools/alloc_soak.sh): the leaking
 #      site's growth rate within 10 % of its 1 MiB/s, the agent's memory flat
 #      in the second half. (The 10-minute sampled soak is run by hand: see
 #      docs/PERFORMANCE.md.)
@@ -59,15 +61,18 @@ wait_for() {
 }
 
 # profile NAME LEAKER PERIOD ROUNDS [PIPELINE ARGS...]: runs LEAKER under
-# the agent; outputs in $tmp/NAME/.
+# the agent (--pid LEAKER, unless the arguments say --alloc-all); outputs in
+# $tmp/NAME/.
 profile() {
-	local name=$1 leaker=$2 period=$3 rounds=$4 lp pl rc
+	local name=$1 leaker=$2 period=$3 rounds=$4 lp pl rc target
 	shift 4
 	"$leaker" "$rounds" >"$tmp/$name.leaker" &
 	lp=$!
 	pids+=("$lp")
 	wait_for "$tmp/$name.leaker" '^[0-9]' 5 || fail "$name: the leaker did not start"
-	"$bin/pipeline" --profiles alloc --alloc-sample-bytes "$period" --pid "$lp" \
+	target=(--pid "$lp")
+	[[ " $* " == *" --alloc-all "* ]] && target=()
+	"$bin/pipeline" --profiles alloc --alloc-sample-bytes "$period" "${target[@]}" \
 		--interval 1 --leak-min-age 1 --output "$tmp/$name" \
 		--stats-json "$tmp/$name.json" "$@" 2>"$tmp/$name.err" &
 	pl=$!
@@ -128,6 +133,11 @@ check_exact() { # name
 	elif [ -n "${CI:-}" ]; then
 		fail "go is needed under CI to read alloc.pb.gz"
 	fi
+	node -e '
+		const a = JSON.parse(require("fs").readFileSync(process.argv[1])).alloc;
+		if (!a || a.calls < 22000 || a.frees_tracked < 20200 || a.lost !== 0)
+			throw "alloc stats " + JSON.stringify(a);
+	' "$tmp/$1.json" || fail "$1: --stats-json lacks the allocation counters"
 	grep -q "leak_alpha" "$d/alloc.folded" || fail "$1: alloc.folded lacks leak_alpha"
 	grep -q "leak_alpha" "$d/alloc.svg" || fail "$1: alloc.svg lacks leak_alpha"
 }
@@ -192,7 +202,13 @@ if [ -f "$decode" ]; then
 elif [ -n "${CI:-}" ]; then
 	fail "$decode missing and CI is set"
 fi
-echo "== 6. 30 s soak of a steady leak, exact"
+echo "== 6. --alloc-all: every process using the C library"
+profile all "$bin/leaker" 1 1 --alloc-all
+grep -q "every process mapping .*libc.so" "$tmp/all.err" || fail "all: libc not probed for all"
+check_exact all
+grep -q "(pipeline)$" "$tmp/all/leaks.txt" && fail "all: the agent profiled itself"
+
+echo "== 7. 30 s soak of a steady leak, exact"
 PIPELINE_BINARY_DIR=${PIPELINE_BINARY_DIR} bash "$src/tools/alloc_soak.sh" --seconds 30 \
 	--interval 2 --exact || fail "the soak failed"
 echo "PASS"
