@@ -16,6 +16,11 @@
  *
  * Each measurement attaches the tool to the loop's process, waits until it
  * is attached, lets the loop run for --ms milliseconds, then stops the tool.
+ *
+ * Then (full runs) the same tools on the workload server
+ * (pipeline-bench-server --allocs 8: eight request-scoped buffers malloc'ed
+ * and freed per request) under open-loop load at its default 10,000
+ * requests/s: p50, p99 and achieved rate per configuration.
  * The figure is ns per pair; the summary gives each configuration's added
  * cost (its median less off's) and how many times the classic approach's
  * added cost is pipeline's. Needs root.
@@ -36,6 +41,7 @@
 
 #include "alloc_target.h"
 #include "bench.h"
+#include "loadgen.h"
 #include "overhead_proc.h"
 #include "report.h"
 #include "uprobe_floor.skel.h"
@@ -67,6 +73,8 @@ static const char *const cfg_names[N_CFG] = {
 
 struct alloc_bench {
 	unsigned repeat, ms;
+	unsigned server_s; /* seconds of load per server measurement; 0: no server phase */
+	double qps;
 	bool quick;
 	const char *json;
 	char bin_dir[PATH_MAX], tmp[PATH_MAX];
@@ -91,6 +99,9 @@ static void usage(FILE *f)
 		"  --quick      CI size: 3 repetitions of 300 ms\n"
 		"  --repeat N   repetitions, 1-%d (default 5)\n"
 		"  --ms MS      loop time per measurement, 100-10000 (default 1000)\n"
+		"  --server-s S seconds of load per server measurement, 0-60; 0 skips the\n"
+		"               server (default 5, 0 with --quick)\n"
+		"  --qps N      the server's load (default 10000)\n"
 		"  --json FILE  also write the figures as JSON\n"
 		"  --help       print this help and exit\n",
 		BENCH_MAX_REPEAT);
@@ -217,17 +228,16 @@ static int floor_attach(struct alloc_bench *b, unsigned set, bool chosen, struct
 	return 0;
 }
 
-/* One measurement of configuration c. Returns ns per pair, or -errno. */
-static double measure(struct alloc_bench *b, enum cfg_id c)
+/* Attaches configuration c's tool to process target (its programs in
+ * links, or its process in tool). Returns 0 or -errno. */
+static int tool_start(struct alloc_bench *b, enum cfg_id c, pid_t target, struct ovh_child *tool,
+		      struct bpf_link **links)
 {
 	char pid[16], out[PATH_MAX + 16], err[PATH_MAX + 16], dir[PATH_MAX + 16];
-	char script[PATH_MAX + 32];
-	struct bpf_link *links[3] = {0};
-	struct ovh_child tool = {0};
-	double v;
+	char script[PATH_MAX + 32], exe[PATH_MAX + 16];
 	int e = 0;
 
-	snprintf(pid, sizeof(pid), "%d", (int)b->loop_pid);
+	snprintf(pid, sizeof(pid), "%d", (int)target);
 	snprintf(out, sizeof(out), "%s/%d.out", b->tmp, (int)c);
 	snprintf(err, sizeof(err), "%s/%d.err", b->tmp, (int)c);
 	snprintf(dir, sizeof(dir), "%s/out", b->tmp);
@@ -254,15 +264,13 @@ static double measure(struct alloc_bench *b, enum cfg_id c)
 	case CFG_CLASSIC: {
 		snprintf(script, sizeof(script), "%s/memleak_classic.bt", b->bin_dir);
 		char *argv[] = {"bpftrace", "-p", pid, script, b->target.path, NULL};
-		e = ovh_child__spawn(&tool, argv, NULL, out, err);
-		if (!e && !wait_marker(out, "ready", &tool, 30000))
+		e = ovh_child__spawn(tool, argv, NULL, out, err);
+		if (!e && !wait_marker(out, "ready", tool, 30000))
 			e = -ETIMEDOUT;
 		break;
 	}
 	case CFG_SAMPLED:
 	case CFG_EXACT: {
-		char exe[PATH_MAX + 16];
-
 		snprintf(exe, sizeof(exe), "%s/pipeline", b->bin_dir);
 		char *argv[] = {exe,
 				"--profiles",
@@ -276,36 +284,56 @@ static double measure(struct alloc_bench *b, enum cfg_id c)
 				"--alloc-sample-bytes",
 				c == CFG_EXACT ? "1" : "524288",
 				NULL};
-		e = ovh_child__spawn(&tool, argv, NULL, out, err);
-		if (!e && !wait_marker(err, "profiling allocations", &tool, 30000))
+		e = ovh_child__spawn(tool, argv, NULL, out, err);
+		if (!e && !wait_marker(err, "profiling allocations", tool, 30000))
 			e = -ETIMEDOUT;
 		break;
 	}
 	default:
 		e = -EINVAL;
 	}
-	v = e ? e : loop_run(b);
-	for (int i = 0; i < 3; i++)
-		bpf_link__destroy(links[i]);
-	if (tool.pid)
-		ovh_child__stop(&tool, SIGINT, 20000);
 	if (e)
 		fprintf(stderr, "pipeline-bench alloc: %s: %s (see %s)\n", cfg_names[c],
 			strerror(-e), err);
+	return e;
+}
+
+static void tool_stop(struct ovh_child *tool, struct bpf_link **links)
+{
+	for (int i = 0; i < 3; i++)
+		bpf_link__destroy(links[i]);
+	if (tool->pid)
+		ovh_child__stop(tool, SIGINT, 20000);
+}
+
+/* One measurement of configuration c on the loop. Returns ns per pair, or
+ * -errno. */
+static double measure(struct alloc_bench *b, enum cfg_id c)
+{
+	struct bpf_link *links[3] = {0};
+	struct ovh_child tool = {0};
+	int e = tool_start(b, c, b->loop_pid, &tool, links);
+	double v = e ? e : loop_run(b);
+
+	tool_stop(&tool, links);
 	return v;
 }
 
 static int parse(int argc, char **argv, struct alloc_bench *b)
 {
 	static const struct option opts[] = {
-		{"quick", no_argument, NULL, 'q'},    {"repeat", required_argument, NULL, 'r'},
-		{"ms", required_argument, NULL, 'm'}, {"json", required_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},     {0},
+		{"quick", no_argument, NULL, 'q'},     {"repeat", required_argument, NULL, 'r'},
+		{"ms", required_argument, NULL, 'm'},  {"json", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},      {"server-s", required_argument, NULL, 's'},
+		{"qps", required_argument, NULL, 'Q'}, {0},
 	};
 	int c;
 
 	b->repeat = 5;
 	b->ms = 1000;
+	b->server_s = 5;
+	b->qps = 10000;
+	bool server_given = false;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -313,6 +341,24 @@ static int parse(int argc, char **argv, struct alloc_bench *b)
 			b->quick = true;
 			b->repeat = 3;
 			b->ms = 300;
+			if (!server_given)
+				b->server_s = 0;
+			break;
+		case 's':
+			b->server_s = (unsigned)atoi(optarg);
+			server_given = true;
+			if (b->server_s > 60) {
+				fprintf(stderr, "pipeline-bench alloc: --server-s must be 0-60\n");
+				return -1;
+			}
+			break;
+		case 'Q':
+			b->qps = atof(optarg);
+			if (!(b->qps >= 100 && b->qps <= 1e6)) {
+				fprintf(stderr,
+					"pipeline-bench alloc: --qps must be 100-1000000\n");
+				return -1;
+			}
 			break;
 		case 'r':
 			b->repeat = (unsigned)atoi(optarg);
@@ -342,6 +388,86 @@ static int parse(int argc, char **argv, struct alloc_bench *b)
 		fprintf(stderr, "pipeline-bench alloc: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	return 0;
+}
+
+/* ---- the workload server under load ---- */
+
+static const enum cfg_id server_cfgs[] = {CFG_OFF, CFG_SAMPLED, CFG_EXACT, CFG_CLASSIC};
+#define N_SERVER_CFGS (sizeof(server_cfgs) / sizeof(server_cfgs[0]))
+
+static int server_phase(struct alloc_bench *b, struct bench_report *rep)
+{
+	char exe[PATH_MAX + 32], out[PATH_MAX + 16], err[PATH_MAX + 16], name[128];
+	struct bench_row *rows[N_SERVER_CFGS];
+	struct ovh_child srv = {0};
+	unsigned port = 0;
+	int e;
+
+	snprintf(exe, sizeof(exe), "%s/pipeline-bench-server", b->bin_dir);
+	snprintf(out, sizeof(out), "%s/server.out", b->tmp);
+	snprintf(err, sizeof(err), "%s/server.err", b->tmp);
+	char *argv[] = {exe, "--allocs", "8", NULL};
+	e = ovh_child__spawn(&srv, argv, NULL, out, err);
+	if (!e && !wait_marker(out, "PORT ", &srv, 30000))
+		e = -ETIMEDOUT;
+	if (!e) {
+		FILE *f = fopen(out, "re");
+		char line[128];
+
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "PORT %u", &port) == 1)
+				break;
+		if (f)
+			fclose(f);
+		e = port ? 0 : -EIO;
+	}
+	if (e) {
+		fprintf(stderr, "pipeline-bench alloc: %s did not start (see %s)\n", exe, err);
+		ovh_child__stop(&srv, SIGTERM, 5000);
+		return e;
+	}
+	for (size_t c = 0; c < N_SERVER_CFGS; c++) {
+		static const char *const short_names[N_SERVER_CFGS] = {
+			"off", "pipeline sampled", "pipeline exact", "classic memleak"};
+
+		snprintf(name, sizeof(name), "server p99, %s", short_names[c]);
+		rows[c] = bench_report__row(rep, "alloc", name);
+		if (!rows[c]) {
+			ovh_child__stop(&srv, SIGTERM, 5000);
+			return -errno;
+		}
+		bench_row__note(rows[c], "%.0f req/s, 8 mallocs per request; p99 from the due time",
+				b->qps);
+	}
+	for (unsigned r = 0; r < b->repeat; r++) {
+		for (size_t c = 0; c < N_SERVER_CFGS; c++) {
+			struct loadgen_opts lo = {
+				.port = port, .qps = b->qps, .seconds = b->server_s, .warmup_s = 1};
+			struct bpf_link *links[3] = {0};
+			struct ovh_child tool = {0};
+			struct loadgen_result res;
+
+			e = tool_start(b, server_cfgs[c], srv.pid, &tool, links);
+			if (!e)
+				e = loadgen__run(&lo, &res);
+			tool_stop(&tool, links);
+			if (e) {
+				fprintf(stderr, "pipeline-bench alloc: server run: %s\n",
+					strerror(-e));
+				ovh_child__stop(&srv, SIGTERM, 5000);
+				return e;
+			}
+			bench_row__rep(rows[c], 1, (uint64_t)(res.p99_ms * 1e6));
+			bench_row__extra(rows[c], "p50_ms", res.p50_ms);
+			bench_row__extra(rows[c], "qps", res.qps_achieved);
+			fprintf(stderr,
+				"[%u/%u] server, %-52s p50 %.2f ms, p99 %.2f ms, %.0f req/s\n",
+				r + 1, b->repeat, cfg_names[server_cfgs[c]], res.p50_ms, res.p99_ms,
+				res.qps_achieved);
+		}
+	}
+	ovh_child__stop(&srv, SIGTERM, 5000);
 	return 0;
 }
 
@@ -462,6 +588,8 @@ int bench_alloc__main(int argc, char **argv)
 				cfg_names[c], v);
 		}
 	}
+	if (b->server_s && server_phase(b, rep))
+		goto out;
 	bench_report__print(rep, stdout);
 	summary(b, stdout);
 	if (b->json && bench_report__write_json(rep, b->json))
