@@ -89,11 +89,14 @@ struct {
 } lost SEC(".maps");
 
 struct task_state {
-	__s64 countdown; /* bytes to the next sample */
-	__u64 size;	 /* the outermost call's */
-	__u64 arg;	 /* realloc: old pointer; posix_memalign: where the result goes */
-	__u32 depth;	 /* allocator calls in progress on this thread */
-	__u8 fn;	 /* enum fn of the outermost call */
+	__s64 countdown;      /* bytes to the next sample */
+	__u64 size;	      /* the outermost call's */
+	__u64 arg;	      /* realloc: old pointer; posix_memalign: where the result goes */
+	__u64 sp;	      /* stack pointer at the outermost call's entry */
+	struct alloc_val old; /* realloc: the old block, taken off `tracked` at entry */
+	__u8 has_old;
+	__u32 depth; /* allocator calls in progress on this thread */
+	__u8 fn;     /* enum fn of the outermost call */
 	__u8 sampled;
 	__u8 started; /* countdown drawn */
 };
@@ -112,12 +115,19 @@ struct {
 	__type(value, struct alloc_sample_stats);
 } stats SEC(".maps");
 
+/* Where a thread builds its ALLOC record: per thread, not per CPU, since a
+ * uprobe program can be preempted (migration is disabled, preemption is
+ * not) and another thread on the same CPU would write into a per-CPU one. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct alloc_sample_rec);
-} scratch SEC(".maps");
+} task_recs SEC(".maps");
+
+/* Sizes past this are clamped in the countdown (a failed malloc(huge), a
+ * wrapped calloc product), so one call cannot stall a thread's sampling. */
+#define SIZE_CLAMP (1ull << 40)
 
 /* The per-CPU counters, or NULL for the agent's own calls. */
 static __always_inline struct alloc_sample_stats *get_stats(void)
@@ -146,14 +156,43 @@ static __always_inline bool sample_decision(struct task_state *t, __u64 size)
 		t->started = 1;
 		t->countdown = next_gap();
 	}
-	t->countdown -= (__s64)size;
+	t->countdown -= (__s64)(size < SIZE_CLAMP ? size : SIZE_CLAMP);
 	if (t->countdown > 0)
 		return false;
 	t->countdown = next_gap();
 	return true;
 }
 
-static __always_inline int on_entry(enum fn fn, __u64 size, __u64 arg)
+/*
+ * Whether an allocator call is running on this thread below the current
+ * one. A depth left over by a return never seen (task storage busy at the
+ * return, a longjmp out of the allocator) would stop the thread's sampling
+ * for good; but a nested call runs deeper in the stack than its outer one,
+ * so an entry at or above the outermost call's stack pointer proves the
+ * depth stale, and it is reset.
+ */
+static __always_inline bool in_allocator(struct task_state *t, __u64 sp)
+{
+	if (t->depth && sp >= t->sp)
+		t->depth = 0;
+	return t->depth != 0;
+}
+
+/* Takes the block (tgid, addr) off `tracked` into *out. Returns true if it
+ * was tracked (and this call took it: a block freed twice at once is
+ * taken once). */
+static __always_inline bool take_tracked(__u64 addr, struct alloc_val *out)
+{
+	struct alloc_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .addr = addr};
+	struct alloc_val *v = bpf_map_lookup_elem(&tracked, &key);
+
+	if (!v)
+		return false;
+	*out = *v;
+	return bpf_map_delete_elem(&tracked, &key) == 0;
+}
+
+static __always_inline int on_entry(struct pt_regs *ctx, enum fn fn, __u64 size, __u64 arg)
 {
 	struct alloc_sample_stats *st = get_stats();
 	struct task_state *t;
@@ -166,14 +205,20 @@ static __always_inline int on_entry(enum fn fn, __u64 size, __u64 arg)
 		st->no_task_state++;
 		return 0;
 	}
-	if (t->depth++) {
+	if (in_allocator(t, PT_REGS_SP(ctx))) {
+		t->depth++;
 		st->nested++;
 		return 0;
 	}
+	t->depth = 1;
+	t->sp = PT_REGS_SP(ctx);
 	t->fn = fn;
 	t->size = size;
 	t->arg = arg;
 	t->sampled = sample_decision(t, size);
+	/* realloc releases the old block before it returns, and another
+	 * thread may get that address first: take it off `tracked` now. */
+	t->has_old = fn == FN_REALLOC && arg && take_tracked(arg, &t->old);
 	return 0;
 }
 
@@ -200,26 +245,18 @@ static __always_inline __u64 ring_flags(void *ring, __u64 size)
 									: BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void fill_header(struct alloc_sample_rec *r, __u32 kind)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	r->tgid = id >> 32;
-	r->tid = (__u32)id;
-	r->cpu = bpf_get_smp_processor_id();
-	r->flags = kind;
-	r->ts_ns = bpf_ktime_get_ns();
-	r->kernel_frames = 0;
-	r->user_frames = 0;
-	if (kind == CPU_SAMPLE_KIND_ALLOC) {
-		bpf_get_current_comm(r->comm, sizeof(r->comm));
-		BPF_CORE_READ_STR_INTO(&r->pcomm, task, group_leader, comm);
-	} else {
-		r->comm[0] = 0;
-		r->pcomm[0] = 0;
-	}
-}
+/* The header fields every record starts with (r: an ALLOC or FREE record). */
+#define FILL_HEADER(r, kind)                                                                       \
+	do {                                                                                       \
+		__u64 id_ = bpf_get_current_pid_tgid();                                            \
+		(r)->tgid = id_ >> 32;                                                             \
+		(r)->tid = (__u32)id_;                                                             \
+		(r)->cpu = bpf_get_smp_processor_id();                                             \
+		(r)->flags = (kind);                                                               \
+		(r)->ts_ns = bpf_ktime_get_ns();                                                   \
+		(r)->kernel_frames = 0;                                                            \
+		(r)->user_frames = 0;                                                              \
+	} while (0)
 
 /* A record the ring had no room for, counted per (process, kind, site,
  * size) for user space to fold in. */
@@ -249,33 +286,34 @@ static __always_inline void count_lost(struct alloc_sample_stats *st, __u32 kind
 		st->lost_full++;
 }
 
-/* Drops the tracked block (tgid, addr) and reports its free. */
-static __always_inline void free_tracked(struct alloc_sample_stats *st, __u64 addr)
+/* Reports the free of a tracked block (already taken off `tracked`). The
+ * record is built on the stack: 96 bytes, and no other thread's. */
+static __always_inline void report_free(struct alloc_sample_stats *st, __u64 addr,
+					const struct alloc_val *v)
 {
-	struct alloc_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .addr = addr};
-	struct alloc_val *v = bpf_map_lookup_elem(&tracked, &key);
-	struct alloc_sample_rec *r;
-	__u32 zero = 0;
+	struct alloc_free_rec r;
 	void *ring;
 
-	if (!v)
-		return;
-	r = bpf_map_lookup_elem(&scratch, &zero);
-	if (!r)
-		return;
-	r->ev.addr = addr;
-	r->ev.size = v->size;
-	r->ev.site = v->site;
-	r->ev.aux = v->ts_ns;
-	/* The delete decides: a block freed twice at once is reported once. */
-	if (bpf_map_delete_elem(&tracked, &key))
-		return;
+	FILL_HEADER(&r, CPU_SAMPLE_KIND_FREE);
+	__builtin_memset(r.comm, 0, sizeof(r.comm));
+	__builtin_memset(r.pcomm, 0, sizeof(r.pcomm));
+	r.ev.addr = addr;
+	r.ev.size = v->size;
+	r.ev.site = v->site;
+	r.ev.aux = v->ts_ns;
 	st->frees_tracked++;
-	fill_header(r, CPU_SAMPLE_KIND_FREE);
 	ring = cpu_ring(st);
-	if (ring && bpf_ringbuf_output(ring, r, ALLOC_SAMPLE_REC_HEADER_SIZE,
-				       ring_flags(ring, ALLOC_SAMPLE_REC_HEADER_SIZE)))
-		count_lost(st, CPU_SAMPLE_KIND_FREE, &r->ev);
+	if (ring && bpf_ringbuf_output(ring, &r, sizeof(r), ring_flags(ring, sizeof(r))))
+		count_lost(st, CPU_SAMPLE_KIND_FREE, &r.ev);
+}
+
+/* Drops the tracked block (tgid, addr), if it is one, and reports its free. */
+static __always_inline void free_tracked(struct alloc_sample_stats *st, __u64 addr)
+{
+	struct alloc_val v;
+
+	if (take_tracked(addr, &v))
+		report_free(st, addr, &v);
 }
 
 static __always_inline __u64 stack_site(struct alloc_sample_rec *r, __u32 n)
@@ -293,17 +331,22 @@ static __always_inline __u64 stack_site(struct alloc_sample_rec *r, __u32 n)
 static __always_inline void record_alloc(void *ctx, struct alloc_sample_stats *st, __u64 addr,
 					 __u64 size)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct alloc_sample_rec *r;
 	struct alloc_key key = {};
-	struct alloc_val val;
-	__u32 zero = 0, nu = 0;
+	struct alloc_val val, *old;
+	__u32 nu = 0;
 	void *ring;
 	long n;
 
-	r = bpf_map_lookup_elem(&scratch, &zero);
-	if (!r)
+	r = bpf_task_storage_get(&task_recs, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!r) {
+		st->no_task_state++;
 		return;
-	fill_header(r, CPU_SAMPLE_KIND_ALLOC);
+	}
+	FILL_HEADER(r, CPU_SAMPLE_KIND_ALLOC);
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	BPF_CORE_READ_STR_INTO(&r->pcomm, task, group_leader, comm);
 	n = bpf_get_stack(ctx, r->frames, sizeof(r->frames), BPF_F_USER_STACK);
 	if (n < 0) {
 		r->flags |= CPU_SAMPLE_USER_FAILED;
@@ -335,6 +378,16 @@ static __always_inline void record_alloc(void *ctx, struct alloc_sample_stats *s
 	val.size = size;
 	val.site = r->ev.site;
 	val.ts_ns = r->ts_ns;
+	/* A block still tracked at this address was freed where no probe saw
+	 * it (or its process exec'd): report that free now, or its site
+	 * would never give it back. */
+	old = bpf_map_lookup_elem(&tracked, &key);
+	if (old) {
+		struct alloc_val stale = *old;
+
+		st->stale_replaced++;
+		report_free(st, addr, &stale);
+	}
 	if (bpf_map_update_elem(&tracked, &key, &val, BPF_ANY))
 		st->tracked_full++; /* counted in the profile, never matched by a free */
 }
@@ -366,10 +419,16 @@ static __always_inline int on_return(void *ctx, enum fn fn, __u64 ret)
 		if (ret == 0)
 			bpf_probe_read_user(&addr, sizeof(addr), (void *)t->arg);
 	}
-	if (fn == FN_REALLOC && t->arg && (addr || t->size == 0)) {
-		/* The old block is gone: moved, resized in place, or freed by
-		 * realloc(p, 0). A failed realloc keeps it. */
-		free_tracked(st, t->arg);
+	if (t->has_old) {
+		struct alloc_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .addr = t->arg};
+
+		t->has_old = 0;
+		/* The old block is gone (moved, resized in place, or freed by
+		 * realloc(p, 0)), or, when realloc failed, still there. */
+		if (addr || t->size == 0)
+			report_free(st, t->arg, &t->old);
+		else if (bpf_map_update_elem(&tracked, &key, &t->old, BPF_NOEXIST))
+			st->tracked_full++;
 	}
 	if (!t->sampled)
 		return 0;
@@ -408,7 +467,7 @@ static __always_inline int on_session(struct pt_regs *ctx, __u64 size)
 		st->no_task_state++;
 		return 1;
 	}
-	if (t->depth) {
+	if (in_allocator(t, PT_REGS_SP(ctx))) {
 		st->nested++; /* inside realloc or memalign: counted there */
 		return 1;
 	}
@@ -436,32 +495,32 @@ int calloc_session(struct pt_regs *ctx)
 SEC("uprobe")
 int BPF_KPROBE(malloc_entry, __u64 size)
 {
-	return on_entry(FN_MALLOC, size, 0);
+	return on_entry(ctx, FN_MALLOC, size, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(calloc_entry, __u64 n, __u64 size)
 {
-	return on_entry(FN_CALLOC, n * size, 0);
+	return on_entry(ctx, FN_CALLOC, n * size, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 {
-	return on_entry(FN_REALLOC, size, ptr);
+	return on_entry(ctx, FN_REALLOC, size, ptr);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 {
-	return on_entry(FN_POSIX_MEMALIGN, size, memptr);
+	return on_entry(ctx, FN_POSIX_MEMALIGN, size, memptr);
 }
 
 /* aligned_alloc(align, size), memalign(align, size) */
 SEC("uprobe")
 int BPF_KPROBE(aligned_entry, __u64 align, __u64 size)
 {
-	return on_entry(FN_ALIGNED, size, 0);
+	return on_entry(ctx, FN_ALIGNED, size, 0);
 }
 
 /* valloc(size), pvalloc(size): one argument, like malloc, returning aligned
@@ -469,7 +528,7 @@ int BPF_KPROBE(aligned_entry, __u64 align, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(valloc_entry, __u64 size)
 {
-	return on_entry(FN_ALIGNED, size, 0);
+	return on_entry(ctx, FN_ALIGNED, size, 0);
 }
 
 SEC("uretprobe")

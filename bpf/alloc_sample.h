@@ -38,6 +38,12 @@ struct alloc_sample_rec {
 	__u64 frames[CPU_SAMPLE_MAX_FRAMES]; /* user, leaf first (ALLOC only) */
 };
 
+/* A FREE record: the header and the event, nothing more. */
+struct alloc_free_rec {
+	CPU_SAMPLE_HEADER
+	struct alloc_event ev;
+};
+
 #define ALLOC_SAMPLE_REC_HEADER_SIZE ((__u64) __builtin_offsetof(struct alloc_sample_rec, frames))
 #define ALLOC_SAMPLE_REC_SIZE(nu)    (ALLOC_SAMPLE_REC_HEADER_SIZE + 8 * (__u64)(nu))
 
@@ -66,19 +72,21 @@ struct alloc_lost_key {
 
 /* Per-CPU counters. */
 struct alloc_sample_stats {
-	__u64 calls;	     /* allocation calls seen (outermost) */
-	__u64 nested;	     /* allocator calls inside another (not counted again) */
-	__u64 failed;	     /* returned NULL or an error */
-	__u64 sampled;	     /* allocations sampled */
-	__u64 frees;	     /* free calls with a non-NULL pointer */
-	__u64 frees_tracked; /* of which freed a tracked (sampled) allocation */
-	__u64 tracked_full;  /* sampled but the tracking map was full: not tracked */
-	__u64 ring_full;     /* records the ring had no room for: counted in `lost` instead */
-	__u64 lost_full;     /* ... and `lost` was full too: dropped */
-	__u64 no_ring;	     /* records dropped: no ring for the CPU */
-	__u64 no_task_state; /* per-thread state unavailable: call not seen */
-	__u64 unmatched_ret; /* a return without its entry (probe attached mid-call) */
-	__u64 stack_failed;  /* user stack capture errors (record still sent) */
+	__u64 calls;	      /* allocation calls seen (outermost) */
+	__u64 nested;	      /* allocator calls inside another (not counted again) */
+	__u64 failed;	      /* returned NULL or an error */
+	__u64 sampled;	      /* allocations sampled */
+	__u64 frees;	      /* free calls with a non-NULL pointer */
+	__u64 frees_tracked;  /* of which freed a tracked (sampled) allocation */
+	__u64 tracked_full;   /* sampled but the tracking map was full: not tracked */
+	__u64 ring_full;      /* records the ring had no room for: counted in `lost` instead */
+	__u64 lost_full;      /* ... and `lost` was full too: dropped */
+	__u64 no_ring;	      /* records dropped: no ring for the CPU */
+	__u64 no_task_state;  /* per-thread state unavailable: call not seen */
+	__u64 unmatched_ret;  /* a return without its entry (probe attached mid-call) */
+	__u64 stack_failed;   /* user stack capture errors (record still sent) */
+	__u64 stale_replaced; /* a new block at a still-tracked address: the old one's
+			       * free, never seen, reported then */
 };
 
 #endif /* PIPELINE_BPF_ALLOC_SAMPLE_H */

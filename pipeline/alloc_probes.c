@@ -43,8 +43,10 @@ struct alloc_probes {
 	struct probed *procs;
 	size_t n_procs;
 	unsigned n_cpus;
-	uint32_t session_type; /* BPF_TRACE_UPROBE_SESSION, or 0 without it */
-	uint64_t stopped_ns;   /* wall clock of the first stop, 0 while running */
+	uint32_t session_type;	     /* BPF_TRACE_UPROBE_SESSION, or 0 without it */
+	uint64_t stopped_ns;	     /* wall clock of the first stop, 0 while running */
+	struct lost_seen *lost_seen; /* see alloc_probes__drain_lost() */
+	size_t lost_seen_cap;
 };
 
 /* The kernel's value of BPF_TRACE_UPROBE_SESSION, from its BTF, or 0. */
@@ -190,7 +192,8 @@ static int attach_process(const struct alloc_probes *ap, struct probed *p)
 								   : skel->progs.calloc_session,
 					      p->target.attach_path,
 					      s->file_offset + return_offset(s),
-					      (uint32_t)p->attach_pid);
+					      /* 0: every process (uprobe_multi's "any") */
+					      p->attach_pid < 0 ? 0 : (uint32_t)p->attach_pid);
 
 			if (fd >= 0) {
 				p->session_fds[f == ALLOC_FN_CALLOC] = fd;
@@ -208,8 +211,19 @@ static int attach_process(const struct alloc_probes *ap, struct probed *p)
 		/* The return probe first: an entry seen without its return
 		 * would leave the thread's call depth off by one. */
 		err = ret ? attach_one(p, ret, s->file_offset + return_offset(s), true) : 0;
-		err = err ? err
-			  : attach_one(p, entry, s->file_offset + s->entry_point.offset, false);
+		if (!err) {
+			err = attach_one(p, entry, s->file_offset + s->entry_point.offset, false);
+			if (err && err != -ESRCH && s->entry_point.offset) {
+				/* The kernel refused the chosen instruction: the
+				 * entry, single-stepped, rather than no profile. */
+				fprintf(stderr,
+					"pipeline: process %u: %s: probe at +%u refused (%s); at "
+					"the entry instead\n",
+					p->target.tgid, alloc_fn__name((enum alloc_fn)f),
+					s->entry_point.offset, strerror(-err));
+				err = attach_one(p, entry, s->file_offset, false);
+			}
+		}
 		if (err) {
 			fprintf(stderr, "pipeline: process %u: cannot probe %s in %s: %s\n",
 				p->target.tgid, alloc_fn__name((enum alloc_fn)f), p->target.path,
@@ -312,6 +326,7 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 		struct probed *p = &ap->procs[ap->n_procs];
 		char why[512];
 
+		memset(p, 0, sizeof(*p)); /* the slot of a pid that failed is reused */
 		p->session_fds[0] = p->session_fds[1] = -1;
 		p->attach_pid = (pid_t)opts->pids[i];
 		err = alloc_target__find(opts->pids[i], &p->target, why, sizeof(why));
@@ -362,6 +377,7 @@ void alloc_probes__free(struct alloc_probes *ap)
 		return;
 	alloc_probes__stop(ap);
 	alloc_sample_bpf__destroy(ap->skel);
+	free(ap->lost_seen);
 	free(ap->procs);
 	free(ap);
 }
@@ -453,11 +469,11 @@ void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f)
 	fprintf(f,
 		"  allocation drops           %llu not tracked (map full), %llu ring full (%llu of "
 		"them lost, the rest counted), %llu no ring, %llu no thread state, %llu returns "
-		"without entry, %llu stack errors\n",
+		"without entry, %llu stack errors; %llu frees never seen, reported late\n",
 		(unsigned long long)st.tracked_full, (unsigned long long)st.ring_full,
 		(unsigned long long)st.lost_full, (unsigned long long)st.no_ring,
 		(unsigned long long)st.no_task_state, (unsigned long long)st.unmatched_ret,
-		(unsigned long long)st.stack_failed);
+		(unsigned long long)st.stack_failed, (unsigned long long)st.stale_replaced);
 	if (run_cnt)
 		fprintf(f, "  allocation BPF run time    %.3f s over %llu runs (%.0f ns per run)\n",
 			(double)run_ns / 1e9, (unsigned long long)run_cnt,
@@ -477,7 +493,8 @@ void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f)
 		"\"nested\": %llu, \"failed\": %llu, \"sampled\": %llu, \"frees\": %llu, "
 		"\"frees_tracked\": %llu, \"tracked_full\": %llu, \"ring_full\": %llu, "
 		"\"lost\": %llu, \"no_task_state\": %llu, \"unmatched_returns\": %llu, "
-		"\"stack_errors\": %llu, \"bpf_run_ns\": %llu, \"bpf_runs\": %llu}",
+		"\"stack_errors\": %llu, \"stale_replaced\": %llu, \"bpf_run_ns\": %llu, "
+		"\"bpf_runs\": %llu}",
 		ap->n_procs, (unsigned long long)ap->skel->rodata->sample_bytes,
 		(unsigned long long)st.calls, (unsigned long long)st.nested,
 		(unsigned long long)st.failed, (unsigned long long)st.sampled,
@@ -485,43 +502,83 @@ void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f)
 		(unsigned long long)st.tracked_full, (unsigned long long)st.ring_full,
 		(unsigned long long)st.lost_full, (unsigned long long)st.no_task_state,
 		(unsigned long long)st.unmatched_ret, (unsigned long long)st.stack_failed,
-		(unsigned long long)run_ns, (unsigned long long)run_cnt);
+		(unsigned long long)st.stale_replaced, (unsigned long long)run_ns,
+		(unsigned long long)run_cnt);
 }
 
-int64_t alloc_probes__drain_lost(const struct alloc_probes *ap,
+/* The counts of `lost` already folded in, by key: the kernel's counts only
+ * grow (deleting a key could race with a program adding to it), and each
+ * read folds in the difference. Open addressing, sized for the map. */
+struct lost_seen {
+	struct alloc_lost_key key;
+	uint64_t count;
+	bool used;
+};
+
+static struct lost_seen *lost_seen_find(struct alloc_probes *ap, const struct alloc_lost_key *k)
+{
+	size_t mask = ap->lost_seen_cap - 1;
+	uint64_t h =
+		k->site ^ ((uint64_t)k->tgid << 32 | k->kind) ^ k->size * 0x9e3779b97f4a7c15ull;
+
+	for (size_t i = (size_t)(h ^ h >> 29) & mask;; i = (i + 1) & mask) {
+		struct lost_seen *e = &ap->lost_seen[i];
+
+		if (!e->used || !memcmp(&e->key, k, sizeof(*k)))
+			return e;
+	}
+}
+
+int64_t alloc_probes__drain_lost(struct alloc_probes *ap,
 				 void (*fn)(const struct alloc_lost_key *k, uint64_t count,
 					    void *arg),
 				 void *arg)
 {
 	int fd = bpf_map__fd(ap->skel->maps.lost);
-	size_t cap = bpf_map__max_entries(ap->skel->maps.lost), n = 0;
-	struct alloc_lost_key *keys = malloc(cap * sizeof(*keys));
-	int64_t taken = 0;
+	size_t cap = bpf_map__max_entries(ap->skel->maps.lost);
+	struct alloc_lost_key key, next;
+	int64_t folded = 0;
+	bool first = true;
 
-	if (!keys)
-		return -ENOMEM;
-	/* The keys first, then each taken away: deleting while walking with
-	 * get_next_key could restart the walk. */
-	while (n < cap && !bpf_map_get_next_key(fd, n ? &keys[n - 1] : NULL, &keys[n]))
-		n++;
-	for (size_t i = 0; i < n; i++) {
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		struct lost_seen *e;
 		uint64_t count;
 
-		if (!bpf_map_lookup_and_delete_elem(fd, &keys[i], &count)) {
-			fn(&keys[i], count, arg);
-			taken++;
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &count))
+			continue;
+		if (!ap->lost_seen) {
+			/* Twice the map's entries: the probe always ends. */
+			ap->lost_seen_cap = 1;
+			while (ap->lost_seen_cap < 2 * cap)
+				ap->lost_seen_cap <<= 1;
+			ap->lost_seen = calloc(ap->lost_seen_cap, sizeof(*ap->lost_seen));
+			if (!ap->lost_seen)
+				return -ENOMEM;
+		}
+		e = lost_seen_find(ap, &key);
+		if (!e->used) {
+			e->used = true;
+			e->key = key;
+		}
+		if (count > e->count) {
+			fn(&key, count - e->count, arg);
+			e->count = count;
+			folded++;
 		}
 	}
-	free(keys);
-	return taken;
+	return folded;
 }
 
 #define LIVE_BATCH 4096
 
 int64_t alloc_probes__for_each_live(const struct alloc_probes *ap,
-				    void (*fn)(uint32_t tgid, const struct alloc_val *v, void *arg),
+				    bool (*fn)(uint32_t tgid, const struct alloc_val *v, void *arg),
 				    void *arg)
 {
+	struct alloc_key *drop = NULL;
+	size_t n_drop = 0, cap_drop = 0;
 	struct alloc_key *keys = malloc(LIVE_BATCH * sizeof(*keys));
 	struct alloc_val *vals = malloc(LIVE_BATCH * sizeof(*vals));
 	int fd = bpf_map__fd(ap->skel->maps.tracked);
@@ -540,14 +597,30 @@ int64_t alloc_probes__for_each_live(const struct alloc_probes *ap,
 
 		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &outb, keys, vals, &count, NULL);
 		err = err ? -errno : 0;
-		for (__u32 i = 0; i < count; i++)
-			fn(keys[i].tgid, &vals[i], arg);
+		for (__u32 i = 0; i < count; i++) {
+			if (!fn(keys[i].tgid, &vals[i], arg))
+				continue;
+			if (n_drop == cap_drop) {
+				size_t c = cap_drop ? 2 * cap_drop : 1024;
+				struct alloc_key *d = realloc(drop, c * sizeof(*d));
+
+				if (!d)
+					continue; /* dropped at a later scan */
+				drop = d;
+				cap_drop = c;
+			}
+			drop[n_drop++] = keys[i];
+		}
 		visited += count;
 		if (err)
 			break;
 		in = outb;
 		first = false;
 	}
+	/* After the walk: deleting during it could make it skip or repeat. */
+	for (size_t i = 0; i < n_drop; i++)
+		bpf_map_delete_elem(fd, &drop[i]);
+	free(drop);
 	free(keys);
 	free(vals);
 	return err == -ENOENT ? visited : err;

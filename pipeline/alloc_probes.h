@@ -46,10 +46,10 @@ int alloc_probes__read_bpf_stats(const struct alloc_probes *ap, uint64_t *run_ns
 /* Writes, per probed process, its allocator and where each probe went. */
 void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *indent);
 
-/* Takes the counts of records the rings had no room for (struct
- * alloc_lost_key), calling fn for each and clearing them. Returns how many
- * keys, or -errno. */
-int64_t alloc_probes__drain_lost(const struct alloc_probes *ap,
+/* Calls fn with the count of records the rings had no room for (struct
+ * alloc_lost_key) that came since the last call, per key. Returns how many
+ * keys had some, or -errno. */
+int64_t alloc_probes__drain_lost(struct alloc_probes *ap,
 				 void (*fn)(const struct alloc_lost_key *k, uint64_t count,
 					    void *arg),
 				 void *arg);
@@ -63,10 +63,11 @@ void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f);
 void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f);
 
 /* Calls fn for each allocation still tracked in the kernel (sampled and not
- * freed), with its process, site, size and allocation time. Returns the
+ * freed), with its process, site, size and allocation time; those for which
+ * fn returns true (their process is gone) are then untracked. Returns the
  * number visited, or -errno. */
 int64_t alloc_probes__for_each_live(const struct alloc_probes *ap,
-				    void (*fn)(uint32_t tgid, const struct alloc_val *v, void *arg),
+				    bool (*fn)(uint32_t tgid, const struct alloc_val *v, void *arg),
 				    void *arg);
 
 #endif /* PIPELINE_ALLOC_PROBES_H */

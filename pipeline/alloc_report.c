@@ -35,7 +35,7 @@
 
 struct alloc_report {
 	const struct pipeline_config *cfg;
-	const struct alloc_probes *probes;
+	struct alloc_probes *probes;
 	struct alloc_agg *total;
 	uint64_t sites_dropped;
 	uint64_t probed_ns; /* wall clock when the probes were in place: growth starts */
@@ -53,7 +53,7 @@ static const struct profile_value_type alloc_columns[] = {
 #define COL_ALLOC_SPACE 1
 
 struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
-				       const struct alloc_probes *probes)
+				       struct alloc_probes *probes)
 {
 	struct alloc_report *r = calloc(1, sizeof(*r));
 
@@ -148,20 +148,47 @@ static void fold_lost(const struct alloc_lost_key *k, uint64_t count, void *arg)
 		r->sites_dropped++;
 }
 
+#define ALIVE_CACHE 1024
+
 struct leak_scan {
 	struct alloc_agg *total;
 	uint64_t now_mono_ns, min_age_ns, period;
 	double leaked_bytes, leaked_objects;
+	/* Whether a tgid still exists, cached for the scan (direct-mapped). */
+	uint32_t alive_tgid[ALIVE_CACHE];
+	bool alive[ALIVE_CACHE];
+	uint64_t untracked; /* blocks of exited processes taken off the map */
 };
 
-static void leak_visit(uint32_t tgid, const struct alloc_val *v, void *arg)
+static bool process_exited(uint32_t tgid);
+
+static bool scan_alive(struct leak_scan *ls, uint32_t tgid)
+{
+	size_t i = tgid % ALIVE_CACHE;
+
+	if (ls->alive_tgid[i] != tgid + 1) {
+		ls->alive_tgid[i] = tgid + 1;
+		ls->alive[i] = !process_exited(tgid);
+	}
+	return ls->alive[i];
+}
+
+/* Sums a live block into its site's leaked figures when old enough;
+ * returns true (untrack it) when its process has exited: its memory went
+ * with it, and an entry left there would only fill the map (and match a
+ * reused pid's frees). The site keeps what it held. */
+static bool leak_visit(uint32_t tgid, const struct alloc_val *v, void *arg)
 {
 	struct leak_scan *ls = arg;
 	struct alloc_site *s;
 	double w;
 
+	if (!scan_alive(ls, tgid)) {
+		ls->untracked++;
+		return true;
+	}
 	if (ls->now_mono_ns < v->ts_ns || ls->now_mono_ns - v->ts_ns < ls->min_age_ns)
-		return;
+		return false;
 	s = alloc_agg__find(ls->total, tgid, v->site);
 	w = alloc_agg__weight(v->size, ls->period);
 	if (s) {
@@ -170,6 +197,7 @@ static void leak_visit(uint32_t tgid, const struct alloc_val *v, void *arg)
 	}
 	ls->leaked_bytes += w * (double)v->size;
 	ls->leaked_objects += w;
+	return false;
 }
 
 static uint64_t mono_ns(void)

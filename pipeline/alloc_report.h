@@ -25,7 +25,7 @@ struct alloc_probes;
  * NULL) is read for the leak scan; create it once they are attached (growth
  * rates count from then). */
 struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
-				       const struct alloc_probes *probes);
+				       struct alloc_probes *probes);
 void alloc_report__free(struct alloc_report *r);
 
 /* Adds one shard's retired sites. Returns 0 or -ENOMEM (sites beyond the

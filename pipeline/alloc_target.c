@@ -15,11 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "alloc_target.h"
 
-#define MAX_FILES 512
+#define MAX_FILES 4096
 
 static const char *const fn_names[ALLOC_FN_COUNT] = {
 	[ALLOC_FN_MALLOC] = "malloc",
@@ -86,8 +87,13 @@ static void scan_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct file_syms 
 		GElf_Sym sym;
 		const char *name;
 
+		/* Only what the dynamic linker can bind to: global or weak,
+		 * default visibility (a library's local helpers named malloc
+		 * are not its malloc). */
 		if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
-		    GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_value)
+		    GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_value ||
+		    GELF_ST_BIND(sym.st_info) == STB_LOCAL ||
+		    GELF_ST_VISIBILITY(sym.st_other) != STV_DEFAULT)
 			continue;
 		name = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!name)
@@ -103,8 +109,11 @@ static void scan_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct file_syms 
 	}
 }
 
-/* Reads what elf defines; returns false if it is not an ELF file. */
-static bool read_syms(Elf *elf, struct file_syms *fs)
+/* Reads what elf defines; returns false if it is not an ELF file. A
+ * library is read for its dynamic symbols alone (what other objects bind
+ * to); an executable's .symtab counts too (malloc linked in statically
+ * may be exported by neither). */
+static bool read_syms(Elf *elf, bool is_exe, struct file_syms *fs)
 {
 	Elf_Scn *scn = NULL;
 
@@ -115,7 +124,7 @@ static bool read_syms(Elf *elf, struct file_syms *fs)
 		GElf_Shdr sh;
 
 		if (gelf_getshdr(scn, &sh) &&
-		    (sh.sh_type == SHT_DYNSYM || sh.sh_type == SHT_SYMTAB))
+		    (sh.sh_type == SHT_DYNSYM || (is_exe && sh.sh_type == SHT_SYMTAB)))
 			scan_symtab(elf, scn, &sh, fs);
 	}
 	return true;
@@ -185,6 +194,15 @@ static int read_mapped_files(uint32_t tgid, struct mapped_file **out, size_t *n_
 	*out = files;
 	*n_out = n;
 	return 0;
+}
+
+static bool is_dynamic_linker(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "ld-linux", 8) || !strncmp(base, "ld-", 3) ||
+	       !strncmp(base, "ld64.so", 7);
 }
 
 static bool is_libc(const char *path)
@@ -266,15 +284,19 @@ static int find(uint32_t tgid, bool libc_only, struct alloc_target *out, char *e
 	/* Rank: 3 the executable, 2 another library, 1 libc: the linker's order. */
 	for (size_t i = 0; i < n; i++) {
 		struct file_syms fs;
-		bool is_exe = exe_known && (uint64_t)exe_st.st_ino == files[i].inode;
+		bool is_exe = exe_known && (uint64_t)exe_st.st_ino == files[i].inode &&
+			      files[i].dev ==
+				      ((uint64_t)major(exe_st.st_dev) << 32 | minor(exe_st.st_dev));
 		int fd = open_mapped(tgid, &files[i], attach, sizeof(attach)), r;
 		Elf *elf;
 
 		if (fd < 0)
 			continue;
 		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-		if (elf && read_syms(elf, &fs) && fs.vaddr[ALLOC_FN_MALLOC] &&
-		    fs.vaddr[ALLOC_FN_FREE]) {
+		/* The dynamic linker's own minimal malloc (older glibc exports
+		 * it) serves its start-up only. */
+		if (!is_dynamic_linker(files[i].path) && elf && read_syms(elf, is_exe, &fs) &&
+		    fs.vaddr[ALLOC_FN_MALLOC] && fs.vaddr[ALLOC_FN_FREE]) {
 			r = is_exe ? 3 : is_libc(files[i].path) ? 1 : 2;
 			if (libc_only && r != 1)
 				r = 0;
@@ -309,7 +331,8 @@ static int find(uint32_t tgid, bool libc_only, struct alloc_target *out, char *e
 	}
 	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	struct file_syms fs;
-	ret = elf && read_syms(elf, &fs) ? fill_sites(fd, elf, &fs, out) : -ENOEXEC;
+	ret = elf && read_syms(elf, out->in_executable, &fs) ? fill_sites(fd, elf, &fs, out)
+							     : -ENOEXEC;
 	if (ret)
 		snprintf(err, errlen, "cannot read %s: %s", out->path, strerror(-ret));
 	elf_end(elf);

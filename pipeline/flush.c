@@ -410,7 +410,7 @@ static int flusher__export_alloc(struct flusher *f, const struct profile *p)
 		}
 		list[c] = &views[c];
 	}
-	err = flusher__export_list(f, list, 4);
+	err = flusher__export_list(f, list, p->n_value_types < 4 ? p->n_value_types : 4);
 	free(stacks);
 	return err;
 }

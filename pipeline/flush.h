@@ -39,13 +39,13 @@ struct flush_stats {
 /* Returns a flusher writing to cfg->output, or NULL with errno set. */
 struct flusher_opts {
 	const struct pipeline_config *cfg;
-	struct symbolizer *sym;			 /* process metadata for profiles */
-	struct otlp_exporter *exporter;		 /* the I/O loop: needed with files or send_otlp */
-	bool send_otlp;				 /* queue each interval as OTLP request(s) */
-	const struct otlp_encode_opts *otlp;	 /* with send_otlp */
-	bool files;				 /* write local files to cfg->output */
-	size_t max_times;			 /* per-sample times kept per interval; 0 = none */
-	const struct alloc_probes *alloc_probes; /* leak scan (with cfg->profile_alloc) */
+	struct symbolizer *sym;		     /* process metadata for profiles */
+	struct otlp_exporter *exporter;	     /* the I/O loop: needed with files or send_otlp */
+	bool send_otlp;			     /* queue each interval as OTLP request(s) */
+	const struct otlp_encode_opts *otlp; /* with send_otlp */
+	bool files;			     /* write local files to cfg->output */
+	size_t max_times;		     /* per-sample times kept per interval; 0 = none */
+	struct alloc_probes *alloc_probes;   /* leak scan (with cfg->profile_alloc) */
 	uint64_t start_real_ns;
 };
 

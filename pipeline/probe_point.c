@@ -112,7 +112,14 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 	const uint8_t *mp = p + i;
 	size_t mavail = avail - i;
 
-	if (op >= 0x50 && op <= 0x57) {
+	/* The kernel emulates branches and pushes only without prefixes (it
+	 * refuses some, and a prefixed one is a rare sight here anyway). */
+	bool prefixed = i - 1 > (rex ? 1u : 0u); /* i is past the opcode */
+
+	if (prefixed && ((op >= 0x70 && op <= 0x7f) || op == 0xeb || op == 0xe8 || op == 0xe9 ||
+			 op == 0x90 || op == 0x0f)) {
+		return; /* unknown */
+	} else if (op >= 0x50 && op <= 0x57) {
 		*in = (struct insn){i, INSN_EMULATED, "push"};
 	} else if (op == 0x90 && !rex) {
 		*in = (struct insn){i, INSN_EMULATED, "nop"};
@@ -137,6 +144,9 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 		if (i + m + imm > avail)
 			return;
 		w = sub == 7 ? -1 : rm_reg(mp[0], rex); /* /7 is cmp */
+		/* byte operands without REX: 4-7 are ah, ch, dh, bh */
+		if (op == 0x80 && !rex && w >= 4 && w <= 7)
+			w -= 4;
 		in->len = i + m + imm;
 		in->name = sub == 7 ? "cmp" : "alu";
 		in->cls = dest_class(cx, in, w);
@@ -156,22 +166,23 @@ static void decode(const struct decode_ctx *cx, const uint8_t *p, size_t avail, 
 		in->len = i + (opsize16 ? 2 : 4);
 		in->name = "alu rax";
 		in->cls = op == 0x3d || op == 0xa9 || !is_live(cx, 0) ? INSN_SKIP : INSN_CLOBBER;
-	} else if (op >= 0xb8 && op <= 0xbf && i + (rex & 8 ? 8 : 4) <= avail) {
+	} else if (op >= 0xb8 && op <= 0xbf && i + (rex & 8 ? 8 : opsize16 ? 2 : 4) <= avail) {
 		/* mov imm to a register */
-		in->len = i + (rex & 8 ? 8 : 4);
+		in->len = i + (rex & 8 ? 8 : opsize16 ? 2 : 4);
 		in->name = "mov imm";
 		in->cls = dest_class(cx, in, (int)((op & 7) | ((rex & 1) << 3)));
 	} else if (op == 0xf7 && (m = modrm_len(mp, mavail))) {
 		unsigned sub = (mp[0] >> 3) & 7;
-		size_t imm = sub == 0 ? (opsize16 ? 2 : 4) : 0; /* /0: test imm32 */
+		/* /0 and /1: test with an immediate */
+		size_t imm = sub <= 1 ? (opsize16 ? 2 : 4) : 0;
 
 		if (i + m + imm > avail)
 			return;
 		in->len = i + m + imm;
-		in->name = sub == 0 ? "test" : "mul/div";
+		in->name = sub <= 1 ? "test" : "mul/div";
 		/* mul/div write rdx:rax; not/neg write their operand */
 		w = rm_reg(mp[0], rex);
-		in->cls = sub == 0   ? INSN_SKIP
+		in->cls = sub <= 1   ? INSN_SKIP
 			  : sub >= 4 ? (is_live(cx, 0) || is_live(cx, 2) ? INSN_CLOBBER : INSN_SKIP)
 				     : dest_class(cx, in, w);
 	} else if ((op == 0x89 || op == 0x01 || op == 0x09 || op == 0x21 || op == 0x29 ||

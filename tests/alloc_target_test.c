@@ -85,8 +85,12 @@ static int test_decoder(void)
 	CHOOSE(0, false, 0x48, 0x8d, 0x7f, 0x10, 0x55); /* lea 16(%rdi),%rdi */
 	CHOOSE(0, false, 0x48, 0xf7, 0xe2, 0x55);	/* mul %rdx: clobbers rdx */
 	CHOOSE(0, false, 0xc3);				/* ret */
-	CHOOSE(0, false, 0x0f, 0x0b);			/* ud2: unknown */
-	CHOOSE(0, false, 0x48, 0x85, 0xff);		/* runs out of bytes */
+	CHOOSE(0, false, 0x2e, 0x74, 0x10);		/* a prefixed jcc: not emulated */
+	CHOOSE(0, false, 0x80, 0xe6, 0x01, 0x55);	/* and $1,%dh: writes rdx */
+	CHOOSE(4, true, 0x66, 0xb8, 0x01, 0x00, 0x55);	/* mov $1,%ax (imm16); push */
+	CHOOSE(7, true, 0x48, 0xf7, 0xc7, 1, 0, 0, 0, 0x74, 0x10); /* test $imm32,%rdi; je */
+	CHOOSE(0, false, 0x0f, 0x0b);				   /* ud2: unknown */
+	CHOOSE(0, false, 0x48, 0x85, 0xff);			   /* runs out of bytes */
 	return 0;
 }
 
