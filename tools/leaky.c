@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_NS	       (10 * 1000 * 1000ull)
-#define CACHE_FILL_NS  (10 * 1000 * 1000 * 1000ull)
-#define CACHE_BLOCK    4096
+#define TICK_NS	      (10 * 1000 * 1000ull)
+#define CACHE_FILL_NS (10 * 1000 * 1000 * 1000ull)
+#define CACHE_BLOCK   4096
 
 static uint64_t now_ns(void)
 {
@@ -75,9 +75,9 @@ __attribute__((noinline)) static void churn(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"rate", required_argument, NULL, 'r'},	    {"block", required_argument, NULL, 'b'},
-		{"cache", required_argument, NULL, 'c'},    {"duration", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},	    {0},
+		{"rate", required_argument, NULL, 'r'},	 {"block", required_argument, NULL, 'b'},
+		{"cache", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},	 {0},
 	};
 	uint64_t rate = 1 << 20, block = 1024, cache_bytes = 8 << 20, duration = 0;
 	int c;
