@@ -83,10 +83,10 @@ add_custom_command(OUTPUT ${LEAKER_BIN} ${LEAKER_JE_BIN}
 	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
 	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
 		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
-		${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_BIN}
+		-pthread ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_BIN}
 	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
 		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
-		${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_JE_BIN} -ljemalloc
+		-pthread ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_JE_BIN} -ljemalloc
 	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c
 	COMMENT "leaker, leaker_jemalloc (clang, frame pointers everywhere)")
 add_custom_target(leaker ALL DEPENDS ${LEAKER_BIN} ${LEAKER_JE_BIN})

@@ -2,9 +2,11 @@
 /*
  * A program with a known allocation profile, for the allocation tests.
  *
- * Usage: leaker [ROUNDS]
+ * Usage: leaker [ROUNDS [THREADS]]
  * Prints its pid, then waits for SIGUSR1 (so a profiler can attach first),
- * then runs ROUNDS rounds (default 1) of:
+ * then runs, in each of THREADS threads (default 1: the main thread alone;
+ * more: that many new threads, each with the figures below), ROUNDS rounds
+ * (default 1) of:
  *   leak_alpha     1000 x malloc(4096)                    kept: 4,096,000 bytes
  *   leak_beta       500 x calloc(16, 256)                 kept: 2,048,000 bytes
  *   leak_gamma      200 x malloc(100) then realloc(3000)  kept:   600,000 bytes
@@ -14,16 +16,19 @@
  * then prints "done" and sleeps until killed. Every allocation site is its
  * own noinline function, so each has one stack.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define KEEP_MAX 4096
+#define KEEP_MAX    4096
+#define MAX_THREADS 16
 
-static void *kept[KEEP_MAX * 4];
-static size_t n_kept;
+static void *kept[KEEP_MAX * 4 * MAX_THREADS];
+static size_t n_kept; /* atomic: threads keep blocks at once */
+static int rounds = 1;
 static volatile sig_atomic_t go;
 
 static void on_usr1(int sig)
@@ -39,8 +44,9 @@ static void keep(void *p)
 		exit(1);
 	}
 	memset(p, 1, 16);
-	if (n_kept < sizeof(kept) / sizeof(kept[0]))
-		kept[n_kept++] = p;
+	size_t i = __atomic_fetch_add(&n_kept, 1, __ATOMIC_RELAXED);
+	if (i < sizeof(kept) / sizeof(kept[0]))
+		kept[i] = p;
 }
 
 __attribute__((noinline)) static void leak_alpha(void)
@@ -88,11 +94,30 @@ __attribute__((noinline)) static void churn(void)
 	}
 }
 
+__attribute__((noinline)) static void *run_rounds(void *arg)
+{
+	(void)arg;
+	for (int r = 0; r < rounds; r++) {
+		leak_alpha();
+		leak_beta();
+		leak_gamma();
+		leak_delta();
+		churn();
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	int rounds = argc > 1 ? atoi(argv[1]) : 1;
+	int threads = argc > 2 ? atoi(argv[2]) : 1;
 	struct sigaction sa = {.sa_handler = on_usr1};
+	pthread_t tids[MAX_THREADS];
 
+	rounds = argc > 1 ? atoi(argv[1]) : 1;
+	if (threads < 1 || threads > MAX_THREADS) {
+		fprintf(stderr, "leaker: THREADS must be 1-%d\n", MAX_THREADS);
+		return 2;
+	}
 	sigaction(SIGUSR1, &sa, NULL);
 	printf("%d\n", (int)getpid());
 	fflush(stdout);
@@ -101,12 +126,16 @@ int main(int argc, char **argv)
 		usleep(10000);
 	if (!go)
 		return 2;
-	for (int r = 0; r < rounds; r++) {
-		leak_alpha();
-		leak_beta();
-		leak_gamma();
-		leak_delta();
-		churn();
+	if (threads == 1) {
+		run_rounds(NULL);
+	} else {
+		for (int t = 0; t < threads; t++)
+			if (pthread_create(&tids[t], NULL, run_rounds, NULL)) {
+				fprintf(stderr, "leaker: cannot start thread %d\n", t);
+				return 1;
+			}
+		for (int t = 0; t < threads; t++)
+			pthread_join(tids[t], NULL);
 	}
 	printf("done\n");
 	fflush(stdout);
