@@ -47,6 +47,8 @@ const volatile __u64 wakeup_bytes = 0;
 /* The agent itself (probed too with --alloc-all, which attaches to every
  * process mapping the C library): never counted. */
 const volatile __u32 self_tgid = 0;
+/* Anonymous mmap: every process (--alloc-all), else those in `targets`. */
+const volatile bool all_processes = false;
 /* -ln((k + 0.5) / ALLOC_SAMPLE_EXP_TABLE) in 16.16 fixed point, from user space. */
 const volatile __u32 exp_table[ALLOC_SAMPLE_EXP_TABLE];
 
@@ -88,6 +90,37 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* The --pid processes, for the mmap tracepoints (which fire for every
+ * process; the uprobes are attached per process). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct alloc_file_key);
+	__type(value, __u8);
+} alloc_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct alloc_text);
+} alloc_texts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct alloc_site_key);
+	__type(value, struct alloc_sample_rec);
+} site_stacks SEC(".maps");
+
 struct task_state {
 	__s64 countdown;      /* bytes to the next sample */
 	__u64 size;	      /* the outermost call's */
@@ -95,8 +128,11 @@ struct task_state {
 	__u64 sp;	      /* stack pointer at the outermost call's entry */
 	struct alloc_val old; /* realloc: the old block, taken off `tracked` at entry */
 	__u8 has_old;
-	__u32 depth; /* allocator calls in progress on this thread */
-	__u8 fn;     /* enum fn of the outermost call */
+	__u32 depth;	   /* allocator calls in progress on this thread */
+	__u8 fn;	   /* enum fn of the outermost call */
+	__u8 mmap_pending; /* an mmap of the program is in its syscall */
+	__u8 mmap_sampled;
+	__u64 mmap_len;
 	__u8 sampled;
 	__u8 started; /* countdown drawn */
 };
@@ -163,6 +199,18 @@ static __always_inline bool sample_decision(struct task_state *t, __u64 size)
 	return true;
 }
 
+/* This thread's state, created on first use; NULL (counted) when the
+ * kernel cannot give it now. */
+static __always_inline struct task_state *task_state_get(struct alloc_sample_stats *st)
+{
+	struct task_state *t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+						    BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (!t)
+		st->no_task_state++;
+	return t;
+}
+
 /*
  * Whether an allocator call is running on this thread below the current
  * one. A depth left over by a return never seen (task storage busy at the
@@ -199,12 +247,9 @@ static __always_inline int on_entry(struct pt_regs *ctx, enum fn fn, __u64 size,
 
 	if (!st)
 		return 0;
-	t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!t) {
-		st->no_task_state++;
+	t = task_state_get(st);
+	if (!t)
 		return 0;
-	}
 	if (in_allocator(t, PT_REGS_SP(ctx))) {
 		t->depth++;
 		st->nested++;
@@ -371,8 +416,13 @@ static __always_inline void record_alloc(void *ctx, struct alloc_sample_stats *s
 	ring = cpu_ring(st);
 	if (!ring)
 		return; /* not tracked either: its free must not come without it */
-	if (bpf_ringbuf_output(ring, r, rsize, ring_flags(ring, rsize)))
+	if (bpf_ringbuf_output(ring, r, rsize, ring_flags(ring, rsize))) {
+		struct alloc_site_key sk = {.tgid = r->tgid, .site = r->ev.site};
+
 		count_lost(st, CPU_SAMPLE_KIND_ALLOC, &r->ev); /* still tracked */
+		/* Its stack, once per site: user space may have no other. */
+		bpf_map_update_elem(&site_stacks, &sk, r, BPF_NOEXIST);
+	}
 	key.tgid = r->tgid;
 	key.addr = addr;
 	val.size = size;
@@ -461,12 +511,9 @@ static __always_inline int on_session(struct pt_regs *ctx, __u64 size)
 			record_alloc(ctx, st, addr, *cookie);
 		return 0;
 	}
-	t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!t) {
-		st->no_task_state++;
+	t = task_state_get(st);
+	if (!t)
 		return 1;
-	}
 	if (in_allocator(t, PT_REGS_SP(ctx))) {
 		st->nested++; /* inside realloc or memalign: counted there */
 		return 1;
@@ -573,6 +620,126 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 		return 0;
 	st->frees++;
 	free_tracked(st, ptr);
+	return 0;
+}
+
+/* ---- anonymous mmap and munmap, through the syscall tracepoints ---- */
+
+#define PL_MAP_SHARED	 0x01
+#define PL_MAP_ANONYMOUS 0x20
+
+struct vma_check {
+	bool allocator, seen;
+};
+
+static long vma_is_allocator(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_check *c = data;
+	struct alloc_file_key k = {};
+	struct file *f = BPF_CORE_READ(vma, vm_file);
+
+	c->seen = true;
+	if (!f)
+		return 0;
+	k.ino = BPF_CORE_READ(f, f_inode, i_ino);
+	k.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	c->allocator = bpf_map_lookup_elem(&alloc_files, &k) != NULL;
+	return 0;
+}
+
+/*
+ * Whether the mmap being made comes from the allocator or libc itself:
+ * glibc's mmap wrapper is a leaf, so at the syscall the word at the user
+ * stack pointer is its caller's return address, and where that address
+ * lies tells. For a --pid process, user space gave the executable ranges of
+ * its allocator and libc; otherwise (--alloc-all) the address's mapping is
+ * looked up, which fails while another thread holds the process's mm (a
+ * thread creating its arena, say): such an mmap is left out, and counted.
+ */
+static __always_inline bool mmap_from_allocator(struct alloc_sample_stats *st, __u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct alloc_text *text = bpf_map_lookup_elem(&alloc_texts, &tgid);
+	struct vma_check c = {};
+	__u64 ret = 0;
+
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP_CORE(regs)))
+		return false;
+	if (text) {
+		for (int i = 0; i < ALLOC_TEXT_RANGES; i++)
+			if (ret >= text->start[i] && ret < text->end[i])
+				return true;
+		return false;
+	}
+	if (bpf_find_vma(task, ret, vma_is_allocator, &c, 0) && !c.seen) {
+		st->mmaps_unknown++;
+		return true;
+	}
+	return c.allocator;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int mmap_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = ctx->args[3], len = ctx->args[1];
+	struct alloc_sample_stats *st;
+	struct task_state *t;
+	__u32 tgid;
+
+	if (!(flags & PL_MAP_ANONYMOUS) || (flags & PL_MAP_SHARED))
+		return 0;
+	st = get_stats();
+	if (!st)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!all_processes && !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	if (mmap_from_allocator(st, tgid)) {
+		st->mmaps_internal++;
+		return 0;
+	}
+	t = task_state_get(st);
+	if (!t)
+		return 0;
+	st->mmaps++;
+	t->mmap_pending = 1;
+	t->mmap_len = len;
+	t->mmap_sampled = sample_decision(t, len);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int mmap_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct alloc_sample_stats *st = get_stats();
+	struct task_state *t;
+	long ret = ctx->ret;
+
+	if (!st)
+		return 0;
+	t = bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0, 0);
+	if (!t || !t->mmap_pending)
+		return 0;
+	t->mmap_pending = 0;
+	if (ret < 0 && ret > -4096) {
+		st->mmaps_failed++;
+		return 0;
+	}
+	if (t->mmap_sampled)
+		record_alloc(ctx, st, (__u64)ret, t->mmap_len);
+	return 0;
+}
+
+/* An unmap at a tracked mapping's start frees it (a partial unmap frees it
+ * whole: the profile cannot split a block). */
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int munmap_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct alloc_sample_stats *st = get_stats();
+
+	if (st)
+		free_tracked(st, ctx->args[0]);
 	return 0;
 }
 

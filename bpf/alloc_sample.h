@@ -70,6 +70,15 @@ struct alloc_lost_key {
 	__u64 size;
 };
 
+/* The stack of a site whose ALLOC record the ring had no room for (the
+ * first such record of the site), for user space to name a site it may
+ * never have seen a record of. */
+struct alloc_site_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 site;
+};
+
 /* Per-CPU counters. */
 struct alloc_sample_stats {
 	__u64 calls;	      /* allocation calls seen (outermost) */
@@ -87,6 +96,25 @@ struct alloc_sample_stats {
 	__u64 stack_failed;   /* user stack capture errors (record still sent) */
 	__u64 stale_replaced; /* a new block at a still-tracked address: the old one's
 			       * free, never seen, reported then */
+	__u64 mmaps;	      /* anonymous private mmaps of the program (counted) */
+	__u64 mmaps_internal; /* ... made by the allocator or libc itself (left out) */
+	__u64 mmaps_failed;
+	__u64 mmaps_unknown; /* caller not known (mm busy): left out */
+};
+
+/* The executable mappings of a --pid process's allocator and C library,
+ * filled by user space: an mmap returning into one of them is theirs. */
+#define ALLOC_TEXT_RANGES 4
+struct alloc_text {
+	__u64 start[ALLOC_TEXT_RANGES], end[ALLOC_TEXT_RANGES];
+};
+
+/* A file whose own mmap calls are the allocator's (its arenas, large blocks,
+ * thread stacks): the allocator's file and the C library. */
+struct alloc_file_key {
+	__u64 ino;
+	__u32 dev; /* the kernel's encoding: major << 20 | minor */
+	__u32 pad;
 };
 
 #endif /* PIPELINE_BPF_ALLOC_SAMPLE_H */

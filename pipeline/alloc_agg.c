@@ -209,6 +209,15 @@ int alloc_agg__add_n(struct alloc_agg *agg, uint32_t tgid, uint64_t site, bool f
 	return 0;
 }
 
+int alloc_agg__set_stack(struct alloc_agg *agg, uint32_t tgid, uint64_t site, const char *comm,
+			 const char *pcomm, const struct sym_frame *const *frames,
+			 uint32_t n_frames)
+{
+	struct alloc_site *e = alloc_agg__find(agg, tgid, site);
+
+	return e ? set_stack(e, comm, pcomm, frames, n_frames) : -ENOENT;
+}
+
 int64_t alloc_agg__merge(struct alloc_agg *dst, const struct alloc_agg *src)
 {
 	int64_t lost = 0;

@@ -60,6 +60,12 @@ int alloc_agg__add_alloc(struct alloc_agg *agg, uint32_t tgid, uint64_t site, co
  * site brings it. Returns as add_alloc(). */
 int alloc_agg__add_n(struct alloc_agg *agg, uint32_t tgid, uint64_t site, bool free, uint64_t size,
 		     uint64_t period, uint64_t count);
+/* Gives site (tgid, site) its stack if it has none (frames copied).
+ * Returns 0, -ENOENT (no such site) or -ENOMEM. */
+int alloc_agg__set_stack(struct alloc_agg *agg, uint32_t tgid, uint64_t site, const char *comm,
+			 const char *pcomm, const struct sym_frame *const *frames,
+			 uint32_t n_frames);
+
 /* Adds every site of src into dst. Returns the number of sites that did not
  * fit, or -ENOMEM. */
 int64_t alloc_agg__merge(struct alloc_agg *dst, const struct alloc_agg *src);

@@ -21,7 +21,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +50,8 @@ struct alloc_probes {
 	uint64_t stopped_ns;	     /* wall clock of the first stop, 0 while running */
 	struct lost_seen *lost_seen; /* see alloc_probes__drain_lost() */
 	size_t lost_seen_cap;
+	struct bpf_link *mmap_links[3]; /* the syscall tracepoints, when attached */
+	char mmap_why[160];		/* why anonymous mmap is not tracked, or "" */
 };
 
 /* The kernel's value of BPF_TRACE_UPROBE_SESSION, from its BTF, or 0. */
@@ -97,6 +102,8 @@ static int session_link(const struct alloc_probes *ap, struct bpf_program *prog,
 
 	return fd < 0 ? -errno : (int)fd;
 }
+
+static void attach_mmap(struct alloc_probes *ap, const struct alloc_probes_opts *opts);
 
 /* The programs for one allocator function: entry, return (NULL: none). */
 static void progs_for(struct alloc_sample_bpf *skel, enum alloc_fn fn, struct bpf_program **entry,
@@ -284,6 +291,7 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 	}
 	ap->skel->rodata->sample_bytes = opts->sample_bytes ? opts->sample_bytes : 1;
 	ap->skel->rodata->self_tgid = (uint32_t)getpid();
+	ap->skel->rodata->all_processes = opts->all;
 	ap->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
 	fill_exp_table(ap->skel->rodata->exp_table);
 	bpf_map__set_max_entries(ap->skel->maps.tracked, opts->max_tracked);
@@ -347,6 +355,9 @@ int alloc_probes__new(const struct alloc_probes_opts *opts, struct alloc_probes 
 		err = -ENOENT;
 		goto fail;
 	}
+	attach_mmap(ap, opts);
+	if (ap->mmap_why[0])
+		fprintf(stderr, "pipeline: anonymous mmap not tracked: %s\n", ap->mmap_why);
 	*out = ap;
 	return 0;
 fail:
@@ -354,8 +365,121 @@ fail:
 	return err;
 }
 
+/* Marks the file at path as one whose own mmaps are the allocator's; its
+ * identity goes to *key. Returns 0 or -errno. */
+static int add_alloc_file(struct alloc_probes *ap, const char *path, struct alloc_file_key *key)
+{
+	struct alloc_file_key k = {0};
+	struct stat st;
+	uint8_t one = 1;
+
+	if (stat(path, &st))
+		return -errno;
+	k.ino = (uint64_t)st.st_ino;
+	k.dev = (uint32_t)(major(st.st_dev) << 20 | minor(st.st_dev));
+	*key = k;
+	return bpf_map__update_elem(ap->skel->maps.alloc_files, &k, sizeof(k), &one, sizeof(one),
+				    BPF_ANY);
+}
+
+/* Gives the BPF side the executable ranges of process tgid's files in
+ * files[0..n) (its allocator and libc), read from /proc/PID/maps. */
+static void add_alloc_texts(struct alloc_probes *ap, uint32_t tgid,
+			    const struct alloc_file_key *files, int n)
+{
+	struct alloc_text text = {0};
+	char path[64], line[512];
+	int k = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/maps", tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (k < ALLOC_TEXT_RANGES && fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, inode;
+		unsigned ma, mi;
+		char perms[8];
+
+		if (sscanf(line, "%llx-%llx %7s %*s %x:%x %llu", &start, &end, perms, &ma, &mi,
+			   &inode) != 6 ||
+		    perms[2] != 'x')
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (files[i].ino == inode && files[i].dev == (ma << 20 | mi)) {
+				text.start[k] = start;
+				text.end[k++] = end;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	if (k)
+		bpf_map__update_elem(ap->skel->maps.alloc_texts, &tgid, sizeof(tgid), &text,
+				     sizeof(text), BPF_ANY);
+}
+
+#define TRACEFS "/sys/kernel/tracing"
+
+/*
+ * Anonymous mmap and munmap of the targets, through the syscall
+ * tracepoints (the agent has no kprobes or fentry on this kind of host).
+ * Their ids come from tracefs, which is not always mounted: it is mounted
+ * at its usual place if need be. Failing that, allocations that bypass the
+ * allocator are not tracked, and the self-stats say why.
+ */
+static void attach_mmap(struct alloc_probes *ap, const struct alloc_probes_opts *opts)
+{
+	static const char *const tps[3] = {"sys_enter_mmap", "sys_exit_mmap", "sys_enter_munmap"};
+	struct bpf_program *progs[3] = {ap->skel->progs.mmap_enter, ap->skel->progs.mmap_exit,
+					ap->skel->progs.munmap_enter};
+	uint8_t one = 1;
+
+	for (unsigned i = 0; i < opts->n_pids && !opts->all; i++)
+		bpf_map__update_elem(ap->skel->maps.targets, &opts->pids[i], sizeof(uint32_t), &one,
+				     sizeof(one), BPF_ANY);
+	for (size_t i = 0; i < ap->n_procs; i++) {
+		struct alloc_file_key files[2];
+		struct alloc_target libc;
+		char why[256];
+		int n = 0;
+
+		if (!add_alloc_file(ap, ap->procs[i].target.attach_path, &files[n]))
+			n++;
+		if (ap->procs[i].attach_pid <= 0)
+			continue;
+		if (!alloc_target__find_libc((uint32_t)ap->procs[i].attach_pid, &libc, why,
+					     sizeof(why)) &&
+		    !add_alloc_file(ap, libc.attach_path, &files[n]))
+			n++;
+		add_alloc_texts(ap, (uint32_t)ap->procs[i].attach_pid, files, n);
+	}
+	if (access(TRACEFS "/events/syscalls", F_OK) &&
+	    mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY) {
+		snprintf(ap->mmap_why, sizeof(ap->mmap_why), "cannot mount tracefs on %s: %s",
+			 TRACEFS, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		ap->mmap_links[i] = bpf_program__attach_tracepoint(progs[i], "syscalls", tps[i]);
+		if (!ap->mmap_links[i]) {
+			snprintf(ap->mmap_why, sizeof(ap->mmap_why),
+				 "cannot attach to syscalls:%s: %s", tps[i], strerror(errno));
+			for (int j = 0; j < i; j++) {
+				bpf_link__destroy(ap->mmap_links[j]);
+				ap->mmap_links[j] = NULL;
+			}
+			return;
+		}
+	}
+}
+
 void alloc_probes__stop(struct alloc_probes *ap)
 {
+	for (int i = 0; ap && i < 3; i++) {
+		bpf_link__destroy(ap->mmap_links[i]);
+		ap->mmap_links[i] = NULL;
+	}
 	if (ap && !ap->stopped_ns) {
 		struct timespec ts;
 
@@ -474,10 +598,29 @@ void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f)
 		(unsigned long long)st.lost_full, (unsigned long long)st.no_ring,
 		(unsigned long long)st.no_task_state, (unsigned long long)st.unmatched_ret,
 		(unsigned long long)st.stack_failed, (unsigned long long)st.stale_replaced);
+	if (ap->mmap_why[0])
+		fprintf(f, "  anonymous mmap             not tracked: %s\n", ap->mmap_why);
+	else
+		fprintf(f,
+			"  anonymous mmap             %llu by the programs (%llu failed), %llu by "
+			"the allocator or libc (left out; %llu of them callers not known)\n",
+			(unsigned long long)st.mmaps, (unsigned long long)st.mmaps_failed,
+			(unsigned long long)st.mmaps_internal,
+			(unsigned long long)st.mmaps_unknown);
 	if (run_cnt)
 		fprintf(f, "  allocation BPF run time    %.3f s over %llu runs (%.0f ns per run)\n",
 			(double)run_ns / 1e9, (unsigned long long)run_cnt,
 			(double)run_ns / (double)run_cnt);
+}
+
+int alloc_probes__site_stack(const struct alloc_probes *ap, uint32_t tgid, uint64_t site,
+			     struct alloc_sample_rec *out)
+{
+	struct alloc_site_key k = {.tgid = tgid, .site = site};
+
+	return bpf_map__lookup_elem(ap->skel->maps.site_stacks, &k, sizeof(k), out, sizeof(*out), 0)
+		       ? -ENOENT
+		       : 0;
 }
 
 void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f)

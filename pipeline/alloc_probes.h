@@ -54,6 +54,11 @@ int64_t alloc_probes__drain_lost(struct alloc_probes *ap,
 					    void *arg),
 				 void *arg);
 
+/* The stack the kernel kept for site (tgid, site) when one of its ALLOC
+ * records found the ring full. Returns 0 or -ENOENT. */
+int alloc_probes__site_stack(const struct alloc_probes *ap, uint32_t tgid, uint64_t site,
+			     struct alloc_sample_rec *out);
+
 /* Prints the probes' counters (the self-stats' allocation part). Accepts
  * NULL (prints nothing). */
 void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f);

@@ -36,6 +36,8 @@
 struct alloc_report {
 	const struct pipeline_config *cfg;
 	struct alloc_probes *probes;
+	struct symbolizer *sym; /* borrowed: names the stacks the kernel kept */
+	struct sym_reader *rd;	/* the flush thread's, made when first needed */
 	struct alloc_agg *total;
 	uint64_t sites_dropped;
 	uint64_t probed_ns; /* wall clock when the probes were in place: growth starts */
@@ -53,7 +55,7 @@ static const struct profile_value_type alloc_columns[] = {
 #define COL_ALLOC_SPACE 1
 
 struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
-				       struct alloc_probes *probes)
+				       struct alloc_probes *probes, struct symbolizer *sym)
 {
 	struct alloc_report *r = calloc(1, sizeof(*r));
 
@@ -61,6 +63,7 @@ struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
 		return NULL;
 	r->cfg = cfg;
 	r->probes = probes;
+	r->sym = sym;
 	{
 		struct timespec ts;
 
@@ -81,6 +84,7 @@ void alloc_report__free(struct alloc_report *r)
 	if (!r)
 		return;
 	alloc_agg__free(r->total);
+	sym_reader__free(r->rd);
 	free(r);
 }
 
@@ -138,6 +142,29 @@ static double growth_per_min(const struct alloc_site *s)
 	return s->growth_secs > 0 ? 60.0 * s->growth_bytes / s->growth_secs : 0;
 }
 
+/* A site known only from counts (none of its ALLOC records fit in a ring)
+ * gets the stack the kernel kept for it. */
+static void name_lost_site(struct alloc_report *r, uint32_t tgid, uint64_t site)
+{
+	const struct sym_frame *frames[CPU_SAMPLE_MAX_FRAMES];
+	struct alloc_sample_rec rec;
+	struct alloc_site *s = alloc_agg__find(r->total, tgid, site);
+	uint32_t n;
+
+	if (!s || s->frames || s->comm[0] || !r->sym ||
+	    alloc_probes__site_stack(r->probes, tgid, site, &rec))
+		return;
+	if (!r->rd && !(r->rd = symbolizer__reader_new(r->sym)))
+		return;
+	n = rec.user_frames < CPU_SAMPLE_MAX_FRAMES ? rec.user_frames : CPU_SAMPLE_MAX_FRAMES;
+	if (n)
+		rec.frames[0]--; /* a return address, as in the shards */
+	if (n && sym_reader__resolve_user(r->rd, tgid, (const uint64_t *)rec.frames, n, frames))
+		n = 0;
+	rec.comm[sizeof(rec.comm) - 1] = rec.pcomm[sizeof(rec.pcomm) - 1] = '\0';
+	alloc_agg__set_stack(r->total, tgid, site, rec.comm, rec.pcomm, frames, n);
+}
+
 /* Records the rings had no room for, counted in the kernel instead. */
 static void fold_lost(const struct alloc_lost_key *k, uint64_t count, void *arg)
 {
@@ -146,6 +173,8 @@ static void fold_lost(const struct alloc_lost_key *k, uint64_t count, void *arg)
 	if (alloc_agg__add_n(r->total, k->tgid, k->site, k->kind == CPU_SAMPLE_KIND_FREE, k->size,
 			     r->cfg->alloc_sample_bytes, count))
 		r->sites_dropped++;
+	else if (k->kind == CPU_SAMPLE_KIND_ALLOC)
+		name_lost_site(r, k->tgid, k->site);
 }
 
 #define ALIVE_CACHE 1024

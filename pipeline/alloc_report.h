@@ -20,12 +20,13 @@
 struct alloc_report;
 struct alloc_agg;
 struct alloc_probes;
+struct symbolizer;
 
 /* Returns an empty report, or NULL with errno set. probes (borrowed, may be
  * NULL) is read for the leak scan; create it once they are attached (growth
  * rates count from then). */
 struct alloc_report *alloc_report__new(const struct pipeline_config *cfg,
-				       struct alloc_probes *probes);
+				       struct alloc_probes *probes, struct symbolizer *sym);
 void alloc_report__free(struct alloc_report *r);
 
 /* Adds one shard's retired sites. Returns 0 or -ENOMEM (sites beyond the

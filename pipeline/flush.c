@@ -94,7 +94,8 @@ struct flusher *flusher__new(const struct flusher_opts *opts)
 		flusher__free(f);
 		return NULL;
 	}
-	if (f->cfg->profile_alloc && !(f->alloc = alloc_report__new(f->cfg, opts->alloc_probes))) {
+	if (f->cfg->profile_alloc &&
+	    !(f->alloc = alloc_report__new(f->cfg, opts->alloc_probes, f->sym))) {
 		flusher__free(f);
 		return NULL;
 	}

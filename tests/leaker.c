@@ -13,6 +13,10 @@
  *                         (the 100-byte blocks are freed by the realloc)
  *   leak_delta      100 x posix_memalign(64, 1024)        kept:   102,400 bytes
  *   churn         20000 x malloc(512) + free              kept:         0 bytes
+ *   leak_big          5 x malloc(300 KiB): glibc maps each kept: 1,536,000 bytes
+ *                         with mmap, which must not count twice
+ *   leak_mmap        20 x mmap(64 KiB) anonymous          kept: 1,310,720 bytes
+ *   mmap_churn      100 x mmap(64 KiB) + munmap           kept:         0 bytes
  * then prints "done" and sleeps until killed. Every allocation site is its
  * own noinline function, so each has one stack.
  */
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define KEEP_MAX    4096
@@ -83,6 +88,37 @@ __attribute__((noinline)) static void leak_delta(void)
 	}
 }
 
+__attribute__((noinline)) static void leak_big(void)
+{
+	for (int i = 0; i < 5; i++)
+		keep(malloc(300 * 1024));
+}
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+__attribute__((noinline)) static void leak_mmap(void)
+{
+	for (int i = 0; i < 20; i++)
+		keep(map_anon(64 * 1024));
+}
+
+__attribute__((noinline)) static void mmap_churn(void)
+{
+	for (int i = 0; i < 100; i++) {
+		char *volatile p = map_anon(64 * 1024);
+
+		if (p) {
+			p[0] = 1;
+			munmap(p, 64 * 1024);
+		}
+	}
+}
+
 __attribute__((noinline)) static void churn(void)
 {
 	for (int i = 0; i < 20000; i++) {
@@ -103,6 +139,9 @@ __attribute__((noinline)) static void *run_rounds(void *arg)
 		leak_gamma();
 		leak_delta();
 		churn();
+		leak_big();
+		leak_mmap();
+		mmap_churn();
 	}
 	return NULL;
 }
