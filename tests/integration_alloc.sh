@@ -28,7 +28,10 @@
 #      process's, and no site of the agent itself.
 #   7. 4 threads allocating at once (exact): each site 4 times the figures,
 #      nothing nested or unmatched.
-#   8. a 30 s soak of tools/leaky.c, exact (tools/alloc_soak.sh): the leaking
+#   8. the leaker forks a child that frees every block and leaks its own:
+#      the parent's figures do not change, and the child is not profiled
+#      (only the --pid processes are probed).
+#   9. a 30 s soak of tools/leaky.c, exact (tools/alloc_soak.sh): the leaking
 #      site's growth rate within 10 % of its 1 MiB/s, the agent's memory flat
 #      in the second half. (The 10-minute sampled soak is run by hand: see
 #      docs/PERFORMANCE.md.)
@@ -70,7 +73,7 @@ wait_for() {
 profile() {
 	local name=$1 leaker=$2 period=$3 rounds=$4 lp pl rc target
 	shift 4
-	"$leaker" "$rounds" "${THREADS:-1}" >"$tmp/$name.leaker" &
+	"$leaker" "$rounds" "${THREADS:-1}" "${FORK:-0}" >"$tmp/$name.leaker" &
 	lp=$!
 	pids+=("$lp")
 	wait_for "$tmp/$name.leaker" '^[0-9]' 5 || fail "$name: the leaker did not start"
@@ -233,7 +236,13 @@ THREADS=4 profile threads "$bin/leaker" 1 1
 check_exact threads 4
 grep -q "allocations .* (0 nested" "$tmp/threads.err" || fail "threads: nested calls counted"
 
-echo "== 8. 30 s soak of a steady leak, exact"
+echo "== 8. a fork: the child frees the parent's blocks and leaks its own"
+FORK=1 profile forked "$bin/leaker" 1 1
+check_exact forked
+others=$(grep -o "process [0-9]*" "$tmp/forked/leaks.txt" | sort -u | grep -vc "process $(head -1 "$tmp/forked.leaker")$")
+[ "$others" -eq 0 ] || fail "forked: sites of another process than the leaker"
+
+echo "== 9. 30 s soak of a steady leak, exact"
 PIPELINE_BINARY_DIR=${PIPELINE_BINARY_DIR} bash "$src/tools/alloc_soak.sh" --seconds 30 \
 	--interval 2 --exact || fail "the soak failed"
 echo "PASS"

@@ -2,7 +2,7 @@
 /*
  * A program with a known allocation profile, for the allocation tests.
  *
- * Usage: leaker [ROUNDS [THREADS]]
+ * Usage: leaker [ROUNDS [THREADS [FORK]]]
  * Prints its pid, then waits for SIGUSR1 (so a profiler can attach first),
  * then runs, in each of THREADS threads (default 1: the main thread alone;
  * more: that many new threads, each with the figures below), ROUNDS rounds
@@ -17,7 +17,10 @@
  *                         with mmap, which must not count twice
  *   leak_mmap        20 x mmap(64 KiB) anonymous          kept: 1,310,720 bytes
  *   mmap_churn      100 x mmap(64 KiB) + munmap           kept:         0 bytes
- * then prints "done" and sleeps until killed. Every allocation site is its
+ * With FORK 1 it then forks a child that frees every block the rounds kept,
+ * leaks 1000 x malloc(4096) of its own and exits: none of that is the
+ * parent's (a profile of the parent must not change).
+ * Then it prints "done" and sleeps until killed. Every allocation site is its
  * own noinline function, so each has one stack.
  */
 #include <pthread.h>
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define KEEP_MAX    4096
@@ -94,6 +98,24 @@ __attribute__((noinline)) static void leak_big(void)
 		keep(malloc(300 * 1024));
 }
 
+/* Mappings are kept apart from malloc's blocks: only those may be freed. */
+static void *mapped[20 * MAX_THREADS * 8];
+static size_t n_mapped;
+
+static void keep_mapped(void *p)
+{
+	size_t i;
+
+	if (!p) {
+		fprintf(stderr, "leaker: mmap failed\n");
+		exit(1);
+	}
+	((char *)p)[0] = 1;
+	i = __atomic_fetch_add(&n_mapped, 1, __ATOMIC_RELAXED);
+	if (i < sizeof(mapped) / sizeof(mapped[0]))
+		mapped[i] = p;
+}
+
 static void *map_anon(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -104,7 +126,7 @@ static void *map_anon(size_t len)
 __attribute__((noinline)) static void leak_mmap(void)
 {
 	for (int i = 0; i < 20; i++)
-		keep(map_anon(64 * 1024));
+		keep_mapped(map_anon(64 * 1024));
 }
 
 __attribute__((noinline)) static void mmap_churn(void)
@@ -146,9 +168,21 @@ __attribute__((noinline)) static void *run_rounds(void *arg)
 	return NULL;
 }
 
+/* The child of FORK: undoes the parent's work in its own copy. */
+__attribute__((noinline)) static void child_work(void)
+{
+	size_t n =
+		n_kept < sizeof(kept) / sizeof(kept[0]) ? n_kept : sizeof(kept) / sizeof(kept[0]);
+
+	for (size_t i = 0; i < n; i++)
+		free(kept[i]);
+	for (int i = 0; i < 1000; i++)
+		keep(malloc(4096));
+}
+
 int main(int argc, char **argv)
 {
-	int threads = argc > 2 ? atoi(argv[2]) : 1;
+	int threads = argc > 2 ? atoi(argv[2]) : 1, do_fork = argc > 3 && atoi(argv[3]);
 	struct sigaction sa = {.sa_handler = on_usr1};
 	pthread_t tids[MAX_THREADS];
 
@@ -175,6 +209,16 @@ int main(int argc, char **argv)
 			}
 		for (int t = 0; t < threads; t++)
 			pthread_join(tids[t], NULL);
+	}
+	if (do_fork) {
+		pid_t child = fork();
+
+		if (child == 0) {
+			child_work();
+			_exit(0);
+		}
+		if (child > 0)
+			waitpid(child, NULL, 0);
 	}
 	printf("done\n");
 	fflush(stdout);
