@@ -435,9 +435,24 @@ static void attach_mmap(struct alloc_probes *ap, const struct alloc_probes_opts 
 					ap->skel->progs.munmap_enter};
 	uint8_t one = 1;
 
-	for (unsigned i = 0; i < opts->n_pids && !opts->all; i++)
-		bpf_map__update_elem(ap->skel->maps.targets, &opts->pids[i], sizeof(uint32_t), &one,
+	(void)opts;
+	for (size_t i = 0; i < ap->n_procs; i++) {
+		const struct probed *p = &ap->procs[i];
+
+		if (p->attach_pid <= 0)
+			continue;
+		/* An allocator linked into the executable cannot be told from
+		 * the program by where its mmap calls come from. */
+		if (p->target.in_executable) {
+			fprintf(stderr,
+				"pipeline: process %u: anonymous mmap not tracked (its allocator "
+				"is linked into the executable)\n",
+				p->target.tgid);
+			continue;
+		}
+		bpf_map__update_elem(ap->skel->maps.targets, &p->attach_pid, sizeof(uint32_t), &one,
 				     sizeof(one), BPF_ANY);
+	}
 	for (size_t i = 0; i < ap->n_procs; i++) {
 		struct alloc_file_key files[2];
 		struct alloc_target libc;
@@ -586,7 +601,8 @@ void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f)
 	alloc_probes__read_bpf_stats(ap, &run_ns, &run_cnt);
 	fprintf(f,
 		"  allocations                %llu calls (%llu nested, %llu failed), %llu "
-		"sampled; %llu frees, %llu of tracked blocks\n",
+		"sampled; %llu frees, %llu of them of tracked blocks (the others, of blocks not "
+		"sampled or allocated before the agent started, ignored)\n",
 		(unsigned long long)st.calls, (unsigned long long)st.nested,
 		(unsigned long long)st.failed, (unsigned long long)st.sampled,
 		(unsigned long long)st.frees, (unsigned long long)st.frees_tracked);

@@ -314,11 +314,14 @@ static int find(uint32_t tgid, bool libc_only, struct alloc_target *out, char *e
 		close(fd);
 	}
 	if (chosen == SIZE_MAX) {
+		char bin[PATH_MAX] = "?";
+		ssize_t len = readlink(exe, bin, sizeof(bin) - 1);
+
+		bin[len > 0 ? len : 1] = '\0';
 		snprintf(err, errlen,
-			 "process %u: none of its %zu mapped files defines malloc and free "
-			 "(no glibc, jemalloc or tcmalloc found; a static binary without "
-			 "symbols?)",
-			 tgid, n);
+			 "process %u (%s): none of its %zu mapped files defines malloc and free: "
+			 "no glibc, jemalloc or tcmalloc found (a static binary without symbols?)",
+			 tgid, bin, n);
 		free(files);
 		return -ENOENT;
 	}

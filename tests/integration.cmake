@@ -79,7 +79,13 @@ set_tests_properties(integration_symbols PROPERTIES SKIP_RETURN_CODE 77 LABELS b
 # with frame pointers everywhere, against glibc's malloc and jemalloc's.
 set(LEAKER_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/leaker)
 set(LEAKER_JE_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/leaker_jemalloc)
-add_custom_command(OUTPUT ${LEAKER_BIN} ${LEAKER_JE_BIN}
+set(LEAKER_JES_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/leaker_jemalloc_static)
+find_library(PIPELINE_JEMALLOC_STATIC NAMES libjemalloc.a)
+if(NOT PIPELINE_JEMALLOC_STATIC)
+	message(FATAL_ERROR "missing libjemalloc.a: install the Debian package libjemalloc-dev "
+		"(tools/install-deps.sh installs everything)")
+endif()
+add_custom_command(OUTPUT ${LEAKER_BIN} ${LEAKER_JE_BIN} ${LEAKER_JES_BIN}
 	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
 	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
 		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
@@ -87,9 +93,13 @@ add_custom_command(OUTPUT ${LEAKER_BIN} ${LEAKER_JE_BIN}
 	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
 		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
 		-pthread ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_JE_BIN} -ljemalloc
+	COMMAND ${BPF_CLANG} -std=gnu11 -O1 -g -Wall -Wextra -fno-omit-frame-pointer
+		-mno-omit-leaf-frame-pointer -fno-optimize-sibling-calls
+		-pthread ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c -o ${LEAKER_JES_BIN}
+		${PIPELINE_JEMALLOC_STATIC} -lm -ldl
 	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/leaker.c
-	COMMENT "leaker, leaker_jemalloc (clang, frame pointers everywhere)")
-add_custom_target(leaker ALL DEPENDS ${LEAKER_BIN} ${LEAKER_JE_BIN})
+	COMMENT "leaker, leaker_jemalloc, leaker_jemalloc_static (clang, frame pointers)")
+add_custom_target(leaker ALL DEPENDS ${LEAKER_BIN} ${LEAKER_JE_BIN} ${LEAKER_JES_BIN})
 add_test(NAME integration_alloc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_alloc.sh)
 # Also under ThreadSanitizer (label concurrency): allocation records cross
 # the readers, workers and the flush thread like samples do.

@@ -18,6 +18,9 @@
 #      1.4 %, 2.0 % and 3.9 %; the bounds are 7, 5 and 6 standard
 #      deviations, each met with probability above 99.9999 %.
 #   3. the same program linked with jemalloc, exact mode: the same figures.
+#   3b. jemalloc linked into the executable (static): found there, exact;
+#      its anonymous mmaps are not tracked (they cannot be told from the
+#      allocator's), and the agent says so.
 #   4. a target without any known allocator is refused with a message
 #      naming it.
 #   5. OTLP: exact mode sent to a receiver on 127.0.0.1: the requests pass
@@ -118,15 +121,22 @@ pprof_value() {
 		awk -v f="$2" '$NF == f { v = $1; sub(/B$/, "", v); print v; exit }'
 }
 
-check_exact() { # name [threads]
-	local d=$tmp/$1 k=${2:-1} want
-	for s in "leak_alpha 4096000 1000" "leak_beta 2048000 500" "leak_gamma 600000 200" \
-		"leak_delta 102400 100" "leak_big 1536000 5" "mmap 1310720 20"; do
-		set -- "$1" "$k" $s
-		want="$(($4 * $2)) $(($5 * $2)) $(($4 * $2))"
-		[ "$(site "$d/leaks.txt" "$3")" = "$want" ] ||
-			fail "$1: $3: $(site "$d/leaks.txt" "$3"), want $want (bytes, blocks, old)"
-	done
+# check_site NAME K FUNCTION BYTES BLOCKS: FUNCTION's site in NAME's
+# leaks.txt holds K x BYTES in K x BLOCKS blocks, all older than the minimum.
+check_site() {
+	local want="$(($4 * $2)) $(($5 * $2)) $(($4 * $2))"
+	[ "$(site "$tmp/$1/leaks.txt" "$3")" = "$want" ] ||
+		fail "$1: $3: $(site "$tmp/$1/leaks.txt" "$3"), want $want (bytes, blocks, old)"
+}
+
+check_exact() { # name [threads [no-mmap]]
+	local d=$tmp/$1 k=${2:-1}
+	check_site "$1" "$k" leak_alpha 4096000 1000
+	check_site "$1" "$k" leak_beta 2048000 500
+	check_site "$1" "$k" leak_gamma 600000 200
+	check_site "$1" "$k" leak_delta 102400 100
+	check_site "$1" "$k" leak_big 1536000 5
+	[ -n "${3:-}" ] || check_site "$1" "$k" mmap 1310720 20
 	grep -q " churn \| mmap_churn " "$d/leaks.txt" &&
 		fail "$1: a churn site is listed as outstanding"
 	grep -q "allocation drops           0 not tracked (map full), [0-9]* ring full (0 of them lost" \
@@ -184,6 +194,14 @@ grep -q "jemalloc allocator in .*libjemalloc" "$tmp/jemalloc.err" ||
 	fail "jemalloc: its allocator was not found"
 check_exact jemalloc
 
+echo "== 3b. jemalloc linked into the executable, exact mode"
+profile jemalloc_static "$bin/leaker_jemalloc_static" 1 1
+grep -q "jemalloc allocator in .*leaker_jemalloc_static (the executable)" \
+	"$tmp/jemalloc_static.err" || fail "jemalloc_static: the allocator in the executable not found"
+grep -q "anonymous mmap not tracked (its allocator is linked into the executable)" \
+	"$tmp/jemalloc_static.err" || fail "jemalloc_static: no word on mmap"
+check_exact jemalloc_static 1 no-mmap
+
 echo "== 4. a target with no allocator"
 "$bin/proc_storm_nolibc" 3000 >/dev/null 2>&1 &
 nl=$!
@@ -193,7 +211,8 @@ sleep 0.2
 rc=$?
 cat "$tmp/none.err"
 [ "$rc" -ne 0 ] || fail "a target without malloc was accepted"
-grep -q -- "--pid $nl: no allocation profile: process $nl: none of its" "$tmp/none.err" ||
+grep -q -- "--pid $nl: no allocation profile: process $nl (.*proc_storm_nolibc): none of its" \
+	"$tmp/none.err" ||
 	fail "no message naming the target without an allocator"
 echo "== 5. OTLP to a receiver, exact mode"
 mkdir -p "$tmp/r5"
