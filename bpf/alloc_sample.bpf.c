@@ -578,35 +578,19 @@ int BPF_KPROBE(valloc_entry, __u64 size)
 	return on_entry(ctx, FN_ALIGNED, size, 0);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(malloc_return, __u64 ret)
-{
-	return on_return(ctx, FN_MALLOC, ret);
-}
+/* The return programs differ only in the function they end. */
+#define RETURN_PROG(name, fn)                                                                      \
+	SEC("uretprobe")                                                                           \
+	int BPF_KRETPROBE(name, __u64 ret)                                                         \
+	{                                                                                          \
+		return on_return(ctx, fn, ret);                                                    \
+	}
 
-SEC("uretprobe")
-int BPF_KRETPROBE(calloc_return, __u64 ret)
-{
-	return on_return(ctx, FN_CALLOC, ret);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(realloc_return, __u64 ret)
-{
-	return on_return(ctx, FN_REALLOC, ret);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(posix_memalign_return, __u64 ret)
-{
-	return on_return(ctx, FN_POSIX_MEMALIGN, ret);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(aligned_return, __u64 ret)
-{
-	return on_return(ctx, FN_ALIGNED, ret);
-}
+RETURN_PROG(malloc_return, FN_MALLOC)
+RETURN_PROG(calloc_return, FN_CALLOC)
+RETURN_PROG(realloc_return, FN_REALLOC)
+RETURN_PROG(posix_memalign_return, FN_POSIX_MEMALIGN)
+RETURN_PROG(aligned_return, FN_ALIGNED)
 
 SEC("uprobe")
 int BPF_KPROBE(free_entry, __u64 ptr)

@@ -591,14 +591,25 @@ void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *
 	}
 }
 
+/* The counters and BPF run time, for the self-stats. Returns false
+ * without them (no probes, or the map could not be read). */
+static bool read_all_stats(const struct alloc_probes *ap, struct alloc_sample_stats *st,
+			   uint64_t *run_ns, uint64_t *run_cnt)
+{
+	*run_ns = *run_cnt = 0;
+	if (!ap || alloc_probes__read_stats(ap, st))
+		return false;
+	alloc_probes__read_bpf_stats(ap, run_ns, run_cnt);
+	return true;
+}
+
 void alloc_probes__print_stats(const struct alloc_probes *ap, FILE *f)
 {
 	struct alloc_sample_stats st;
-	uint64_t run_ns = 0, run_cnt = 0;
+	uint64_t run_ns, run_cnt;
 
-	if (!ap || alloc_probes__read_stats(ap, &st))
+	if (!read_all_stats(ap, &st, &run_ns, &run_cnt))
 		return;
-	alloc_probes__read_bpf_stats(ap, &run_ns, &run_cnt);
 	fprintf(f,
 		"  allocations                %llu calls (%llu nested, %llu failed), %llu "
 		"sampled; %llu frees, %llu of them of tracked blocks (the others, of blocks not "
@@ -642,11 +653,10 @@ int alloc_probes__site_stack(const struct alloc_probes *ap, uint32_t tgid, uint6
 void alloc_probes__write_json(const struct alloc_probes *ap, FILE *f)
 {
 	struct alloc_sample_stats st;
-	uint64_t run_ns = 0, run_cnt = 0;
+	uint64_t run_ns, run_cnt;
 
-	if (!ap || alloc_probes__read_stats(ap, &st))
+	if (!read_all_stats(ap, &st, &run_ns, &run_cnt))
 		return;
-	alloc_probes__read_bpf_stats(ap, &run_ns, &run_cnt);
 	fprintf(f,
 		",\n  \"alloc\": {\"processes\": %zu, \"sample_bytes\": %llu, \"calls\": %llu, "
 		"\"nested\": %llu, \"failed\": %llu, \"sampled\": %llu, \"frees\": %llu, "

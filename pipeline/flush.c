@@ -272,15 +272,17 @@ static int flusher__build(struct flusher *f, const struct stack_agg *agg, uint64
 	return 0;
 }
 
-static int flusher__write_files(struct flusher *f, const struct profile *p)
+/* Writes p as pprof, folded stacks and an SVG flame graph (svg: its
+ * encoder, titled for the signal). */
+static int flusher__write_files(struct flusher *f, const struct profile *p, encode_fn svg)
 {
-	static const struct {
+	const struct {
 		const char *name;
 		encode_fn encode;
 	} outputs[] = {
 		{"pb.gz", pprof__encode},
 		{"folded", folded__encode},
-		{"svg", encode_svg},
+		{"svg", svg},
 	};
 	int first_err = 0;
 	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
@@ -421,14 +423,6 @@ static int flusher__export_alloc(struct flusher *f, const struct profile *p)
  * and sent to the collector. */
 static int flusher__write_alloc(struct flusher *f, const struct profile_drops *drops)
 {
-	static const struct {
-		const char *name;
-		encode_fn encode;
-	} outputs[] = {
-		{"pb.gz", pprof__encode},
-		{"folded", folded__encode},
-		{"svg", encode_alloc_svg},
-	};
 	struct profile_process *procs = NULL;
 	struct alloc_built b;
 	size_t n_procs = 0;
@@ -457,14 +451,9 @@ static int flusher__write_alloc(struct flusher *f, const struct profile_drops *d
 		alloc_built__free(&b);
 		return first_err;
 	}
-	for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
-		struct profile one = b.p;
-
-		one.signal = "alloc";
-		err = flusher__write_one(f, &one, outputs[i].name, outputs[i].encode);
-		if (err && !first_err)
-			first_err = err;
-	}
+	err = flusher__write_files(f, &b.p, encode_alloc_svg);
+	if (err && !first_err)
+		first_err = err;
 	/* The loop owns the text from here. */
 	err = otlp_exporter__write_file(f->exporter, f->cfg->output, "leaks.txt", b.leaks,
 					b.leaks_len);
@@ -532,7 +521,7 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		}
 		if (f->files && f->cfg->per_interval) {
 			f->stats.distinct_stacks = b.p.n_stacks;
-			first_err = flusher__write_files(f, &b.p);
+			first_err = flusher__write_files(f, &b.p, encode_svg);
 		}
 		built_profile__free(&b);
 	}
@@ -557,7 +546,7 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (err)
 			goto out;
 		f->stats.distinct_stacks = b.p.n_stacks;
-		err = flusher__write_files(f, &b.p);
+		err = flusher__write_files(f, &b.p, encode_svg);
 		if (err && !first_err)
 			first_err = err;
 		built_profile__free(&b);

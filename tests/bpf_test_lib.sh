@@ -12,3 +12,25 @@ require_root() {
 		exit 77
 	fi
 }
+
+# Sets up what every integration script needs: $tmp, a scratch directory
+# named after $1 and removed at exit; $pids, processes killed at exit (add
+# to it); fail MESSAGE. A script that must undo more at exit defines
+# test_cleanup_extra.
+test_scratch() {
+	tmp=$(mktemp -d "/tmp/pipeline-$1.XXXXXX")
+	pids=()
+	trap test_cleanup EXIT
+}
+
+test_cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	if declare -F test_cleanup_extra >/dev/null; then test_cleanup_extra; fi
+	rm -rf "$tmp"
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}

@@ -16,18 +16,7 @@ src=${PIPELINE_SOURCE_DIR:?}
 . "$(dirname "$0")/bpf_test_lib.sh"
 require_root
 
-tmp=$(mktemp -d /tmp/pipeline-it.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+test_scratch it
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 
 # utime + stime of a process, in clock ticks.

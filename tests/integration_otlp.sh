@@ -23,29 +23,16 @@ set -uo pipefail
 
 bin=${PIPELINE_BINARY_DIR:?}/bin
 src=${PIPELINE_SOURCE_DIR:?}
-if [ "$(id -u)" -ne 0 ]; then
-	[ -n "${CI:-}" ] && { echo "FAIL: needs root and CI is set" >&2; exit 1; }
-	echo "SKIP: needs root"
-	exit 77
-fi
+# shellcheck source=tests/bpf_test_lib.sh
+. "$(dirname "$0")/bpf_test_lib.sh"
+require_root
 decode=$src/../shared/reference/decode.sh
 if [ ! -x "$decode" ] && [ ! -f "$decode" ]; then
 	[ -n "${CI:-}" ] && { echo "FAIL: $decode missing and CI is set" >&2; exit 1; }
 	decode=
 fi
 
-tmp=$(mktemp -d /tmp/pipeline-otlp.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+test_scratch otlp
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
 # Starts a receiver; sets $port. Arguments go to otlp_receiver.

@@ -29,18 +29,9 @@ if [ "$(uname -m)" != x86_64 ]; then
 	exit 1
 fi
 
-tmp=$(mktemp -d /tmp/pipeline-sym.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+test_scratch sym
+test_cleanup_extra() {
 	umount "$tmp/nsdir" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
 }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 
