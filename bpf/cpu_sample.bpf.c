@@ -27,6 +27,8 @@ const volatile bool filter_pids = false;
 const volatile bool include_idle = false;
 const volatile bool kernel_stacks = true;
 const volatile __u64 wakeup_bytes = 0; /* 0: wake on every record */
+/* --unwind dwarf: bytes of user stack to copy (0: walk frame pointers). */
+const volatile __u32 stack_copy_bytes = 0;
 
 struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -63,6 +65,143 @@ struct {
 	__type(value, struct cpu_sample_rec);
 } scratch SEC(".maps");
 
+/* The dwarf-mode record is built here: too large for a per-CPU array, so an
+ * array indexed by CPU (resized to the CPUs by user space; one entry when
+ * frame pointers are walked). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_sample_copy_scratch);
+} copy_scratch SEC(".maps");
+
+struct vma_end_ctx {
+	__u64 end;
+};
+
+static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	((struct vma_end_ctx *)data)->end = vma->vm_end;
+	return 0;
+}
+
+/*
+ * Copies the thread's user registers and stack_copy_bytes of its stack from
+ * sp up (less where the stack's mapping ends) to where regs points. Returns
+ * the bytes of the copy, 0 when nothing could be read.
+ */
+static __always_inline __u32 copy_user_stack(struct task_struct *task, struct cpu_sample_regs *regs,
+					     struct cpu_sample_stats *st)
+{
+	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u64 sp = ur->sp;
+	__u32 len = stack_copy_bytes;
+
+	regs->ip = ur->ip;
+	regs->sp = sp;
+	regs->bp = ur->bp;
+	regs->stack_want = len;
+	regs->stack_len = 0;
+	/* Never read past the stack's mapping: a fault there would fail the
+	 * whole read. The lookup takes the mmap lock by trylock only. */
+	struct vma_end_ctx vc = {0};
+	if (!bpf_find_vma(task, sp, vma_end_cb, &vc, 0) && vc.end > sp && vc.end - sp < len)
+		len = vc.end - sp;
+	len &= ~7u;
+	/* Page by page, keeping what was read before the first page that is
+	 * not present: one read of the whole range fails whole, and a stack
+	 * can have a hole above its frames (the main thread's random gap
+	 * below the argument strings is never touched). */
+	__u8 *dst = (__u8 *)(regs + 1);
+	__u64 done = 0;
+	for (int i = 0; i < CPU_SAMPLE_STACK_COPY_MAX / 4096 + 1; i++) {
+		__u64 at = sp + done;
+		__u64 chunk = 4096 - (at & 4095);
+		if (done >= len)
+			break;
+		if (chunk > len - done)
+			chunk = len - done;
+		/* Bounds the verifier can follow (both hold already). */
+		asm volatile("" : "+r"(chunk), "+r"(done));
+		if (chunk > 4096 || done > CPU_SAMPLE_STACK_COPY_MAX - 4096)
+			break;
+		if (bpf_probe_read_user(dst + done, chunk, (void *)at))
+			break;
+		done += chunk;
+	}
+	done &= ~7ull;
+	if (done < stack_copy_bytes)
+		st->copy_short++;
+	if (!done) {
+		st->copy_failed++;
+		return 0;
+	}
+	regs->stack_len = done;
+	return done;
+}
+
+/* --unwind dwarf: the kernel stack, then the user registers and a copy of
+ * the user stack, which the shard worker unwinds with the binaries' CFI. */
+static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
+					     struct cpu_sample_stats *st, void *ring, __u32 cpu,
+					     __u32 tgid, __u32 tid)
+{
+	struct cpu_sample_copy_scratch *sc = bpf_map_lookup_elem(&copy_scratch, &cpu);
+	if (!sc) {
+		st->no_ring++; /* user space sized the map to the CPUs */
+		return;
+	}
+	struct cpu_sample_rec *s = &sc->rec;
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	s->tgid = tgid;
+	s->tid = tid;
+	s->cpu = cpu;
+	s->flags = CPU_SAMPLE_STACK_COPY;
+	s->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(s->comm, task->comm, sizeof(s->comm));
+	__builtin_memcpy(s->pcomm, task->group_leader->comm, sizeof(s->pcomm));
+
+	__u32 nk = 0;
+	if (kernel_stacks && (long)ctx->regs.ip < 0) {
+		long n = bpf_get_stack(ctx, s->frames, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64), 0);
+		if (n < 0) {
+			s->flags |= CPU_SAMPLE_KERNEL_FAILED;
+			st->kernel_failed++;
+		} else {
+			nk = n / sizeof(__u64);
+			if (nk >= CPU_SAMPLE_MAX_FRAMES) {
+				nk = CPU_SAMPLE_MAX_FRAMES;
+				s->flags |= CPU_SAMPLE_KERNEL_TRUNCATED;
+			}
+		}
+	}
+	nk &= 127; /* CPU_SAMPLE_MAX_FRAMES; a mask the verifier can follow */
+	s->kernel_frames = nk;
+	s->user_frames = 0;
+
+	struct cpu_sample_regs *regs = (struct cpu_sample_regs *)&s->frames[nk];
+	__u32 len = 0;
+	if (task->flags & 0x00200000 /* PF_KTHREAD: no user side */)
+		regs->ip = regs->sp = regs->bp = regs->stack_len = regs->stack_want = 0;
+	else
+		len = copy_user_stack(task, regs, st);
+	if (!len && !(task->flags & 0x00200000))
+		s->flags |= CPU_SAMPLE_COPY_FAILED;
+
+	__u64 size = CPU_SAMPLE_COPY_REC_SIZE(nk, len), flags = 0;
+	if (size > sizeof(*sc))
+		size = sizeof(*sc); /* cannot happen; tells the verifier the bound */
+	if (wakeup_bytes) {
+		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+		flags = avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
+	}
+	if (bpf_ringbuf_output(ring, sc, size, flags))
+		st->ring_full++;
+}
+
 SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
@@ -89,6 +228,10 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	void *ring = bpf_map_lookup_elem(&rings, &cpu);
 	if (!ring) {
 		st->no_ring++;
+		return 0;
+	}
+	if (stack_copy_bytes && tid != 0) {
+		sample_with_copy(ctx, st, ring, cpu, tgid, tid);
 		return 0;
 	}
 	struct cpu_sample_rec *s = bpf_map_lookup_elem(&scratch, &zero);

@@ -34,6 +34,21 @@
 #define CPU_SAMPLE_USER_FAILED	    (1u << 2) /* bpf_get_stack(user) returned an error */
 #define CPU_SAMPLE_KERNEL_FAILED    (1u << 3) /* bpf_get_stack(kernel) returned an error */
 #define CPU_SAMPLE_IDLE		    (1u << 4) /* the idle task (pid 0) was running */
+/* --unwind dwarf: no user frames; struct cpu_sample_regs and stack_len bytes
+ * of the user stack from sp up follow the kernel frames. */
+#define CPU_SAMPLE_STACK_COPY  (1u << 5)
+#define CPU_SAMPLE_COPY_FAILED (1u << 6) /* no user registers or stack could be read */
+
+#ifndef CPU_SAMPLE_STACK_COPY_MAX
+#define CPU_SAMPLE_STACK_COPY_MAX 65536 /* bytes, --stack-copy-bytes at most */
+#endif
+
+/* The sampled thread's user registers, as the unwinder needs them. */
+struct cpu_sample_regs {
+	__u64 ip, sp, bp;
+	__u32 stack_len;  /* bytes of stack copied from sp */
+	__u32 stack_want; /* bytes asked for; more than stack_len: the stack ended first */
+};
 
 /* The fields both layouts start with, in this order. */
 #define CPU_SAMPLE_HEADER                                                                          \
@@ -55,6 +70,16 @@ struct cpu_sample_rec {
 
 #define CPU_SAMPLE_REC_HEADER_SIZE  ((__u64) __builtin_offsetof(struct cpu_sample_rec, frames))
 #define CPU_SAMPLE_REC_SIZE(nk, nu) (CPU_SAMPLE_REC_HEADER_SIZE + 8 * (__u64)((nk) + (nu)))
+/* A CPU_SAMPLE_STACK_COPY record: header, nk kernel frames, regs, stack. */
+#define CPU_SAMPLE_COPY_REC_SIZE(nk, len)                                                          \
+	(CPU_SAMPLE_REC_SIZE(nk, 0) + sizeof(struct cpu_sample_regs) + (__u64)(len))
+
+/* Where the dwarf-mode program builds its record: the packed record, then
+ * room for the registers and the largest stack copy. */
+struct cpu_sample_copy_scratch {
+	struct cpu_sample_rec rec;
+	__u8 tail[sizeof(struct cpu_sample_regs) + CPU_SAMPLE_STACK_COPY_MAX];
+};
 
 /* The unpacked record of user space (queue slots). */
 struct cpu_sample {
@@ -71,6 +96,8 @@ struct cpu_sample_stats {
 	__u64 no_ring;	     /* no ring registered for this CPU: record dropped */
 	__u64 user_failed;   /* user stack capture errors (record still sent) */
 	__u64 kernel_failed; /* kernel stack capture errors (record still sent) */
+	__u64 copy_failed;   /* dwarf: user registers or stack unreadable (record still sent) */
+	__u64 copy_short;    /* dwarf: the stack ended before --stack-copy-bytes */
 };
 
 #endif /* PIPELINE_BPF_CPU_SAMPLE_H */

@@ -55,6 +55,15 @@ static const struct opt_desc opt_table[] = {
 	{"kernel-stacks", OPT_TRUE, CFG(kernel_stacks), 0, 0, NULL,
 	 "capture kernel stacks (default)"},
 	{"no-kernel-stacks", OPT_FALSE, CFG(kernel_stacks), 0, 0, NULL, "capture user stacks only"},
+	{"unwind", OPT_STRING, CFG(unwind), 0, 0, "fp|dwarf",
+	 "how user stacks are walked: fp follows frame pointers in the kernel (cheapest; "
+	 "stacks through code built without them end early, and a leaf function's caller is "
+	 "missed); dwarf copies the top of each sampled thread's stack and unwinds it in "
+	 "the agent with the binaries' .eh_frame CFI (complete stacks, more cost per "
+	 "sample; docs/UNWINDING.md) (default fp)"},
+	{"stack-copy-bytes", OPT_UINT, CFG(stack_copy_bytes), 512, 65536, "N",
+	 "dwarf: bytes of user stack copied per sample, from the stack pointer up; frames "
+	 "above them are cut off and counted (default 16384)"},
 	{"no-process-events", OPT_FALSE, CFG(track_processes), 0, 0, NULL,
 	 "do not trace exec and exit (without --pid, they let processes that live a few ms "
 	 "be named)"},
@@ -66,7 +75,8 @@ static const struct opt_desc opt_table[] = {
 	 "per-CPU BPF ring size in KiB, rounded up to a power of two; 0 sizes it to "
 	 "hold one second of samples (default 0)"},
 	{"queue-depth", OPT_UINT, CFG(queue_depth), 16, 1048576, "N",
-	 "records each shard queue holds, rounded up to a power of two (default 2048)"},
+	 "records each shard queue holds, rounded up to a power of two (default 2048; "
+	 "512 with --unwind dwarf, whose records carry the stack copy)"},
 	{"max-stacks", OPT_UINT, CFG(max_stacks), 16, 16777216, "N",
 	 "distinct stacks each shard keeps per interval; more are dropped and "
 	 "counted (default 65536)"},
@@ -158,11 +168,13 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->export_queue_bytes = 64u << 20;
 	cfg->shutdown_timeout = 5;
 	cfg->kernel_stacks = true;
+	cfg->unwind = "fp";
+	cfg->stack_copy_bytes = 16384;
 	cfg->track_processes = true;
 	cfg->idle = false;
 	cfg->bpf_stats = true;
 	cfg->ring_kib = 0;
-	cfg->queue_depth = 2048;
+	cfg->queue_depth = CONFIG_DEFAULT_QUEUE_DEPTH;
 	cfg->max_stacks = 65536;
 	cfg->symbol_cache_bytes = 256u << 20;
 	cfg->poll_ms = 0; /* resolved in main: depends on process events */
@@ -382,6 +394,18 @@ int config__parse(struct pipeline_config *cfg, int argc, char **argv)
 		fprintf(stderr, "pipeline: --otlp-file needs --output DIR\n");
 		return CONFIG_EXIT_USAGE;
 	}
+	if (!strcmp(cfg->unwind, "dwarf")) {
+		cfg->unwind_dwarf = true;
+	} else if (strcmp(cfg->unwind, "fp")) {
+		fprintf(stderr, "pipeline: invalid value '%s' for --unwind: expected fp or dwarf\n",
+			cfg->unwind);
+		return CONFIG_EXIT_USAGE;
+	}
+	cfg->stack_copy_bytes &= ~7u; /* whole stack words */
+	/* Dwarf slots are stack_copy_bytes longer: keep the default queue
+	 * near the memory of the frame-pointer one. */
+	if (cfg->unwind_dwarf && cfg->queue_depth == CONFIG_DEFAULT_QUEUE_DEPTH)
+		cfg->queue_depth = CONFIG_DWARF_QUEUE_DEPTH;
 	if (cfg->profiles_arg && parse_profiles(cfg, cfg->profiles_arg))
 		return CONFIG_EXIT_USAGE;
 	if (strcmp(cfg->alloc_view, "inuse") && strcmp(cfg->alloc_view, "alloc")) {

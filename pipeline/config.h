@@ -11,8 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_PIDS	   1024
-#define CONFIG_MAX_HEADERS 64
+#define CONFIG_MAX_PIDS		   1024
+#define CONFIG_MAX_HEADERS	   64
+#define CONFIG_DEFAULT_QUEUE_DEPTH 2048
+#define CONFIG_DWARF_QUEUE_DEPTH   512
 
 struct pipeline_config {
 	unsigned shards;    /* 0 = auto */
@@ -23,7 +25,10 @@ struct pipeline_config {
 	uint32_t pids[CONFIG_MAX_PIDS];
 	unsigned n_pids;
 	bool kernel_stacks;
-	bool track_processes; /* exec/exit events for the symbolizer (whole-host runs) */
+	const char *unwind;	   /* --unwind as given: "fp" or "dwarf" */
+	bool unwind_dwarf;	   /* copy user stacks and unwind them with CFI */
+	unsigned stack_copy_bytes; /* dwarf: user stack bytes copied per sample */
+	bool track_processes;	   /* exec/exit events for the symbolizer (whole-host runs) */
 	bool idle;
 	bool bpf_stats;		     /* measure BPF run time (bpf_enable_stats) */
 	unsigned ring_kib;	     /* per-CPU ring size in KiB, 0 = sized from frequency */

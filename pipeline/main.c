@@ -277,6 +277,7 @@ int main(int argc, char **argv)
 			.poll_ms = cfg.poll_ms,
 			.mono_to_real_ns = start_real - start_mono,
 			.alloc_period = cfg.profile_alloc ? cfg.alloc_sample_bytes : 0,
+			.stack_copy_bytes = cfg.unwind_dwarf ? cfg.stack_copy_bytes : 0,
 		};
 		shards[i] = shard__start(&so, smp, sym);
 		if (!shards[i]) {

@@ -61,6 +61,7 @@ static int perf_event_open_cpu_clock(int cpu, unsigned frequency)
  * 4 MiB holds about 40,000 records, a burst of a tenth of a second, and the
  * reader is woken at a quarter of it. */
 #define RING_ALLOC_MIN_BYTES (4u << 20)
+#define RING_COPY_MAX_BYTES  (32u << 20)
 
 static uint64_t ring_size_for(const struct pipeline_config *cfg)
 {
@@ -71,6 +72,15 @@ static uint64_t ring_size_for(const struct pipeline_config *cfg)
 		want = RING_ALLOC_MIN_BYTES;
 	else
 		want = (uint64_t)cfg->frequency * RING_BYTES_PER_SAMPLE;
+	/* A dwarf-mode record carries the stack copy: one second of them, at
+	 * most RING_COPY_MAX_BYTES (the reader is woken at a quarter full). */
+	if (cfg->unwind_dwarf && !cfg->ring_kib) {
+		uint64_t copy = (uint64_t)cfg->frequency * (cfg->stack_copy_bytes + 1024);
+		if (copy > RING_COPY_MAX_BYTES)
+			copy = RING_COPY_MAX_BYTES;
+		if (copy > want)
+			want = copy;
+	}
 	uint64_t size = RING_MIN_BYTES;
 	while (size < want)
 		size <<= 1;
@@ -145,6 +155,10 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 	s->skel->rodata->filter_pids = cfg->n_pids > 0;
 	s->skel->rodata->include_idle = cfg->idle;
 	s->skel->rodata->kernel_stacks = cfg->kernel_stacks;
+	if (cfg->unwind_dwarf) {
+		s->skel->rodata->stack_copy_bytes = cfg->stack_copy_bytes;
+		bpf_map__set_max_entries(s->skel->maps.copy_scratch, s->n_cpus);
+	}
 	s->ring_bytes = ring_size_for(cfg);
 	s->skel->rodata->wakeup_bytes = s->ring_bytes / 4;
 	bpf_map__set_max_entries(s->skel->maps.rings, s->n_cpus);
@@ -321,6 +335,8 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 		out->no_ring += per_cpu[i].no_ring;
 		out->user_failed += per_cpu[i].user_failed;
 		out->kernel_failed += per_cpu[i].kernel_failed;
+		out->copy_failed += per_cpu[i].copy_failed;
+		out->copy_short += per_cpu[i].copy_short;
 	}
 	free(per_cpu);
 	return 0;

@@ -81,6 +81,31 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	fprintf(f, "  stack capture errors       %llu (user %llu, kernel %llu)\n",
 		(unsigned long long)tot.stack_errors, (unsigned long long)ks.user_failed,
 		(unsigned long long)ks.kernel_failed);
+	if (tot.unwind[SYM_UNWIND_STACKS] || ks.copy_failed) {
+		const uint64_t *u = tot.unwind;
+		fprintf(f,
+			"  dwarf unwinding            %llu stacks, %.1f frames each, %llu%% of "
+			"steps "
+			"from cached rules, %llu by frame pointer (no CFI); ended early: %llu at "
+			"the "
+			"copy's end, %llu no CFI or frame pointer, %llu bad register state; %llu "
+			"copies failed, %llu stacks shorter than the copy; %llu files without "
+			"readable CFI\n",
+			(unsigned long long)u[SYM_UNWIND_STACKS],
+			u[SYM_UNWIND_STACKS] ? (double)u[SYM_UNWIND_FRAMES] / u[SYM_UNWIND_STACKS]
+					     : 0.0,
+			(unsigned long long)(u[SYM_UNWIND_RULE_HITS] + u[SYM_UNWIND_RULE_MISSES]
+						     ? 100 * u[SYM_UNWIND_RULE_HITS] /
+							       (u[SYM_UNWIND_RULE_HITS] +
+								u[SYM_UNWIND_RULE_MISSES])
+						     : 0),
+			(unsigned long long)u[SYM_UNWIND_FP_STEPS],
+			(unsigned long long)u[SYM_UNWIND_END_WINDOW],
+			(unsigned long long)u[SYM_UNWIND_END_NO_CFI],
+			(unsigned long long)u[SYM_UNWIND_END_BAD_REGS],
+			(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
+			(unsigned long long)u[SYM_UNWIND_OPEN_ERRORS]);
+	}
 	fprintf(f, "  distinct stacks            %llu\n", (unsigned long long)fs.distinct_stacks);
 	fprintf(f, "  flushes                    %llu (write errors %llu, swap timeouts %llu)\n",
 		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors,

@@ -29,10 +29,14 @@
 #include "symbolizer.h"
 
 /* A queue slot: an on-CPU sample, or an allocation record (its user stack
- * in s.user_stack, its event in ev). */
+ * in s.user_stack, its event in ev). With --unwind dwarf, slots are
+ * opts.stack_copy_bytes longer and a CPU_SAMPLE_STACK_COPY sample carries
+ * its registers and stack copy in regs and stack, for the worker to unwind. */
 struct shard_slot {
 	struct cpu_sample s;
 	struct alloc_event ev;
+	struct cpu_sample_regs regs;
+	uint8_t stack[];
 };
 
 struct shard {
@@ -44,6 +48,8 @@ struct shard {
 	struct stack_agg *aggs[2];
 	struct alloc_agg *allocs[2]; /* with opts.alloc_period; swapped with aggs */
 	struct sym_reader *sym_rd;
+	struct sym_unwinder *unwinder; /* --unwind dwarf; the worker's */
+	size_t slot_size;
 	pthread_t reader, worker;
 	bool reader_started, worker_started, joined;
 
@@ -83,6 +89,13 @@ static void copy_record(struct shard_slot *dst, const struct cpu_sample_rec *rec
 	uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
 
 	memcpy(&dst->s, rec, CPU_SAMPLE_REC_HEADER_SIZE);
+	if (rec->flags & CPU_SAMPLE_STACK_COPY) {
+		memcpy(dst->s.kernel_stack, rec->frames, nk * sizeof(rec->frames[0]));
+		memcpy(&dst->regs, rec->frames + nk, sizeof(dst->regs));
+		memcpy(dst->stack, (const uint8_t *)(rec->frames + nk) + sizeof(dst->regs),
+		       dst->regs.stack_len);
+		return;
+	}
 	if ((rec->flags & CPU_SAMPLE_KIND_MASK) != CPU_SAMPLE_KIND_CPU) {
 		const struct alloc_sample_rec *ar = (const struct alloc_sample_rec *)rec;
 
@@ -96,11 +109,20 @@ static void copy_record(struct shard_slot *dst, const struct cpu_sample_rec *rec
 
 /* Whether a ring record of size bytes is whole. Cannot fail with our own
  * programs; checked rather than trusted. */
-static bool record_ok(const struct cpu_sample_rec *rec, size_t size)
+static bool record_ok(const struct shard *sh, const struct cpu_sample_rec *rec, size_t size)
 {
 	if (size < CPU_SAMPLE_REC_HEADER_SIZE || rec->kernel_frames > CPU_SAMPLE_MAX_FRAMES ||
 	    rec->user_frames > CPU_SAMPLE_MAX_FRAMES)
 		return false;
+	if (rec->flags & CPU_SAMPLE_STACK_COPY) {
+		struct cpu_sample_regs regs;
+		if ((rec->flags & CPU_SAMPLE_KIND_MASK) != CPU_SAMPLE_KIND_CPU ||
+		    rec->user_frames || size < CPU_SAMPLE_COPY_REC_SIZE(rec->kernel_frames, 0))
+			return false;
+		memcpy(&regs, rec->frames + rec->kernel_frames, sizeof(regs));
+		return regs.stack_len <= sh->opts.stack_copy_bytes &&
+		       size >= CPU_SAMPLE_COPY_REC_SIZE(rec->kernel_frames, regs.stack_len);
+	}
 	switch (rec->flags & CPU_SAMPLE_KIND_MASK) {
 	case CPU_SAMPLE_KIND_CPU:
 		return size >= CPU_SAMPLE_REC_SIZE(rec->kernel_frames, rec->user_frames);
@@ -126,7 +148,7 @@ static int shard__on_record(void *ctx, void *data, size_t size)
 	const struct cpu_sample_rec *rec = data;
 
 	counter_add(&sh->received, 1);
-	if (!record_ok(rec, size)) {
+	if (!record_ok(sh, rec, size)) {
 		counter_add(&sh->malformed, 1);
 		return 0;
 	}
@@ -153,7 +175,7 @@ static bool shard__hand_over_held(struct shard *sh)
 	for (int waited = 0; waited < HELD_WAIT_MAX_MS; waited++) {
 		struct shard_slot *slot = spsc_queue__reserve(sh->queue);
 		if (slot) {
-			memcpy(slot, sh->held, sizeof(*slot));
+			memcpy(slot, sh->held, sh->slot_size);
 			spsc_queue__commit(sh->queue, slot);
 			spsc_queue__notify(sh->queue);
 			sh->holding = false;
@@ -206,6 +228,33 @@ static void *shard__reader_main(void *arg)
 	atomic_store_explicit(&sh->reader_done, true, memory_order_release);
 	spsc_queue__kick(sh->queue);
 	return NULL;
+}
+
+/* Turns a stack copy into user frames, as if the kernel had walked them. */
+static void shard__unwind(struct shard *sh, struct shard_slot *slot)
+{
+	struct cpu_sample *rec = &slot->s;
+	struct sym_stack_copy c = {
+		.ip = slot->regs.ip,
+		.sp = slot->regs.sp,
+		.bp = slot->regs.bp,
+		.stack = slot->stack,
+		.len = slot->regs.stack_len,
+		.short_copy = slot->regs.stack_len < slot->regs.stack_want,
+	};
+	enum sym_unwind_end end;
+
+	rec->user_frames = 0;
+	if (!sh->unwinder || (rec->flags & CPU_SAMPLE_COPY_FAILED)) {
+		if (rec->flags & CPU_SAMPLE_COPY_FAILED)
+			rec->flags |= CPU_SAMPLE_USER_FAILED;
+		return;
+	}
+	rec->user_frames = (uint32_t)sym_unwinder__unwind(sh->unwinder, rec->tgid, &c,
+							  (uint64_t *)rec->user_stack,
+							  CPU_SAMPLE_MAX_FRAMES, &end);
+	if (end == SYM_UNWIND_WINDOW || end == SYM_UNWIND_MAX_FRAMES)
+		rec->flags |= CPU_SAMPLE_USER_TRUNCATED;
 }
 
 static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, struct stack_agg *agg)
@@ -315,6 +364,8 @@ static void *shard__worker_main(void *arg)
 		struct shard_slot *rec = spsc_queue__dequeue(sh->queue);
 		if (rec) {
 			unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
+			if (rec->s.flags & CPU_SAMPLE_STACK_COPY)
+				shard__unwind(sh, rec);
 			if ((rec->s.flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_CPU)
 				shard__aggregate(sh, &rec->s, sh->aggs[a]);
 			else
@@ -340,7 +391,8 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		return NULL;
 	sh->opts = *opts;
 
-	sh->queue = spsc_queue__new(opts->queue_depth, sizeof(struct shard_slot));
+	sh->slot_size = sizeof(struct shard_slot) + opts->stack_copy_bytes;
+	sh->queue = spsc_queue__new(opts->queue_depth, sh->slot_size);
 	sh->aggs[0] = stack_agg__new(opts->max_stacks);
 	sh->aggs[1] = stack_agg__new(opts->max_stacks);
 	if (sh->aggs[0] && sh->aggs[1] && opts->max_times) {
@@ -356,8 +408,11 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		}
 	}
 	sh->sym_rd = symbolizer__reader_new(sym);
-	sh->held = malloc(sizeof(*sh->held));
-	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd || !sh->held) {
+	sh->held = malloc(sh->slot_size);
+	if (sh->sym_rd && opts->stack_copy_bytes)
+		sh->unwinder = sym_unwinder__new(sh->sym_rd);
+	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd || !sh->held ||
+	    (opts->stack_copy_bytes && !sh->unwinder)) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -432,6 +487,7 @@ void shard__free(struct shard *sh)
 	if (sh->has_wait)
 		ring_wait__destroy(&sh->wait);
 	ring_buffer__free(sh->rb);
+	sym_unwinder__free(sh->unwinder);
 	sym_reader__free(sh->sym_rd);
 	stack_agg__free(sh->aggs[0]);
 	stack_agg__free(sh->aggs[1]);
@@ -475,6 +531,7 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->wakeups = atomic_load_explicit(&sh->wakeups, memory_order_relaxed);
 	st->alloc_records = atomic_load_explicit(&sh->alloc_records, memory_order_relaxed);
 	st->alloc_sites_full = atomic_load_explicit(&sh->alloc_sites_full, memory_order_relaxed);
+	sym_unwinder__stats(sh->unwinder, st->unwind);
 }
 
 struct alloc_agg *shard__retired_allocs(struct shard *sh)
@@ -501,5 +558,7 @@ void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stat
 		tot->wakeups += st.wakeups;
 		tot->alloc_records += st.alloc_records;
 		tot->alloc_sites_full += st.alloc_sites_full;
+		for (int c = 0; c < SYM_UNWIND_N_COUNTERS; c++)
+			tot->unwind[c] += st.unwind[c];
 	}
 }

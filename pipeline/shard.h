@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "stack_agg.h"
+#include "symbolizer.h"
 
 struct shard;
 struct alloc_agg;
@@ -34,8 +35,9 @@ struct shard_opts {
 	unsigned max_stacks;
 	size_t max_times; /* per-sample times kept per aggregator; 0 = not recorded */
 	unsigned poll_ms;
-	uint64_t mono_to_real_ns; /* added to BPF monotonic timestamps */
-	uint64_t alloc_period;	  /* allocation sampling period in bytes; 0: no allocation sites */
+	uint64_t mono_to_real_ns;  /* added to BPF monotonic timestamps */
+	uint64_t alloc_period;	   /* allocation sampling period in bytes; 0: no allocation sites */
+	unsigned stack_copy_bytes; /* --unwind dwarf: stack bytes a record may carry; 0: fp */
 };
 
 /* Counters, each written by one thread and read with relaxed loads. */
@@ -51,6 +53,7 @@ struct shard_stats {
 	uint64_t wakeups;	   /* worker wake-ups */
 	uint64_t alloc_records;	   /* allocation and free records aggregated */
 	uint64_t alloc_sites_full; /* of them, dropped: allocation sites at their bound */
+	uint64_t unwind[SYM_UNWIND_N_COUNTERS]; /* --unwind dwarf: the unwinder's counters */
 };
 
 /* Returns a started shard (both threads running), or NULL with errno set. */

@@ -443,6 +443,12 @@ static int module_open(const struct module *mod, uint32_t tgid, uint64_t start, 
 	return -first_err;
 }
 
+int symbolizer__open_module(const struct module *mod, uint32_t tgid, uint64_t start, uint64_t end,
+			    char *err, size_t errlen)
+{
+	return module_open(mod, tgid, start, end, err, errlen);
+}
+
 /* The agent's own vdso is the one every (same-ABI) process maps. */
 static int load_vdso(struct elf_image **img, char *err, size_t errlen)
 {

@@ -123,6 +123,38 @@ struct symbolizer_stats {
 
 struct symbolizer;
 struct sym_reader;
+struct sym_unwinder;
+
+/* One sample's user registers and the top of its stack (--unwind dwarf). */
+struct sym_stack_copy {
+	uint64_t ip, sp, bp;
+	const uint8_t *stack; /* len bytes copied from sp up */
+	size_t len;
+	bool short_copy; /* the stack's mapping ended before the bytes asked for */
+};
+
+/* Why an unwind stopped. */
+enum sym_unwind_end {
+	SYM_UNWIND_COMPLETE,   /* reached the outermost frame (undefined return address) */
+	SYM_UNWIND_WINDOW,     /* the next frame lies above the copied window */
+	SYM_UNWIND_NO_CFI,     /* code without CFI and without a frame pointer */
+	SYM_UNWIND_BAD_REGS,   /* a rule needed a register or value not at hand */
+	SYM_UNWIND_MAX_FRAMES, /* the frame limit */
+};
+
+enum sym_unwind_counter {
+	SYM_UNWIND_STACKS,	 /* stacks unwound */
+	SYM_UNWIND_FRAMES,	 /* frames they gave */
+	SYM_UNWIND_RULE_HITS,	 /* steps served by the rule cache */
+	SYM_UNWIND_RULE_MISSES,	 /* steps that asked libdw for the address's CFI */
+	SYM_UNWIND_FP_STEPS,	 /* steps by frame pointer, for lack of CFI */
+	SYM_UNWIND_END_WINDOW,	 /* stacks cut at the copy's end */
+	SYM_UNWIND_END_NO_CFI,	 /* stacks ended in code with neither CFI nor frame pointer */
+	SYM_UNWIND_END_BAD_REGS, /* stacks ended by a rule that could not be applied */
+	SYM_UNWIND_OPEN_ERRORS,	 /* files whose CFI could not be read */
+	SYM_UNWIND_RESETS,	 /* times the table of open files was emptied */
+	SYM_UNWIND_N_COUNTERS,
+};
 
 /* Returns a new symbolizer, or NULL with errno set. */
 struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
@@ -157,6 +189,19 @@ int sym_reader__resolve_kernel(struct sym_reader *rd, const uint64_t *addrs, siz
 
 /* Tells the symbolizer that process tgid exited or exec'd: its mappings are
  * re-read on the next miss. Thread-safe. */
+/* Returns an unwinder for the thread that owns rd (it reads the process
+ * mappings through rd), or NULL with errno set. */
+struct sym_unwinder *sym_unwinder__new(struct sym_reader *rd);
+void sym_unwinder__free(struct sym_unwinder *u);
+/* Unwinds a stack copy of a thread of tgid into pcs, leaf first (the ip,
+ * then return addresses, as bpf_get_stack gives them); at most max.
+ * Returns how many, and why it stopped in *end. Never fails: a stack it
+ * cannot follow ends early, and the counters say why. */
+size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
+			    uint64_t *pcs, size_t max, enum sym_unwind_end *end);
+/* Reads the counters (relaxed; any thread). Accepts NULL (all zero). */
+void sym_unwinder__stats(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_N_COUNTERS]);
+
 void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid);
 
 /* Tells the symbolizer that process tgid has just exec'd (or was just

@@ -684,6 +684,11 @@ static inline const struct sym_mapping *process__find_map(const struct process *
 	return sym_maps_snap__find(p->snap, addr);
 }
 
+/* Opens the file behind a mapping of tgid (symbolizer.c, the rules of
+ * module_open): an fd, or -errno with err set. */
+int symbolizer__open_module(const struct module *mod, uint32_t tgid, uint64_t start, uint64_t end,
+			    char *err, size_t errlen);
+
 /* ---- reader.c / symbolizer.c ---- */
 
 /* Reader cache key of kernel addresses (no user tgid is this large). */

@@ -106,3 +106,31 @@ add_test(NAME integration_alloc COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_
 set_tests_properties(integration_alloc PROPERTIES SKIP_RETURN_CODE 77 LABELS "bpf;concurrency"
 	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
 	TIMEOUT 300 RUN_SERIAL TRUE)
+
+# --unwind dwarf (tests/integration_unwind.sh) on a workload a frame-pointer
+# walk cannot follow: GCC, -O2 -fomit-frame-pointer, through a shared
+# library built the same way and through glibc's qsort. No sibling calls, so
+# every frame of the truth is a real call.
+find_program(PIPELINE_GCC NAMES gcc)
+if(NOT PIPELINE_GCC)
+	message(FATAL_ERROR "missing gcc: install the Debian package gcc "
+		"(tools/install-deps.sh installs everything)")
+endif()
+set(UNWIND_FLAGS -O2 -g -Wall -Wextra -fomit-frame-pointer -fno-optimize-sibling-calls)
+set(UNWIND_LIB ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/libunwind_chain.so)
+set(UNWIND_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/unwind_workload)
+add_custom_command(OUTPUT ${UNWIND_LIB} ${UNWIND_BIN}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+	COMMAND ${PIPELINE_GCC} ${UNWIND_FLAGS} -fPIC -shared -o ${UNWIND_LIB}
+		${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c
+	COMMAND ${PIPELINE_GCC} ${UNWIND_FLAGS} -o ${UNWIND_BIN}
+		${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c -L${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+		-lunwind_chain -Wl,-rpath,$ORIGIN
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c ${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c
+	COMMENT "unwind_workload (gcc -O2 -fomit-frame-pointer, and its library)"
+	VERBATIM)
+add_custom_target(unwind_workload ALL DEPENDS ${UNWIND_BIN})
+add_test(NAME integration_unwind COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_unwind.sh)
+set_tests_properties(integration_unwind PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
+	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
+	TIMEOUT 300 RUN_SERIAL TRUE)

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# BPF integration test (root) of --unwind dwarf, on tests/unwind_workload.c:
+# GCC -O2 -fomit-frame-pointer, through libunwind_chain.so built the same
+# way and through glibc's qsort, which has no frame pointers either.
+#   1. --unwind dwarf --pid: at least 95 % of the workload's samples hold the
+#      whole chain from main to the leaf, the leaf's caller included
+#      (compute_batch;spin_leaf, or sort_batch;...qsort...;compare_items);
+#      the self-stats count the unwinding and nothing is dropped.
+#   2. --unwind fp on the same workload: the chain is in at most half of them
+#      (the frame-pointer walk cannot cross the library or qsort), which is
+#      what (1) is measured against.
+#   3. --unwind dwarf over the whole host, both CPUs busy, 99 Hz: no drops,
+#      the workload's chains still whole.
+# Under CI=true it must run (root is required), never skip.
+set -uo pipefail
+
+bin=${PIPELINE_BINARY_DIR:?}/bin
+# shellcheck source=tests/bpf_test_lib.sh
+. "$(dirname "$0")/bpf_test_lib.sh"
+require_root
+
+test_scratch unwind
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+
+chain='main;worker_loop;stage_one;lib_level1;lib_level2;lib_level3;stage_two;'
+# Percent of the workload's samples whose stack is a whole chain.
+whole_share() {
+	awk -v c="$chain" '
+		/^unwind_workload;/ {
+			n = $NF; total += n
+			s = $0; sub(/ [0-9]+$/, "", s)
+			i = index(s, c)
+			if (i) {
+				rest = substr(s, i + length(c))
+				if (rest == "compute_batch;spin_leaf" ||
+				    (rest ~ /^sort_batch;.*qsort.*;compare_items$/)) hit += n
+			}
+		}
+		END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$1"
+}
+at_least() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "nan" && v >= m) }'; }
+at_most() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "nan" && v <= m) }'; }
+
+run_on_workload() { # mode outdir [extra pipeline args]
+	local mode=$1 out=$2
+	shift 2
+	"$bin/unwind_workload" 14 >/dev/null &
+	local wl=$!
+	pids+=("$wl")
+	sleep 0.3
+	"$bin/pipeline" --unwind "$mode" --pid "$wl" --duration 10 --frequency 199 \
+		--output "$out" --stats-json "$out/stats.json" "$@" 2>"$out.err" ||
+		fail "pipeline --unwind $mode exited $?: $(tail -3 "$out.err")"
+	kill "$wl" 2>/dev/null
+	wait "$wl" 2>/dev/null
+}
+
+echo "== 1. --unwind dwarf --pid, 199 Hz"
+mkdir -p "$tmp/dwarf"
+run_on_workload dwarf "$tmp/dwarf"
+d=$(whole_share "$tmp/dwarf/cpu.folded")
+echo "whole chains (dwarf): $d %"
+grep -m1 "dwarf unwinding" "$tmp/dwarf.err"
+at_least "$d" 95 || {
+	sort -t' ' -k2 -n -r "$tmp/dwarf/cpu.folded" | grep '^unwind_workload' | head -5
+	fail "dwarf: only $d % of samples hold the whole chain (want >= 95 %)"
+}
+grep -q '"unwind": {"stacks": [1-9]' "$tmp/dwarf/stats.json" || fail "dwarf: no unwinding counted"
+dropped() { grep -o '"dropped_total": [0-9]*' "$1" | awk '{print $2}'; }
+[ "$(dropped "$tmp/dwarf/stats.json")" = 0 ] || fail "dwarf: samples dropped: $(dropped "$tmp/dwarf/stats.json")"
+
+echo "== 2. --unwind fp on the same workload"
+mkdir -p "$tmp/fp"
+run_on_workload fp "$tmp/fp"
+f=$(whole_share "$tmp/fp/cpu.folded")
+echo "whole chains (fp): $f %"
+at_most "$f" 50 || fail "fp: $f % whole chains: the workload no longer needs CFI (want <= 50 %)"
+
+echo "== 3. --unwind dwarf, whole host, both CPUs busy, 99 Hz"
+mkdir -p "$tmp/host"
+"$bin/unwind_workload" 14 >/dev/null &
+pids+=("$!")
+"$bin/unwind_workload" 14 >/dev/null &
+pids+=("$!")
+sleep 0.3
+"$bin/pipeline" --unwind dwarf --duration 10 --output "$tmp/host" \
+	--stats-json "$tmp/host/stats.json" 2>"$tmp/host.err" ||
+	fail "pipeline (host) exited $?: $(tail -3 "$tmp/host.err")"
+h=$(whole_share "$tmp/host/cpu.folded")
+echo "whole chains (host): $h %"
+grep -m1 "dwarf unwinding" "$tmp/host.err"
+grep -m1 "agent + BPF" "$tmp/host.err"
+at_least "$h" 95 || fail "host: only $h % whole chains"
+[ "$(dropped "$tmp/host/stats.json")" = 0 ] || fail "host: samples dropped: $(dropped "$tmp/host/stats.json")"
+echo "PASS"

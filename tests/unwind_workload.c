@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * A workload whose stacks a frame-pointer walk cannot follow (the test of
+ * --unwind dwarf, tests/integration_unwind.sh). Built with GCC at
+ * -O2 -fomit-frame-pointer, linked to libunwind_chain.so built the same
+ * way. Every sample's truth is one of two chains:
+ *
+ *   main;worker_loop;stage_one;lib_level1;lib_level2;lib_level3;stage_two;
+ *       sort_batch;qsort ... (glibc's qsort, no frame pointers);compare_items
+ *   main;worker_loop;stage_one;lib_level1;lib_level2;lib_level3;stage_two;
+ *       compute_batch;spin_leaf
+ *
+ * compare_items and spin_leaf are leaf functions: no frame of their own,
+ * so only CFI says who called them. Usage: unwind_workload SECONDS.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t lib_level1(uint64_t (*fn)(uint64_t), uint64_t x);
+
+#define N_ITEMS 4096
+
+static volatile uint64_t sink;
+static uint32_t items[N_ITEMS];
+
+__attribute__((noinline)) int compare_items(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	/* Some work per comparison, so the leaf holds most samples of the path. */
+	for (int i = 0; i < 24; i++)
+		x = x * 2654435761u + (uint32_t)i, y = y * 2654435761u + (uint32_t)i;
+	return (x > y) - (x < y);
+}
+
+__attribute__((noinline)) uint64_t sort_batch(uint64_t seed)
+{
+	for (size_t i = 0; i < N_ITEMS; i++)
+		items[i] =
+			(uint32_t)((seed * 6364136223846793005ull + i * 1442695040888963407ull) >>
+				   33);
+	qsort(items, N_ITEMS, sizeof(items[0]), compare_items);
+	sink += items[0];
+	return items[N_ITEMS / 2];
+}
+
+__attribute__((noinline)) uint64_t spin_leaf(uint64_t x)
+{
+	for (int i = 0; i < 200000; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	return x;
+}
+
+__attribute__((noinline)) uint64_t compute_batch(uint64_t x)
+{
+	uint64_t r = 0;
+	for (int i = 0; i < 8; i++)
+		r += spin_leaf(x + (uint64_t)i);
+	sink += r;
+	return r;
+}
+
+/* The callback the library calls: half the time in each path. */
+__attribute__((noinline)) uint64_t stage_two(uint64_t x)
+{
+	uint64_t r = (x & 1) ? sort_batch(x) : compute_batch(x);
+	sink += r;
+	return r + 7;
+}
+
+__attribute__((noinline)) uint64_t stage_one(uint64_t x)
+{
+	uint64_t r = lib_level1(stage_two, x);
+	sink += r;
+	return r + 5;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+__attribute__((noinline)) uint64_t worker_loop(double seconds)
+{
+	double end = now_s() + seconds;
+	uint64_t x = 0, r = 0;
+	/* Bounded in count as well as time. */
+	for (long n = 0; n < 100000000L && now_s() < end; n++)
+		r += stage_one(x++);
+	sink += r;
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? atof(argv[1]) : 5;
+	if (seconds <= 0 || seconds > 3600) {
+		fprintf(stderr, "usage: unwind_workload SECONDS (0-3600]\n");
+		return 2;
+	}
+	uint64_t r = worker_loop(seconds);
+	printf("%llu\n", (unsigned long long)(r & 0xff));
+	return 0;
+}
