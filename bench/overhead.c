@@ -55,6 +55,7 @@ enum ovh_opt {
 	OVH_OPT_WARMUP,
 	OVH_OPT_QUICK,
 	OVH_OPT_PEERS,
+	OVH_OPT_DWARF,
 	OVH_OPT_TOOLS,
 	OVH_OPT_JSON,
 	OVH_OPT_HZ,
@@ -89,6 +90,9 @@ static const struct ovh_opt_desc ovh_opts[] = {
 	[OVH_OPT_PEERS] = {"peers", NULL, 0, 0,
 			   "also run perf record -e cpu-clock -F HZ -a -g and bpftrace "
 			   "profile:hz:HZ at every rate"},
+	[OVH_OPT_DWARF] = {"dwarf", NULL, 0, 0,
+			   "also run pipeline --unwind dwarf (stack copies unwound with CFI) at "
+			   "every rate"},
 	[OVH_OPT_TOOLS] = {"tools", "LIST", 0, 0,
 			   "only these profilers: pipeline, perf, bpftrace (comma-separated; "
 			   "default pipeline, all three with --peers)"},
@@ -249,6 +253,9 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 			break;
 		case OVH_OPT_PEERS:
 			s->peers = true;
+			break;
+		case OVH_OPT_DWARF:
+			s->dwarf = true;
 			break;
 		case OVH_OPT_TOOLS:
 			if (ovh_parse_tools(optarg, &s->tools))
@@ -523,7 +530,7 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 				 120;
 
 		err = ovh_profiler__start(&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s,
-					  ovh_flush_interval_s(b), b->stats_json);
+					  ovh_flush_interval_s(b), b->stats_json, cfg->dwarf);
 		if (!err)
 			err = ovh_profiler__wait_ready(&p, b->n_cpus, OVH_READY_TIMEOUT_MS);
 		if (err) {
@@ -686,16 +693,19 @@ out:
 
 /* ---- set-up and the schedule ---------------------------------------------- */
 
-static void ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz, const char *skip)
+static void ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz, bool dwarf,
+			   const char *skip)
 {
 	struct ovh_config *c = &b->configs[b->n_configs++];
 
 	c->tool = t;
 	c->hz = hz;
+	c->dwarf = dwarf;
 	if (t == OVH_TOOL_OFF)
 		snprintf(c->name, sizeof(c->name), "off");
 	else
-		snprintf(c->name, sizeof(c->name), "%s %uHz", ovh_tool__name(t), hz);
+		snprintf(c->name, sizeof(c->name), "%s %uHz%s", ovh_tool__name(t), hz,
+			 dwarf ? " dwarf" : "");
 	if (skip)
 		ovh_fmt(c->skip, sizeof(c->skip), "%s", skip);
 }
@@ -713,12 +723,18 @@ static int ovh_build(struct ovh_bench *b, const char *bin_dir)
 		fprintf(stderr, "pipeline-bench overhead: %s\n", why[0]);
 		return -ENOENT;
 	}
-	ovh_add_config(b, OVH_TOOL_OFF, 0, NULL);
+	ovh_add_config(b, OVH_TOOL_OFF, 0, false, NULL);
 	for (int t = 0; t < 3; t++)
 		for (unsigned h = 0; h < b->set.n_hz && b->set.tools & 1u << tools[t]; h++) {
 			if (usable[t])
 				order[n_order++] = b->n_configs;
-			ovh_add_config(b, tools[t], b->set.hz[h], usable[t] ? NULL : why[t]);
+			ovh_add_config(b, tools[t], b->set.hz[h], false, usable[t] ? NULL : why[t]);
+			if (t == 0 && b->set.dwarf) {
+				if (usable[t])
+					order[n_order++] = b->n_configs;
+				ovh_add_config(b, tools[t], b->set.hz[h], true,
+					       usable[t] ? NULL : why[t]);
+			}
 		}
 
 	b->runs = calloc(OVH_MAX_RUNS, sizeof(*b->runs));

@@ -32,7 +32,7 @@
 #include "peers.h"
 
 #define OVH_MAX_HZ	8
-#define OVH_MAX_CONFIGS (1 + 3 * OVH_MAX_HZ) /* off + three tools at each rate */
+#define OVH_MAX_CONFIGS (1 + 4 * OVH_MAX_HZ) /* off + three tools (pipeline twice) at each rate */
 #define OVH_MAX_REPS	50
 #define OVH_MAX_RUNS	(OVH_MAX_REPS * 2 * OVH_MAX_CONFIGS + 1)
 #define OVH_GATE_HZ	99
@@ -41,6 +41,7 @@
 struct ovh_config {
 	enum ovh_tool tool;
 	unsigned hz; /* 0 for off */
+	bool dwarf;  /* pipeline --unwind dwarf */
 	char name[32];
 	char skip[128]; /* non-empty: not run, and why */
 };
@@ -80,6 +81,7 @@ struct ovh_settings {
 	double seconds;	 /* measurement window of one run */
 	double warmup_s; /* load before each window */
 	bool quick, peers, gate, keep;
+	bool dwarf;	/* also pipeline --unwind dwarf at every rate */
 	unsigned tools; /* bit t: enum ovh_tool t is run */
 	const char *json;
 	unsigned hz[OVH_MAX_HZ];

@@ -278,7 +278,7 @@ bool ovh_gate(const struct ovh_bench *b, char *why, size_t why_len)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ)
+		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ || cfg->dwarf)
 			continue;
 		ovh_summarize(b, c, &s);
 		if (!s.reps) {
@@ -322,7 +322,7 @@ static void ovh_print_target(const struct ovh_bench *b, unsigned hz, FILE *f)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->hz != hz)
+		if (cfg->hz != hz || cfg->dwarf)
 			continue;
 		ovh_summarize(b, c, &s);
 		if (cfg->tool == OVH_TOOL_PIPELINE)
@@ -433,7 +433,7 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ)
+		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ || cfg->dwarf)
 			continue;
 		ovh_summarize(b, c, &s);
 		if (s.reps)
@@ -639,6 +639,8 @@ int ovh_report__write_json(const struct ovh_bench *b, const char *path)
 		fprintf(f, "    {");
 		json_str(f, "name", cfg->name, ", ");
 		json_str(f, "tool", ovh_tool__name(cfg->tool), ", ");
+		if (cfg->tool == OVH_TOOL_PIPELINE)
+			json_str(f, "unwind", cfg->dwarf ? "dwarf" : "fp", ", ");
 		fprintf(f, "\"hz\": %u, \"reps\": %u, ", cfg->hz, s.reps);
 		if (cfg->skip[0])
 			json_str(f, "skipped", cfg->skip, ", ");

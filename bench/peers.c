@@ -161,11 +161,12 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir)
 }
 
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
-			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json)
+			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
+			bool dwarf)
 {
 	char exe[PATH_MAX], a_hz[16], a_dur[16], a_int[16], a_out[PATH_MAX], a_stats[PATH_MAX];
 	char prog[128], out[PATH_MAX], err[PATH_MAX];
-	char *argv[20];
+	char *argv[24];
 	int n = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -198,6 +199,10 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		argv[n++] = a_int;
 		argv[n++] = "--output";
 		argv[n++] = a_out;
+		if (dwarf) {
+			argv[n++] = "--unwind";
+			argv[n++] = "dwarf";
+		}
 		if (stats_json) {
 			ovh_fmt(a_stats, sizeof(a_stats), "%s/stats.json", dir);
 			argv[n++] = "--stats-json";

@@ -62,7 +62,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct cpu_sample_rec);
+	__type(value, struct cpu_sample_fp_scratch);
 } scratch SEC(".maps");
 
 /* The dwarf-mode record is built here: too large for a per-CPU array, so an
@@ -234,7 +234,8 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		sample_with_copy(ctx, st, ring, cpu, tgid, tid);
 		return 0;
 	}
-	struct cpu_sample_rec *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct cpu_sample_fp_scratch *fsc = bpf_map_lookup_elem(&scratch, &zero);
+	struct cpu_sample_rec *s = fsc ? &fsc->rec : NULL;
 	if (!s) {
 		st->no_ring++; /* cannot happen: a one-entry per-CPU array */
 		return 0;
@@ -296,6 +297,35 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	s->kernel_frames = nk;
 	s->user_frames = nu;
 
+	/* The registers and the first bytes of the stack, for the worker to
+	 * find the caller the walk skipped when the sampled function has no
+	 * frame (the word at rsp or a little above it, by the function's CFI). */
+	__u32 window = 0;
+	if (tid != 0 && nu && !(task->flags & 0x00200000 /* PF_KTHREAD */)) {
+		__u32 at = nk + nu;
+		if (at > 2 * CPU_SAMPLE_MAX_FRAMES)
+			at = 2 * CPU_SAMPLE_MAX_FRAMES; /* cannot happen; for the verifier */
+		struct cpu_sample_regs *regs = (struct cpu_sample_regs *)&s->frames[at];
+		struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
+		__u64 sp = ur->sp;
+
+		regs->ip = ur->ip;
+		regs->sp = sp;
+		regs->bp = ur->bp;
+		/* Not past the stack page: the next one may not be there. The
+		 * mask keeps what is below CPU_SAMPLE_LEAF_WINDOW (a power of
+		 * two) as it is, and shows the verifier the bound. */
+		if ((sp & 4095) <= 4096 - CPU_SAMPLE_LEAF_WINDOW)
+			window = CPU_SAMPLE_LEAF_WINDOW;
+		else
+			window = (4096 - (sp & 4095)) & (CPU_SAMPLE_LEAF_WINDOW - 1);
+		if (bpf_probe_read_user((void *)(regs + 1), window, (void *)sp))
+			window = 0;
+		regs->stack_len = window;
+		regs->stack_want = CPU_SAMPLE_LEAF_WINDOW;
+		s->flags |= CPU_SAMPLE_LEAF_WINDOW_BIT;
+	}
+
 	/* Batch wake-ups: with a watermark set, wake the reader only with the
 	 * record that takes the ring across it; the reader's poll timeout
 	 * collects smaller batches. Not on every record above it: a reader
@@ -304,8 +334,10 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	 * write cost 922 ns with that rule against 383 ns with this one,
 	 * `pipeline-bench throughput --stage shards`). */
 	__u64 size = CPU_SAMPLE_REC_SIZE(nk, nu), flags = 0;
-	if (size > sizeof(*s))
-		size = sizeof(*s); /* cannot happen; tells the verifier the bound */
+	if (s->flags & CPU_SAMPLE_LEAF_WINDOW_BIT)
+		size = CPU_SAMPLE_LEAF_REC_SIZE(nk, nu, window);
+	if (size > sizeof(*fsc))
+		size = sizeof(*fsc); /* cannot happen; tells the verifier the bound */
 	if (wakeup_bytes) {
 		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
 		/* + 8: the ring's own record header */

@@ -38,6 +38,11 @@
  * of the user stack from sp up follow the kernel frames. */
 #define CPU_SAMPLE_STACK_COPY  (1u << 5)
 #define CPU_SAMPLE_COPY_FAILED (1u << 6) /* no user registers or stack could be read */
+/* --unwind fp: struct cpu_sample_regs and up to CPU_SAMPLE_LEAF_WINDOW bytes
+ * of stack from sp follow the user frames, for the worker to put back the
+ * caller of a function sampled without a frame (a GCC leaf, a prologue). */
+#define CPU_SAMPLE_LEAF_WINDOW_BIT (1u << 7)
+#define CPU_SAMPLE_LEAF_WINDOW	   256
 
 #ifndef CPU_SAMPLE_STACK_COPY_MAX
 #define CPU_SAMPLE_STACK_COPY_MAX 65536 /* bytes, --stack-copy-bytes at most */
@@ -73,6 +78,16 @@ struct cpu_sample_rec {
 /* A CPU_SAMPLE_STACK_COPY record: header, nk kernel frames, regs, stack. */
 #define CPU_SAMPLE_COPY_REC_SIZE(nk, len)                                                          \
 	(CPU_SAMPLE_REC_SIZE(nk, 0) + sizeof(struct cpu_sample_regs) + (__u64)(len))
+
+/* A CPU_SAMPLE_LEAF_WINDOW_BIT record: header, frames, regs, window. */
+#define CPU_SAMPLE_LEAF_REC_SIZE(nk, nu, len)                                                      \
+	(CPU_SAMPLE_REC_SIZE(nk, nu) + sizeof(struct cpu_sample_regs) + (__u64)(len))
+
+/* Where the fp-mode program builds its record. */
+struct cpu_sample_fp_scratch {
+	struct cpu_sample_rec rec;
+	__u8 tail[sizeof(struct cpu_sample_regs) + CPU_SAMPLE_LEAF_WINDOW];
+};
 
 /* Where the dwarf-mode program builds its record: the packed record, then
  * room for the registers and the largest stack copy. */

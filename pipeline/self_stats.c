@@ -106,6 +106,9 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
 			(unsigned long long)u[SYM_UNWIND_OPEN_ERRORS]);
 	}
+	if (tot.unwind[SYM_UNWIND_LEAF_CALLERS])
+		fprintf(f, "  leaf callers put back      %llu (frame-pointer stacks)\n",
+			(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS]);
 	fprintf(f, "  distinct stacks            %llu\n", (unsigned long long)fs.distinct_stacks);
 	fprintf(f, "  flushes                    %llu (write errors %llu, swap timeouts %llu)\n",
 		(unsigned long long)fs.flushes, (unsigned long long)fs.write_errors,

@@ -89,6 +89,11 @@ static void copy_record(struct shard_slot *dst, const struct cpu_sample_rec *rec
 	uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
 
 	memcpy(&dst->s, rec, CPU_SAMPLE_REC_HEADER_SIZE);
+	if (rec->flags & CPU_SAMPLE_LEAF_WINDOW_BIT) {
+		memcpy(&dst->regs, rec->frames + nk + nu, sizeof(dst->regs));
+		memcpy(dst->stack, (const uint8_t *)(rec->frames + nk + nu) + sizeof(dst->regs),
+		       dst->regs.stack_len);
+	}
 	if (rec->flags & CPU_SAMPLE_STACK_COPY) {
 		memcpy(dst->s.kernel_stack, rec->frames, nk * sizeof(rec->frames[0]));
 		memcpy(&dst->regs, rec->frames + nk, sizeof(dst->regs));
@@ -122,6 +127,16 @@ static bool record_ok(const struct shard *sh, const struct cpu_sample_rec *rec, 
 		memcpy(&regs, rec->frames + rec->kernel_frames, sizeof(regs));
 		return regs.stack_len <= sh->opts.stack_copy_bytes &&
 		       size >= CPU_SAMPLE_COPY_REC_SIZE(rec->kernel_frames, regs.stack_len);
+	}
+	if (rec->flags & CPU_SAMPLE_LEAF_WINDOW_BIT) {
+		uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
+		struct cpu_sample_regs regs;
+		if ((rec->flags & CPU_SAMPLE_KIND_MASK) != CPU_SAMPLE_KIND_CPU ||
+		    size < CPU_SAMPLE_LEAF_REC_SIZE(nk, nu, 0))
+			return false;
+		memcpy(&regs, rec->frames + nk + nu, sizeof(regs));
+		return regs.stack_len <= CPU_SAMPLE_LEAF_WINDOW &&
+		       size >= CPU_SAMPLE_LEAF_REC_SIZE(nk, nu, regs.stack_len);
 	}
 	switch (rec->flags & CPU_SAMPLE_KIND_MASK) {
 	case CPU_SAMPLE_KIND_CPU:
@@ -257,6 +272,34 @@ static void shard__unwind(struct shard *sh, struct shard_slot *slot)
 		rec->flags |= CPU_SAMPLE_USER_TRUNCATED;
 }
 
+/* A frame-pointer stack whose sampled function had no frame at that
+ * instruction (a GCC leaf, a prologue or epilogue) lacks that function's
+ * caller: put it back from the stack window when the CFI says where it is. */
+static void shard__leaf_caller(struct shard *sh, struct shard_slot *slot)
+{
+	struct cpu_sample *rec = &slot->s;
+	uint64_t *us = (uint64_t *)rec->user_stack, caller;
+	uint32_t n = rec->user_frames;
+	struct sym_stack_copy c = {
+		.ip = slot->regs.ip,
+		.sp = slot->regs.sp,
+		.bp = slot->regs.bp,
+		.stack = slot->stack,
+		.len = slot->regs.stack_len,
+	};
+
+	if (!n || !sh->unwinder || us[0] != c.ip ||
+	    !sym_unwinder__leaf_caller(sh->unwinder, rec->tgid, &c, &caller))
+		return;
+	if (n > 1 && us[1] == caller)
+		return; /* the walk has it: the function does keep a frame */
+	if (n == CPU_SAMPLE_MAX_FRAMES)
+		n--; /* the outermost frame makes room */
+	memmove(us + 2, us + 1, (n - 1) * sizeof(*us));
+	us[1] = caller;
+	rec->user_frames = n + 1;
+}
+
 static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, struct stack_agg *agg)
 {
 	const struct sym_frame *frames[2 * CPU_SAMPLE_MAX_FRAMES];
@@ -366,6 +409,8 @@ static void *shard__worker_main(void *arg)
 			unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
 			if (rec->s.flags & CPU_SAMPLE_STACK_COPY)
 				shard__unwind(sh, rec);
+			else if (rec->s.flags & CPU_SAMPLE_LEAF_WINDOW_BIT)
+				shard__leaf_caller(sh, rec);
 			if ((rec->s.flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_CPU)
 				shard__aggregate(sh, &rec->s, sh->aggs[a]);
 			else
@@ -391,7 +436,9 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		return NULL;
 	sh->opts = *opts;
 
-	sh->slot_size = sizeof(struct shard_slot) + opts->stack_copy_bytes;
+	sh->slot_size = sizeof(struct shard_slot) + (opts->stack_copy_bytes > CPU_SAMPLE_LEAF_WINDOW
+							     ? opts->stack_copy_bytes
+							     : CPU_SAMPLE_LEAF_WINDOW);
 	sh->queue = spsc_queue__new(opts->queue_depth, sh->slot_size);
 	sh->aggs[0] = stack_agg__new(opts->max_stacks);
 	sh->aggs[1] = stack_agg__new(opts->max_stacks);
@@ -409,10 +456,10 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 	}
 	sh->sym_rd = symbolizer__reader_new(sym);
 	sh->held = malloc(sh->slot_size);
-	if (sh->sym_rd && opts->stack_copy_bytes)
+	if (sh->sym_rd)
 		sh->unwinder = sym_unwinder__new(sh->sym_rd);
 	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd || !sh->held ||
-	    (opts->stack_copy_bytes && !sh->unwinder)) {
+	    !sh->unwinder) {
 		err = -ENOMEM;
 		goto cleanup;
 	}

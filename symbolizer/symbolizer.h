@@ -153,6 +153,7 @@ enum sym_unwind_counter {
 	SYM_UNWIND_END_BAD_REGS, /* stacks ended by a rule that could not be applied */
 	SYM_UNWIND_OPEN_ERRORS,	 /* files whose CFI could not be read */
 	SYM_UNWIND_RESETS,	 /* times the table of open files was emptied */
+	SYM_UNWIND_LEAF_CALLERS, /* fp: callers of frameless functions put back */
 	SYM_UNWIND_N_COUNTERS,
 };
 
@@ -199,6 +200,12 @@ void sym_unwinder__free(struct sym_unwinder *u);
  * cannot follow ends early, and the counters say why. */
 size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
 			    uint64_t *pcs, size_t max, enum sym_unwind_end *end);
+/* For a frame-pointer stack: when the CFI of the sampled function says it
+ * has no frame at c->ip (a leaf, or a prologue or epilogue), sets *caller
+ * to the return address it holds on the stack (in the copy c, a few
+ * hundred bytes from sp), which the frame-pointer walk skipped. */
+bool sym_unwinder__leaf_caller(struct sym_unwinder *u, uint32_t tgid,
+			       const struct sym_stack_copy *c, uint64_t *caller);
 /* Reads the counters (relaxed; any thread). Accepts NULL (all zero). */
 void sym_unwinder__stats(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_N_COUNTERS]);
 

@@ -61,7 +61,8 @@ enum rule_kind {
 enum reg_rule {
 	REG_UNDEFINED,
 	REG_SAME,
-	REG_AT_CFA, /* saved at CFA + off */
+	REG_AT_CFA,  /* saved at CFA + off */
+	REG_VAL_CFA, /* is CFA + off (the ABI's rule for rsp) */
 };
 
 struct unw_rule {
@@ -86,7 +87,8 @@ struct sym_unwinder {
 struct unw_regs {
 	uint64_t ip, sp, bp;
 	bool bp_ok;
-	bool exact; /* ip is not a return address (leaf, or after a signal frame) */
+	bool exact;  /* ip is not a return address (leaf, or after a signal frame) */
+	bool cfa_sp; /* the last step found the CFA from rsp: no frame pointer set up */
 };
 
 static void count(struct sym_unwinder *u, enum sym_unwind_counter c, uint64_t v)
@@ -274,17 +276,18 @@ static bool simple_reg(Dwarf_Frame *fr, int regno, uint8_t *rule, int32_t *off)
 	}
 	if (ops[0].atom != DW_OP_call_frame_cfa)
 		return false;
-	if (nops == 1) {
-		*rule = REG_AT_CFA;
+	/* [cfa], [cfa, plus_uconst N], either followed by stack_value for a
+	 * value rather than a location. */
+	bool value = ops[nops - 1].atom == DW_OP_stack_value;
+	size_t n = nops - value;
+	if (n == 1)
 		*off = 0;
-		return true;
-	}
-	if (nops == 2 && ops[1].atom == DW_OP_plus_uconst) {
-		*rule = REG_AT_CFA;
+	else if (n == 2 && ops[1].atom == DW_OP_plus_uconst)
 		*off = (int32_t)(int64_t)ops[1].number;
-		return true;
-	}
-	return false;
+	else
+		return false;
+	*rule = value ? REG_VAL_CFA : REG_AT_CFA;
+	return true;
 }
 
 static void make_rule(Dwarf_Frame *fr, struct unw_rule *r)
@@ -298,21 +301,26 @@ static void make_rule(Dwarf_Frame *fr, struct unw_rule *r)
 		return;
 	if (dwarf_frame_cfa(fr, &ops, &nops) || nops != 1)
 		return;
-	if (ops[0].atom == DW_OP_breg0 + REG_RSP)
-		r->cfa_reg = REG_RSP;
-	else if (ops[0].atom == DW_OP_breg0 + REG_RBP)
-		r->cfa_reg = REG_RBP;
-	else
+	/* libdw gives a register + offset CFA as DW_OP_bregx (reg, off). */
+	uint64_t reg =
+		ops[0].atom == DW_OP_bregx ? ops[0].number : (uint64_t)(ops[0].atom - DW_OP_breg0);
+	int64_t off = (int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number);
+	if (ops[0].atom != DW_OP_bregx && (ops[0].atom < DW_OP_breg0 || ops[0].atom > DW_OP_breg31))
 		return;
-	r->cfa_off = (int32_t)(int64_t)ops[0].number;
+	if (reg != REG_RSP && reg != REG_RBP)
+		return;
+	r->cfa_reg = (uint8_t)reg;
+	r->cfa_off = (int32_t)off;
 	/* The caller's rsp is the CFA unless the CFI says otherwise. */
 	uint8_t sp_rule;
 	int32_t sp_off;
-	if (!simple_reg(fr, REG_RSP, &sp_rule, &sp_off) || sp_rule != REG_SAME)
+	if (!simple_reg(fr, REG_RSP, &sp_rule, &sp_off) ||
+	    !(sp_rule == REG_SAME || (sp_rule == REG_VAL_CFA && sp_off == 0)))
 		return;
-	if (!simple_reg(fr, REG_RIP, &r->ra, &r->ra_off) || r->ra == REG_SAME)
+	if (!simple_reg(fr, REG_RIP, &r->ra, &r->ra_off) ||
+	    (r->ra != REG_AT_CFA && r->ra != REG_UNDEFINED))
 		return;
-	if (!simple_reg(fr, REG_RBP, &r->bp, &r->bp_off))
+	if (!simple_reg(fr, REG_RBP, &r->bp, &r->bp_off) || r->bp == REG_VAL_CFA)
 		return;
 	r->kind = RULE_SIMPLE;
 }
@@ -476,6 +484,7 @@ static enum step_result step_complex(Dwarf_Frame *fr, struct unw_regs *r,
 	r->sp = sp;
 	r->bp = bp;
 	r->exact = signal;
+	r->cfa_sp = false; /* not used for the leaf's caller: be safe */
 	return STEP_OK;
 }
 
@@ -492,6 +501,7 @@ static enum step_result step_simple(const struct unw_rule *rule, struct unw_regs
 		base = r->sp;
 	}
 	cfa = base + (uint64_t)(int64_t)rule->cfa_off;
+	r->cfa_sp = rule->cfa_reg == REG_RSP;
 	if (rule->ra == REG_UNDEFINED)
 		return STEP_END;
 	if (!read_word(c, cfa + (uint64_t)(int64_t)rule->ra_off, &ra))
@@ -523,6 +533,7 @@ static enum step_result step_fp(struct unw_regs *r, const struct sym_stack_copy 
 	r->ip = ra;
 	r->bp = bp;
 	r->exact = false;
+	r->cfa_sp = false;
 	return STEP_OK;
 }
 
@@ -570,10 +581,12 @@ static enum step_result step(struct sym_unwinder *u, uint32_t tgid, struct unw_r
 	uint64_t h = (vaddr ^ ((uintptr_t)um >> 6)) * 0x9E3779B97F4A7C15ull;
 	struct unw_rule *rule = &u->rules[(h >> 40) % UNW_RULES];
 	if (rule->kind != RULE_NONE && rule->um == um && rule->vaddr == vaddr) {
-		count(u, SYM_UNWIND_RULE_HITS, 1);
-		if (rule->kind == RULE_SIMPLE)
+		if (rule->kind == RULE_SIMPLE) {
+			count(u, SYM_UNWIND_RULE_HITS, 1);
 			return step_simple(rule, r, c);
+		}
 		if (rule->kind == RULE_NO_CFI) {
+			count(u, SYM_UNWIND_RULE_HITS, 1);
 			count(u, SYM_UNWIND_FP_STEPS, 1);
 			return step_fp(r, c);
 		}
@@ -646,4 +659,26 @@ size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct 
 	else if (*end == SYM_UNWIND_BAD_REGS)
 		count(u, SYM_UNWIND_END_BAD_REGS, 1);
 	return n;
+}
+
+bool sym_unwinder__leaf_caller(struct sym_unwinder *u, uint32_t tgid,
+			       const struct sym_stack_copy *c, uint64_t *caller)
+{
+	struct unw_regs r = {.ip = c->ip, .sp = c->sp, .bp = c->bp, .bp_ok = true, .exact = true};
+	struct pc_place pl;
+
+	if (!c->ip || !find_place(u, tgid, c->ip, &pl))
+		return false;
+	/* Only a CFI rule with the CFA on rsp says where the return address
+	 * is without a frame pointer; a frame-pointer step would give back
+	 * what the kernel's walk already has. */
+	if (step(u, tgid, &r, c) != STEP_OK || !r.cfa_sp || !r.ip)
+		return false;
+	/* A return address points into code: a mapped file or the vdso. */
+	if (!find_place(u, tgid, r.ip - 1, &pl) ||
+	    (pl.mod->kind != MOD_FILE && pl.mod->kind != MOD_VDSO))
+		return false;
+	count(u, SYM_UNWIND_LEAF_CALLERS, 1);
+	*caller = r.ip;
+	return true;
 }
