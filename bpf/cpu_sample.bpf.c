@@ -29,6 +29,17 @@ const volatile bool kernel_stacks = true;
 const volatile __u64 wakeup_bytes = 0; /* 0: wake on every record */
 /* --unwind dwarf: bytes of user stack to copy (0: walk frame pointers). */
 const volatile __u32 stack_copy_bytes = 0;
+/* --unwind auto: copy only for the processes in copy_tgids. */
+const volatile bool copy_auto = false;
+
+/* --unwind auto: processes whose frame-pointer stacks end early, added by
+ * the shard workers, removed at exec and exit; value unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} copy_tgids SEC(".maps");
 
 struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -230,7 +241,8 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		st->no_ring++;
 		return 0;
 	}
-	if (stack_copy_bytes && tid != 0) {
+	if (stack_copy_bytes && tid != 0 &&
+	    (!copy_auto || bpf_map_lookup_elem(&copy_tgids, &tgid))) {
 		sample_with_copy(ctx, st, ring, cpu, tgid, tid);
 		return 0;
 	}

@@ -55,12 +55,14 @@ static const struct opt_desc opt_table[] = {
 	{"kernel-stacks", OPT_TRUE, CFG(kernel_stacks), 0, 0, NULL,
 	 "capture kernel stacks (default)"},
 	{"no-kernel-stacks", OPT_FALSE, CFG(kernel_stacks), 0, 0, NULL, "capture user stacks only"},
-	{"unwind", OPT_STRING, CFG(unwind), 0, 0, "fp|dwarf",
-	 "how user stacks are walked: fp follows frame pointers in the kernel (cheapest; "
-	 "stacks through code built without them end early, and a leaf function's caller is "
-	 "missed); dwarf copies the top of each sampled thread's stack and unwinds it in "
-	 "the agent with the binaries' .eh_frame CFI (complete stacks, more cost per "
-	 "sample; docs/UNWINDING.md) (default fp)"},
+	{"unwind", OPT_STRING, CFG(unwind), 0, 0, "fp|dwarf|auto",
+	 "how user stacks are walked: fp follows frame pointers in the kernel and puts "
+	 "back the caller of a function sampled without a frame (cheapest; stacks through "
+	 "code built without frame pointers end early); dwarf copies the top of each "
+	 "sampled thread's stack and unwinds it in the agent with the binaries' .eh_frame "
+	 "CFI (complete stacks, more cost per sample); auto walks frame pointers and "
+	 "switches a process to copies when its stacks end short of a thread's start "
+	 "(docs/UNWINDING.md) (default fp)"},
 	{"stack-copy-bytes", OPT_UINT, CFG(stack_copy_bytes), 512, 65536, "N",
 	 "dwarf: bytes of user stack copied per sample, from the stack pointer up; frames "
 	 "above them are cut off and counted (default 16384)"},
@@ -394,10 +396,12 @@ int config__parse(struct pipeline_config *cfg, int argc, char **argv)
 		fprintf(stderr, "pipeline: --otlp-file needs --output DIR\n");
 		return CONFIG_EXIT_USAGE;
 	}
-	if (!strcmp(cfg->unwind, "dwarf")) {
+	if (!strcmp(cfg->unwind, "dwarf") || !strcmp(cfg->unwind, "auto")) {
 		cfg->unwind_dwarf = true;
+		cfg->unwind_auto = !strcmp(cfg->unwind, "auto");
 	} else if (strcmp(cfg->unwind, "fp")) {
-		fprintf(stderr, "pipeline: invalid value '%s' for --unwind: expected fp or dwarf\n",
+		fprintf(stderr,
+			"pipeline: invalid value '%s' for --unwind: expected fp, dwarf or auto\n",
 			cfg->unwind);
 		return CONFIG_EXIT_USAGE;
 	}

@@ -25,8 +25,9 @@ struct pipeline_config {
 	uint32_t pids[CONFIG_MAX_PIDS];
 	unsigned n_pids;
 	bool kernel_stacks;
-	const char *unwind;	   /* --unwind as given: "fp" or "dwarf" */
-	bool unwind_dwarf;	   /* copy user stacks and unwind them with CFI */
+	const char *unwind;	   /* --unwind as given: "fp", "dwarf" or "auto" */
+	bool unwind_dwarf;	   /* records may carry stack copies (dwarf or auto) */
+	bool unwind_auto;	   /* copies only for processes whose fp stacks end early */
 	unsigned stack_copy_bytes; /* dwarf: user stack bytes copied per sample */
 	bool track_processes;	   /* exec/exit events for the symbolizer (whole-host runs) */
 	bool idle;

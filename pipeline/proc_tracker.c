@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "proc_events.h" /* bpf/: the record layout */
@@ -48,6 +49,7 @@ struct proc_tracker {
 	atomic_bool stop;
 	_Atomic uint64_t handled, execs_handled, gone;
 	_Atomic uint64_t exec_lag_ns_sum, exec_lag_ns_max; /* event to maps read */
+	atomic_int forget_fd; /* --unwind auto: the sampler's copy_tgids map, or -1 */
 };
 
 static uint64_t mono_ns(void)
@@ -83,6 +85,10 @@ static int on_event(void *ctx, void *data, size_t size)
 			atomic_fetch_add_explicit(&pe->gone, 1, memory_order_relaxed);
 	} else if (e->kind == PL_PROC_EXIT)
 		symbolizer__process_exit(pe->sym, e->tgid);
+	/* A new program, or none: judge its stacks afresh. */
+	int fd = atomic_load_explicit(&pe->forget_fd, memory_order_relaxed);
+	if (fd >= 0)
+		bpf_map_delete_elem(fd, &e->tgid);
 	atomic_fetch_add_explicit(&pe->handled, 1, memory_order_relaxed);
 	return 0;
 }
@@ -112,6 +118,8 @@ static void *run(void *arg)
 struct proc_tracker *proc_tracker__start(struct symbolizer *sym)
 {
 	struct proc_tracker *pe = calloc(1, sizeof(*pe));
+	if (pe)
+		atomic_init(&pe->forget_fd, -1);
 	int err;
 
 	if (!pe)
@@ -226,4 +234,10 @@ void proc_tracker__print(struct proc_tracker *pe, FILE *f)
 		ps.execs_handled ? (double)ps.exec_lag_ns_sum / 1e6 / (double)ps.execs_handled
 				 : 0.0,
 		(double)ps.exec_lag_ns_max / 1e6, (unsigned long long)ss.perf_map_reads);
+}
+
+void proc_tracker__forget_at_exec_exit(struct proc_tracker *pe, int map_fd)
+{
+	if (pe)
+		atomic_store_explicit(&pe->forget_fd, map_fd, memory_order_relaxed);
 }

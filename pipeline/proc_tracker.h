@@ -25,6 +25,9 @@ struct proc_tracker_stats {
 /* Loads and attaches the program and starts the pl-procs thread. Returns the
  * tracker, or NULL with errno set and a message printed. */
 struct proc_tracker *proc_tracker__start(struct symbolizer *sym);
+/* From now on, deletes each process that execs or exits from the BPF hash
+ * map map_fd (keyed by tgid): --unwind auto's copy_tgids. Accepts NULL. */
+void proc_tracker__forget_at_exec_exit(struct proc_tracker *pe, int map_fd);
 /* Detaches, stops the thread and frees everything. Accepts NULL. */
 void proc_tracker__free(struct proc_tracker *pe);
 /* Copies the counters into *st. Thread-safe. */

@@ -157,6 +157,7 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 	s->skel->rodata->kernel_stacks = cfg->kernel_stacks;
 	if (cfg->unwind_dwarf) {
 		s->skel->rodata->stack_copy_bytes = cfg->stack_copy_bytes;
+		s->skel->rodata->copy_auto = cfg->unwind_auto;
 		bpf_map__set_max_entries(s->skel->maps.copy_scratch, s->n_cpus);
 	}
 	s->ring_bytes = ring_size_for(cfg);
@@ -353,4 +354,9 @@ int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *o
 	out->run_time_ns = info.run_time_ns;
 	out->run_cnt = info.run_cnt;
 	return 0;
+}
+
+int sampler__copy_tgids_fd(const struct sampler *s)
+{
+	return bpf_map__fd(s->skel->maps.copy_tgids);
 }

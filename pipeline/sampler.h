@@ -35,6 +35,8 @@ void sampler__stop(struct sampler *s);
 unsigned sampler__n_cpus(const struct sampler *s);
 /* Returns the ring map fd of cpu, or -1 if that CPU is offline. */
 int sampler__ring_fd(const struct sampler *s, unsigned cpu);
+/* --unwind auto: the hash map of processes sampled with stack copies. */
+int sampler__copy_tgids_fd(const struct sampler *s);
 /* The ARRAY_OF_MAPS of per-CPU rings, for other signals' programs to share. */
 int sampler__rings_map_fd(const struct sampler *s);
 /* The reader wake-up watermark the programs use (bytes in a ring). */

@@ -106,6 +106,13 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
 			(unsigned long long)u[SYM_UNWIND_OPEN_ERRORS]);
 	}
+	if (tot.auto_switched || tot.auto_switch_failed)
+		fprintf(f,
+			"  unwind auto                %llu processes switched to stack copies "
+			"(their "
+			"frame-pointer stacks ended early), %llu refused (map full)\n",
+			(unsigned long long)tot.auto_switched,
+			(unsigned long long)tot.auto_switch_failed);
 	if (tot.unwind[SYM_UNWIND_LEAF_CALLERS])
 		fprintf(f, "  leaf callers put back      %llu (frame-pointer stacks)\n",
 			(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS]);

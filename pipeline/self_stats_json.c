@@ -71,7 +71,8 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		"\"rule_misses\": %llu, "
 		"\"fp_steps\": %llu, \"end_window\": %llu, \"end_no_cfi\": %llu, "
 		"\"end_bad_regs\": %llu, \"copy_failed\": %llu, \"copy_short\": %llu, "
-		"\"cfi_open_errors\": %llu, \"leaf_callers\": %llu},\n",
+		"\"cfi_open_errors\": %llu, \"leaf_callers\": %llu, \"auto_switched\": %llu, "
+		"\"auto_switch_failed\": %llu},\n",
 		(unsigned long long)tot.unwind[SYM_UNWIND_STACKS],
 		(unsigned long long)tot.unwind[SYM_UNWIND_FRAMES],
 		(unsigned long long)tot.unwind[SYM_UNWIND_RULE_HITS],
@@ -82,7 +83,8 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)tot.unwind[SYM_UNWIND_END_BAD_REGS],
 		(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
 		(unsigned long long)tot.unwind[SYM_UNWIND_OPEN_ERRORS],
-		(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS]);
+		(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS],
+		(unsigned long long)tot.auto_switched, (unsigned long long)tot.auto_switch_failed);
 	fprintf(f, "  \"samples_by_cpu\": [");
 	for (unsigned i = 0; per_cpu && i < n_cpus; i++)
 		fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)per_cpu[i].seen);

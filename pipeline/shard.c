@@ -27,6 +27,7 @@
 #include "shard.h"
 #include "spsc_queue.h"
 #include "symbolizer.h"
+#include "unwind_auto.h"
 
 /* A queue slot: an on-CPU sample, or an allocation record (its user stack
  * in s.user_stack, its event in ev). With --unwind dwarf, slots are
@@ -48,7 +49,8 @@ struct shard {
 	struct stack_agg *aggs[2];
 	struct alloc_agg *allocs[2]; /* with opts.alloc_period; swapped with aggs */
 	struct sym_reader *sym_rd;
-	struct sym_unwinder *unwinder; /* --unwind dwarf; the worker's */
+	struct sym_unwinder *unwinder; /* the worker's */
+	struct unwind_auto *judge;     /* --unwind auto; the worker's */
 	size_t slot_size;
 	pthread_t reader, worker;
 	bool reader_started, worker_started, joined;
@@ -337,6 +339,9 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 		counter_add(&sh->resolve_errors, 1);
 		key.n_kernel = key.n_user = 0;
 	}
+	if (sh->judge && key.n_user && !(rec->flags & CPU_SAMPLE_STACK_COPY))
+		unwind_auto__judge(sh->judge, rec->tgid, rec->ts_ns, frames + key.n_kernel,
+				   key.n_user, rec->flags & CPU_SAMPLE_USER_TRUNCATED);
 
 	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
 	err = stack_agg__add_sample(agg, &key, ts, rec->cpu);
@@ -458,6 +463,10 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 	sh->held = malloc(sh->slot_size);
 	if (sh->sym_rd)
 		sh->unwinder = sym_unwinder__new(sh->sym_rd);
+	if (opts->copy_tgids_fd >= 0 && !(sh->judge = unwind_auto__new(opts->copy_tgids_fd))) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	if (!sh->queue || !sh->aggs[0] || !sh->aggs[1] || !sh->sym_rd || !sh->held ||
 	    !sh->unwinder) {
 		err = -ENOMEM;
@@ -535,6 +544,7 @@ void shard__free(struct shard *sh)
 		ring_wait__destroy(&sh->wait);
 	ring_buffer__free(sh->rb);
 	sym_unwinder__free(sh->unwinder);
+	unwind_auto__free(sh->judge);
 	sym_reader__free(sh->sym_rd);
 	stack_agg__free(sh->aggs[0]);
 	stack_agg__free(sh->aggs[1]);
@@ -579,6 +589,7 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->alloc_records = atomic_load_explicit(&sh->alloc_records, memory_order_relaxed);
 	st->alloc_sites_full = atomic_load_explicit(&sh->alloc_sites_full, memory_order_relaxed);
 	sym_unwinder__stats(sh->unwinder, st->unwind);
+	unwind_auto__stats(sh->judge, &st->auto_switched, &st->auto_switch_failed);
 }
 
 struct alloc_agg *shard__retired_allocs(struct shard *sh)
@@ -607,5 +618,7 @@ void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stat
 		tot->alloc_sites_full += st.alloc_sites_full;
 		for (int c = 0; c < SYM_UNWIND_N_COUNTERS; c++)
 			tot->unwind[c] += st.unwind[c];
+		tot->auto_switched += st.auto_switched;
+		tot->auto_switch_failed += st.auto_switch_failed;
 	}
 }

@@ -38,6 +38,8 @@ struct shard_opts {
 	uint64_t mono_to_real_ns;  /* added to BPF monotonic timestamps */
 	uint64_t alloc_period;	   /* allocation sampling period in bytes; 0: no allocation sites */
 	unsigned stack_copy_bytes; /* --unwind dwarf: stack bytes a record may carry; 0: fp */
+	int copy_tgids_fd; /* --unwind auto: where to add processes that need copies; -1: not auto
+			    */
 };
 
 /* Counters, each written by one thread and read with relaxed loads. */
@@ -54,6 +56,8 @@ struct shard_stats {
 	uint64_t alloc_records;	   /* allocation and free records aggregated */
 	uint64_t alloc_sites_full; /* of them, dropped: allocation sites at their bound */
 	uint64_t unwind[SYM_UNWIND_N_COUNTERS]; /* --unwind dwarf: the unwinder's counters */
+	uint64_t auto_switched;	     /* --unwind auto: processes switched to stack copies */
+	uint64_t auto_switch_failed; /* ... that the BPF map could not take (full) */
 };
 
 /* Returns a started shard (both threads running), or NULL with errno set. */

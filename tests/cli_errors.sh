@@ -24,7 +24,7 @@ expect 2 "invalid value '0' for --frequency" --frequency 0
 expect 2 "invalid value '20000' for --frequency" --frequency 20000
 expect 2 "invalid value 'lots' for --shards" --shards lots
 expect 2 "needs a value" --output
-expect 2 "invalid value 'frames' for --unwind: expected fp or dwarf" --unwind frames
+expect 2 "invalid value 'frames' for --unwind: expected fp, dwarf or auto" --unwind frames
 expect 2 "invalid value '100' for --stack-copy-bytes" --stack-copy-bytes 100
 expect 0 "--shards auto" --help
 expect 0 "^pipeline [0-9]" --version

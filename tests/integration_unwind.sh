@@ -15,6 +15,8 @@
 #   4. --unwind fp on unwind_workload_fp (the same code with frame pointers,
 #      GCC's leaves still without): the leaf's caller is put back from the
 #      stack window by the leaf's CFI in at least 95 % of spin_leaf samples.
+#   5. --unwind auto on unwind_workload: the process is switched to stack
+#      copies, and after the first interval 95 % of its samples are whole.
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -125,4 +127,25 @@ at_least "$l" 95 || {
 	grep spin_leaf "$tmp/leaf/cpu.folded" | sort -t' ' -k2 -n -r | head -3
 	fail "fp: only $l % of spin_leaf samples have their caller (want >= 95 %)"
 }
+echo "== 5. --unwind auto --pid: the process is switched to stack copies"
+# auto decides from a process's first 20 frame-pointer samples, which reach
+# the worker with the reader's first poll (about a second): judge the
+# intervals after that one.
+mkdir -p "$tmp/auto"
+"$bin/unwind_workload" 14 >/dev/null &
+wl=$!
+pids+=("$wl")
+sleep 0.3
+"$bin/pipeline" --unwind auto --pid "$wl" --duration 10 --frequency 199 --interval 3 \
+	--per-interval --output "$tmp/auto" 2>"$tmp/auto.err" ||
+	fail "pipeline --unwind auto exited $?: $(tail -3 "$tmp/auto.err")"
+kill "$wl" 2>/dev/null
+grep -m1 "unwind auto" "$tmp/auto.err" || fail "auto: no process switched to copies"
+later=$(ls "$tmp/auto"/cpu-*.folded | sort | sed -n '2,3p')
+[ -n "$later" ] || fail "auto: fewer than two interval files"
+cat $later >"$tmp/auto-later.folded"
+a=$(whole_share "$tmp/auto-later.folded")
+echo "whole chains (auto, after the first interval): $a %"
+at_least "$a" 95 || fail "auto: only $a % of samples hold the whole chain (want >= 95 %)"
+
 echo "PASS"
