@@ -55,7 +55,7 @@ enum ovh_opt {
 	OVH_OPT_WARMUP,
 	OVH_OPT_QUICK,
 	OVH_OPT_PEERS,
-	OVH_OPT_DWARF,
+	OVH_OPT_UNWIND,
 	OVH_OPT_TOOLS,
 	OVH_OPT_JSON,
 	OVH_OPT_HZ,
@@ -90,9 +90,9 @@ static const struct ovh_opt_desc ovh_opts[] = {
 	[OVH_OPT_PEERS] = {"peers", NULL, 0, 0,
 			   "also run perf record -e cpu-clock -F HZ -a -g and bpftrace "
 			   "profile:hz:HZ at every rate"},
-	[OVH_OPT_DWARF] = {"dwarf", NULL, 0, 0,
-			   "also run pipeline --unwind dwarf (stack copies unwound with CFI) at "
-			   "every rate"},
+	[OVH_OPT_UNWIND] = {"unwind", "LIST", 0, 0,
+			    "pipeline's --unwind modes, each run at every rate: fp, dwarf, auto "
+			    "(comma-separated; default fp); the gate and targets are on fp"},
 	[OVH_OPT_TOOLS] = {"tools", "LIST", 0, 0,
 			   "only these profilers: pipeline, perf, bpftrace (comma-separated; "
 			   "default pipeline, all three with --peers)"},
@@ -185,6 +185,36 @@ static int ovh_parse_hz(const char *list, struct ovh_settings *s)
 	return 0;
 }
 
+const char *const ovh_unwind_names[OVH_N_UNWINDS] = {"fp", "dwarf", "auto"};
+
+static int ovh_parse_unwinds(const char *list, unsigned *mask)
+{
+	*mask = 0;
+	for (const char *p = list; *p;) {
+		size_t len = strcspn(p, ",");
+		unsigned u;
+		for (u = 0; u < OVH_N_UNWINDS; u++)
+			if (len == strlen(ovh_unwind_names[u]) &&
+			    !strncmp(p, ovh_unwind_names[u], len))
+				break;
+		if (u == OVH_N_UNWINDS) {
+			fprintf(stderr,
+				"pipeline-bench overhead: --unwind: unknown mode '%.*s' (one of: "
+				"fp, "
+				"dwarf, auto)\n",
+				(int)len, p);
+			return -EINVAL;
+		}
+		*mask |= 1u << u;
+		p += len + (p[len] == ',');
+	}
+	if (!*mask) {
+		fprintf(stderr, "pipeline-bench overhead: --unwind: empty list\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int ovh_parse_tools(const char *list, unsigned *mask)
 {
 	const char *p = list;
@@ -254,8 +284,9 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 		case OVH_OPT_PEERS:
 			s->peers = true;
 			break;
-		case OVH_OPT_DWARF:
-			s->dwarf = true;
+		case OVH_OPT_UNWIND:
+			if (ovh_parse_unwinds(optarg, &s->unwinds))
+				return -EINVAL;
 			break;
 		case OVH_OPT_TOOLS:
 			if (ovh_parse_tools(optarg, &s->tools))
@@ -308,6 +339,8 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 	s->reps = reps ? (unsigned)reps : s->quick ? 3 : 5;
 	s->seconds = secs ? secs : s->quick ? 8 : 10;
 	s->gate |= s->quick;
+	if (!s->unwinds)
+		s->unwinds = 1u; /* fp */
 	if (!s->tools)
 		s->tools = 1u << OVH_TOOL_PIPELINE |
 			   (s->peers ? 1u << OVH_TOOL_PERF | 1u << OVH_TOOL_BPFTRACE : 0);
@@ -530,7 +563,8 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 				 120;
 
 		err = ovh_profiler__start(&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s,
-					  ovh_flush_interval_s(b), b->stats_json, cfg->dwarf);
+					  ovh_flush_interval_s(b), b->stats_json,
+					  cfg->unwind ? cfg->unwind : "fp");
 		if (!err)
 			err = ovh_profiler__wait_ready(&p, b->n_cpus, OVH_READY_TIMEOUT_MS);
 		if (err) {
@@ -693,19 +727,20 @@ out:
 
 /* ---- set-up and the schedule ---------------------------------------------- */
 
-static void ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz, bool dwarf,
+static void ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz, const char *unwind,
 			   const char *skip)
 {
 	struct ovh_config *c = &b->configs[b->n_configs++];
 
 	c->tool = t;
 	c->hz = hz;
-	c->dwarf = dwarf;
+	c->unwind = unwind;
 	if (t == OVH_TOOL_OFF)
 		snprintf(c->name, sizeof(c->name), "off");
 	else
-		snprintf(c->name, sizeof(c->name), "%s %uHz%s", ovh_tool__name(t), hz,
-			 dwarf ? " dwarf" : "");
+		snprintf(c->name, sizeof(c->name), "%s %uHz%s%s", ovh_tool__name(t), hz,
+			 unwind && strcmp(unwind, "fp") ? " " : "",
+			 unwind && strcmp(unwind, "fp") ? unwind : "");
 	if (skip)
 		ovh_fmt(c->skip, sizeof(c->skip), "%s", skip);
 }
@@ -723,16 +758,16 @@ static int ovh_build(struct ovh_bench *b, const char *bin_dir)
 		fprintf(stderr, "pipeline-bench overhead: %s\n", why[0]);
 		return -ENOENT;
 	}
-	ovh_add_config(b, OVH_TOOL_OFF, 0, false, NULL);
+	ovh_add_config(b, OVH_TOOL_OFF, 0, NULL, NULL);
 	for (int t = 0; t < 3; t++)
 		for (unsigned h = 0; h < b->set.n_hz && b->set.tools & 1u << tools[t]; h++) {
-			if (usable[t])
-				order[n_order++] = b->n_configs;
-			ovh_add_config(b, tools[t], b->set.hz[h], false, usable[t] ? NULL : why[t]);
-			if (t == 0 && b->set.dwarf) {
+			for (unsigned u = 0; u < OVH_N_UNWINDS; u++) {
+				if (t == 0 ? !(b->set.unwinds & 1u << u) : u > 0)
+					continue;
 				if (usable[t])
 					order[n_order++] = b->n_configs;
-				ovh_add_config(b, tools[t], b->set.hz[h], true,
+				ovh_add_config(b, tools[t], b->set.hz[h],
+					       t == 0 ? ovh_unwind_names[u] : NULL,
 					       usable[t] ? NULL : why[t]);
 			}
 		}

@@ -32,16 +32,18 @@
 #include "peers.h"
 
 #define OVH_MAX_HZ	8
-#define OVH_MAX_CONFIGS (1 + 4 * OVH_MAX_HZ) /* off + three tools (pipeline twice) at each rate */
-#define OVH_MAX_REPS	50
-#define OVH_MAX_RUNS	(OVH_MAX_REPS * 2 * OVH_MAX_CONFIGS + 1)
-#define OVH_GATE_HZ	99
-#define OVH_GATE_PCT	0.5 /* agent CPU + BPF, % of wall x CPUs, at 99 Hz */
+#define OVH_N_UNWINDS	3 /* pipeline's --unwind modes: fp, dwarf, auto */
+#define OVH_MAX_CONFIGS (1 + (2 + OVH_N_UNWINDS) * OVH_MAX_HZ) /* off, each tool at each rate */
+extern const char *const ovh_unwind_names[OVH_N_UNWINDS];
+#define OVH_MAX_REPS 50
+#define OVH_MAX_RUNS (OVH_MAX_REPS * 2 * OVH_MAX_CONFIGS + 1)
+#define OVH_GATE_HZ  99
+#define OVH_GATE_PCT 0.5 /* agent CPU + BPF, % of wall x CPUs, at 99 Hz */
 
 struct ovh_config {
 	enum ovh_tool tool;
-	unsigned hz; /* 0 for off */
-	bool dwarf;  /* pipeline --unwind dwarf */
+	unsigned hz;	    /* 0 for off */
+	const char *unwind; /* pipeline --unwind: "fp", "dwarf" or "auto"; NULL for others */
 	char name[32];
 	char skip[128]; /* non-empty: not run, and why */
 };
@@ -81,8 +83,8 @@ struct ovh_settings {
 	double seconds;	 /* measurement window of one run */
 	double warmup_s; /* load before each window */
 	bool quick, peers, gate, keep;
-	bool dwarf;	/* also pipeline --unwind dwarf at every rate */
-	unsigned tools; /* bit t: enum ovh_tool t is run */
+	unsigned unwinds; /* bit u: pipeline runs with --unwind ovh_unwind_names[u] */
+	unsigned tools;	  /* bit t: enum ovh_tool t is run */
 	const char *json;
 	unsigned hz[OVH_MAX_HZ];
 	unsigned n_hz;

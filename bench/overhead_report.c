@@ -278,7 +278,8 @@ bool ovh_gate(const struct ovh_bench *b, char *why, size_t why_len)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ || cfg->dwarf)
+		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ ||
+		    (cfg->unwind && strcmp(cfg->unwind, "fp")))
 			continue;
 		ovh_summarize(b, c, &s);
 		if (!s.reps) {
@@ -322,7 +323,7 @@ static void ovh_print_target(const struct ovh_bench *b, unsigned hz, FILE *f)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->hz != hz || cfg->dwarf)
+		if (cfg->hz != hz || (cfg->unwind && strcmp(cfg->unwind, "fp")))
 			continue;
 		ovh_summarize(b, c, &s);
 		if (cfg->tool == OVH_TOOL_PIPELINE)
@@ -351,7 +352,7 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 		b->qps_scaled ? " (lowered by the probe)" : "", b->set.reps, b->set.seconds,
 		b->elapsed_s);
 	/* Header widths are one more where a cell holds a two-byte character. */
-	fprintf(f, "%-17s %7s %8s  %-9s %-17s %6s %11s %14s %10s %8s\n", "config", "p50 ms",
+	fprintf(f, "%-21s %7s %8s  %-9s %-17s %6s %11s %14s %10s %8s\n", "config", "p50 ms",
 		"p99 ms", "Δp99", "Δp99 range", "QPS", "server CPU", "agent+BPF CPU", "samples/s",
 		"dropped");
 	for (unsigned c = 0; c < b->n_configs; c++) {
@@ -359,19 +360,19 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 		struct ovh_summary s;
 
 		if (cfg->skip[0]) {
-			fprintf(f, "%-17s not run: %s\n", cfg->name, cfg->skip);
+			fprintf(f, "%-21s not run: %s\n", cfg->name, cfg->skip);
 			continue;
 		}
 		ovh_summarize(b, c, &s);
 		if (!s.reps) {
-			fprintf(f, "%-17s no successful run\n", cfg->name);
+			fprintf(f, "%-21s no successful run\n", cfg->name);
 			continue;
 		}
 		if (isfinite(s.dropped))
 			snprintf(t[8], 80, "%.0f", s.dropped);
 		else
 			snprintf(t[8], 80, "%s", cfg->tool == OVH_TOOL_OFF ? "-" : "n/a");
-		fprintf(f, "%-17s %7s %8s  %-8s %-16s %6s %11s %14s %10s %8s\n", cfg->name,
+		fprintf(f, "%-21s %7s %8s  %-8s %-16s %6s %11s %14s %10s %8s\n", cfg->name,
 			fmt(t[0], 80, "%.2f", s.p50_ms), fmt(t[1], 80, "%.2f", s.p99_ms),
 			fmt(t[2], 80, "%+.1f %%", s.dp99_pct),
 			fmt_range(t[3], 80, "%+.1f %%", s.dp99_lo, s.dp99_hi),
@@ -380,7 +381,7 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 			fmt(t[7], 80, "%.0f", s.samples_per_s), t[8]);
 	}
 
-	fprintf(f, "\n%-17s %10s %9s %18s %-14s %15s %-14s %13s %19s %17s\n", "config", "agent CPU",
+	fprintf(f, "\n%-21s %10s %9s %18s %-14s %15s %-14s %13s %19s %17s\n", "config", "agent CPU",
 		"BPF CPU", "stolen µs/sample", " range", "A/B µs/sample", " range", "stolen % CPU",
 		"process µs/sample", "total µs/sample");
 	for (unsigned c = 0; c < b->n_configs; c++) {
@@ -394,7 +395,7 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 			continue;
 		if (cfg->tool == OVH_TOOL_OFF) {
 			fprintf(f,
-				"%-17s %10s %9s %17s %-13s %14s %-13s %13s %18s %16s  (the gap "
+				"%-21s %10s %9s %17s %-13s %14s %-13s %13s %18s %16s  (the gap "
 				"CPU's own interrupt time)\n",
 				cfg->name, "-", "-", "-", "", "-", "",
 				fmt(t[0], 80, "%.3f %%", s.irq_pct), "-", "-");
@@ -404,7 +405,7 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 		fmt_range(t[8] + 1, 79, "%.2f", s.phase_lo, s.phase_hi);
 		t[7][0] = ' ';
 		fmt_range(t[7] + 1, 79, "%.2f", s.ab_lo, s.ab_hi);
-		fprintf(f, "%-17s %10s %9s %17s %-13s %14s %-13s %13s %18s %16s\n", cfg->name,
+		fprintf(f, "%-21s %10s %9s %17s %-13s %14s %-13s %13s %18s %16s\n", cfg->name,
 			fmt(t[0], 80, "%.3f %%", s.agent_cpu_pct),
 			fmt(t[1], 80, "%.3f %%", s.bpf_cpu_pct), fmt(t[2], 80, "%.2f", s.phase_us),
 			t[8], fmt(t[3], 80, "%.2f", s.ab_us), t[7],
@@ -433,7 +434,8 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ || cfg->dwarf)
+		if (cfg->tool != OVH_TOOL_PIPELINE || cfg->hz != OVH_GATE_HZ ||
+		    (cfg->unwind && strcmp(cfg->unwind, "fp")))
 			continue;
 		ovh_summarize(b, c, &s);
 		if (s.reps)
@@ -640,7 +642,7 @@ int ovh_report__write_json(const struct ovh_bench *b, const char *path)
 		json_str(f, "name", cfg->name, ", ");
 		json_str(f, "tool", ovh_tool__name(cfg->tool), ", ");
 		if (cfg->tool == OVH_TOOL_PIPELINE)
-			json_str(f, "unwind", cfg->dwarf ? "dwarf" : "fp", ", ");
+			json_str(f, "unwind", cfg->unwind ? cfg->unwind : "fp", ", ");
 		fprintf(f, "\"hz\": %u, \"reps\": %u, ", cfg->hz, s.reps);
 		if (cfg->skip[0])
 			json_str(f, "skipped", cfg->skip, ", ");

@@ -162,7 +162,7 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir)
 
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
 			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
-			bool dwarf)
+			const char *unwind)
 {
 	char exe[PATH_MAX], a_hz[16], a_dur[16], a_int[16], a_out[PATH_MAX], a_stats[PATH_MAX];
 	char prog[128], out[PATH_MAX], err[PATH_MAX];
@@ -199,10 +199,8 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		argv[n++] = a_int;
 		argv[n++] = "--output";
 		argv[n++] = a_out;
-		if (dwarf) {
-			argv[n++] = "--unwind";
-			argv[n++] = "dwarf";
-		}
+		argv[n++] = "--unwind";
+		argv[n++] = (char *)unwind;
 		if (stats_json) {
 			ovh_fmt(a_stats, sizeof(a_stats), "%s/stats.json", dir);
 			argv[n++] = "--stats-json";

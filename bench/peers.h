@@ -59,16 +59,15 @@ int ovh_profiler__check(enum ovh_tool t, const char *bin_dir, char *why, size_t 
 /* Returns true if `pipeline --help` lists --stats-json. */
 bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir);
 
-/* Starts tool t at hz into dir (created); pipeline with --unwind dwarf if
- * dwarf. pipeline runs as a continuous
- * deployment does, flushing every interval_s into files of their own
+/* Starts tool t at hz into dir (created); pipeline with --unwind unwind. pipeline runs as a
+ * continuous deployment does, flushing every interval_s into files of their own
  * (--per-interval), and stops by itself after max_s (--duration) if nobody
  * stops it sooner; perf and bpftrace run until
  * stopped (ovh_profiler__stop) or until this process dies (the child is
  * SIGKILLed then). Returns 0 or -errno. */
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
 			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
-			bool dwarf);
+			const char *unwind);
 /* Returns how many flushes pipeline has completed into p->dir (the files of
  * its --per-interval intervals), or -errno. */
 int ovh_pipeline__flushes(const struct ovh_profiler *p);
