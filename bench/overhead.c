@@ -266,7 +266,8 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 		enum ovh_opt o = (enum ovh_opt)c;
 
 		if (c >= 0 && c < (int)N_OVH_OPTS && ovh_opts[c].arg && o != OVH_OPT_JSON &&
-		    o != OVH_OPT_HZ && o != OVH_OPT_TOOLS && ovh_parse_number(o, optarg, &v))
+		    o != OVH_OPT_HZ && o != OVH_OPT_TOOLS && o != OVH_OPT_UNWIND &&
+		    ovh_parse_number(o, optarg, &v))
 			return -EINVAL;
 		switch (c) {
 		case OVH_OPT_REPS:
