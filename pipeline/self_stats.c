@@ -84,16 +84,17 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	if (tot.unwind[SYM_UNWIND_STACKS] || ks.copy_failed) {
 		const uint64_t *u = tot.unwind;
 		fprintf(f,
-			"  dwarf unwinding            %llu stacks, %.1f frames each, %llu%% of "
-			"steps "
-			"from cached rules, %llu by frame pointer (no CFI); ended early: %llu at "
-			"the "
-			"copy's end, %llu no CFI or frame pointer, %llu bad register state; %llu "
-			"copies failed, %llu stacks shorter than the copy; %llu files without "
-			"readable CFI\n",
+			"  dwarf unwinding            %llu stacks, %.1f frames each, %.1f us each "
+			"(p99 %.1f us), %llu%% of steps from cached rules, %llu by frame pointer "
+			"(no CFI); ended early: %llu at the copy's end, %llu no CFI or frame "
+			"pointer, %llu bad register state; %llu copies failed, %llu stacks shorter "
+			"than the copy; %llu files without readable CFI\n",
 			(unsigned long long)u[SYM_UNWIND_STACKS],
 			u[SYM_UNWIND_STACKS] ? (double)u[SYM_UNWIND_FRAMES] / u[SYM_UNWIND_STACKS]
 					     : 0.0,
+			u[SYM_UNWIND_STACKS] ? (double)u[SYM_UNWIND_NS] / u[SYM_UNWIND_STACKS] / 1e3
+					     : 0.0,
+			shard_stats__unwind_quantile_us(&tot, 0.99),
 			(unsigned long long)(u[SYM_UNWIND_RULE_HITS] + u[SYM_UNWIND_RULE_MISSES]
 						     ? 100 * u[SYM_UNWIND_RULE_HITS] /
 							       (u[SYM_UNWIND_RULE_HITS] +

@@ -72,7 +72,8 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		"\"fp_steps\": %llu, \"end_window\": %llu, \"end_no_cfi\": %llu, "
 		"\"end_bad_regs\": %llu, \"copy_failed\": %llu, \"copy_short\": %llu, "
 		"\"cfi_open_errors\": %llu, \"leaf_callers\": %llu, \"auto_switched\": %llu, "
-		"\"auto_switch_failed\": %llu},\n",
+		"\"auto_switch_failed\": %llu, \"unwind_us_mean\": %.3f, \"unwind_us_p99\": "
+		"%.3f},\n",
 		(unsigned long long)tot.unwind[SYM_UNWIND_STACKS],
 		(unsigned long long)tot.unwind[SYM_UNWIND_FRAMES],
 		(unsigned long long)tot.unwind[SYM_UNWIND_RULE_HITS],
@@ -84,7 +85,11 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
 		(unsigned long long)tot.unwind[SYM_UNWIND_OPEN_ERRORS],
 		(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS],
-		(unsigned long long)tot.auto_switched, (unsigned long long)tot.auto_switch_failed);
+		(unsigned long long)tot.auto_switched, (unsigned long long)tot.auto_switch_failed,
+		tot.unwind[SYM_UNWIND_STACKS]
+			? (double)tot.unwind[SYM_UNWIND_NS] / tot.unwind[SYM_UNWIND_STACKS] / 1e3
+			: 0.0,
+		shard_stats__unwind_quantile_us(&tot, 0.99));
 	fprintf(f, "  \"samples_by_cpu\": [");
 	for (unsigned i = 0; per_cpu && i < n_cpus; i++)
 		fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)per_cpu[i].seen);

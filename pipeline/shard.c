@@ -589,6 +589,7 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->alloc_records = atomic_load_explicit(&sh->alloc_records, memory_order_relaxed);
 	st->alloc_sites_full = atomic_load_explicit(&sh->alloc_sites_full, memory_order_relaxed);
 	sym_unwinder__stats(sh->unwinder, st->unwind);
+	sym_unwinder__hist(sh->unwinder, st->unwind_hist);
 	unwind_auto__stats(sh->judge, &st->auto_switched, &st->auto_switch_failed);
 }
 
@@ -618,7 +619,24 @@ void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stat
 		tot->alloc_sites_full += st.alloc_sites_full;
 		for (int c = 0; c < SYM_UNWIND_N_COUNTERS; c++)
 			tot->unwind[c] += st.unwind[c];
+		for (int b = 0; b < SYM_UNWIND_HIST_N; b++)
+			tot->unwind_hist[b] += st.unwind_hist[b];
 		tot->auto_switched += st.auto_switched;
 		tot->auto_switch_failed += st.auto_switch_failed;
 	}
+}
+
+double shard_stats__unwind_quantile_us(const struct shard_stats *st, double q)
+{
+	uint64_t total = 0, seen = 0;
+	for (int b = 0; b < SYM_UNWIND_HIST_N; b++)
+		total += st->unwind_hist[b];
+	if (!total)
+		return 0;
+	for (int b = 0; b < SYM_UNWIND_HIST_N; b++) {
+		seen += st->unwind_hist[b];
+		if ((double)seen >= q * (double)total)
+			return sym_unwind_hist_upper((unsigned)b) / 1000.0;
+	}
+	return sym_unwind_hist_upper(SYM_UNWIND_HIST_N - 1) / 1000.0;
 }

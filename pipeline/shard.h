@@ -55,10 +55,15 @@ struct shard_stats {
 	uint64_t wakeups;	   /* worker wake-ups */
 	uint64_t alloc_records;	   /* allocation and free records aggregated */
 	uint64_t alloc_sites_full; /* of them, dropped: allocation sites at their bound */
-	uint64_t unwind[SYM_UNWIND_N_COUNTERS]; /* --unwind dwarf: the unwinder's counters */
+	uint64_t unwind[SYM_UNWIND_N_COUNTERS];	 /* --unwind dwarf: the unwinder's counters */
+	uint64_t unwind_hist[SYM_UNWIND_HIST_N]; /* time per unwind of a copy */
 	uint64_t auto_switched;	     /* --unwind auto: processes switched to stack copies */
 	uint64_t auto_switch_failed; /* ... that the BPF map could not take (full) */
 };
+
+/* The q-quantile (0-1) of the time per unwind of a stack copy, in us: the
+ * upper bound of its histogram bucket (within 25 %); 0 when none. */
+double shard_stats__unwind_quantile_us(const struct shard_stats *st, double q);
 
 /* Returns a started shard (both threads running), or NULL with errno set. */
 struct shard *shard__start(const struct shard_opts *opts, const struct sampler *smp,

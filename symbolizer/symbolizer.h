@@ -154,6 +154,7 @@ enum sym_unwind_counter {
 	SYM_UNWIND_OPEN_ERRORS,	 /* files whose CFI could not be read */
 	SYM_UNWIND_RESETS,	 /* times the table of open files was emptied */
 	SYM_UNWIND_LEAF_CALLERS, /* fp: callers of frameless functions put back */
+	SYM_UNWIND_NS,		 /* time spent unwinding copies, ns */
 	SYM_UNWIND_N_COUNTERS,
 };
 
@@ -208,6 +209,13 @@ bool sym_unwinder__leaf_caller(struct sym_unwinder *u, uint32_t tgid,
 			       const struct sym_stack_copy *c, uint64_t *caller);
 /* Reads the counters (relaxed; any thread). Accepts NULL (all zero). */
 void sym_unwinder__stats(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_N_COUNTERS]);
+/* Time per unwind of a copy: buckets of SYM_UNWIND_HIST_SUB per power of
+ * two of nanoseconds; bucket b holds times below sym_unwind_hist_upper(b). */
+#define SYM_UNWIND_HIST_SUB 4
+#define SYM_UNWIND_HIST_N   (32 * SYM_UNWIND_HIST_SUB)
+void sym_unwinder__hist(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_HIST_N]);
+/* The upper bound in ns of bucket b. */
+double sym_unwind_hist_upper(unsigned b);
 
 void symbolizer__invalidate_process(struct symbolizer *sym, uint32_t tgid);
 

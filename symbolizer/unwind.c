@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "symbolizer_internal.h"
@@ -81,6 +82,7 @@ struct sym_unwinder {
 	size_t n_mods;
 	struct unw_rule *rules;
 	_Atomic uint64_t cnt[SYM_UNWIND_N_COUNTERS];
+	_Atomic uint64_t hist[SYM_UNWIND_HIST_N];
 };
 
 /* The state of one frame. */
@@ -200,6 +202,12 @@ static void open_cfi(struct sym_unwinder *u, struct unw_module *um, const struct
 			return;
 		}
 		um->elf = elf_begin(um->fd, ELF_C_READ_MMAP, NULL);
+		/* Keep the mapping, not the descriptor: 256 open files per
+		 * shard would eat the process's fd limit on a large host. */
+		if (um->elf && elf_cntl(um->elf, ELF_C_FDREAD) == 0) {
+			close(um->fd);
+			um->fd = -1;
+		}
 	}
 	if (!um->elf || elf_kind(um->elf) != ELF_K_ELF) {
 		count(u, SYM_UNWIND_OPEN_ERRORS, 1);
@@ -608,8 +616,56 @@ static enum step_result step(struct sym_unwinder *u, uint32_t tgid, struct unw_r
 	return res;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double sym_unwind_hist_upper(unsigned b)
+{
+	unsigned p = b / SYM_UNWIND_HIST_SUB, s = b % SYM_UNWIND_HIST_SUB;
+	/* (1 + (s + 1) / SUB) * 2^p; p < 32 */
+	return (double)((uint64_t)(SYM_UNWIND_HIST_SUB + s + 1) << p) / SYM_UNWIND_HIST_SUB;
+}
+
+static unsigned hist_bucket(uint64_t ns)
+{
+	if (ns < 1)
+		return 0;
+	unsigned p = 63 - (unsigned)__builtin_clzll(ns);
+	unsigned s = p >= 2 ? (unsigned)((ns >> (p - 2)) & 3) : (unsigned)((ns << (2 - p)) & 3);
+	unsigned b = p * SYM_UNWIND_HIST_SUB + s;
+	return b < SYM_UNWIND_HIST_N ? b : SYM_UNWIND_HIST_N - 1;
+}
+
+void sym_unwinder__hist(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_HIST_N])
+{
+	for (unsigned i = 0; i < SYM_UNWIND_HIST_N; i++)
+		out[i] = u ? atomic_load_explicit(&u->hist[i], memory_order_relaxed) : 0;
+}
+
+static size_t unwind_copy(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
+			  uint64_t *pcs, size_t max, enum sym_unwind_end *end);
+
 size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
 			    uint64_t *pcs, size_t max, enum sym_unwind_end *end)
+{
+	uint64_t t0 = now_ns();
+	size_t n = unwind_copy(u, tgid, c, pcs, max, end);
+	uint64_t dt = now_ns() - t0;
+	unsigned b = hist_bucket(dt);
+
+	count(u, SYM_UNWIND_NS, dt);
+	atomic_store_explicit(&u->hist[b],
+			      atomic_load_explicit(&u->hist[b], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	return n;
+}
+
+static size_t unwind_copy(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
+			  uint64_t *pcs, size_t max, enum sym_unwind_end *end)
 {
 	struct unw_regs r = {.ip = c->ip, .sp = c->sp, .bp = c->bp, .bp_ok = true, .exact = true};
 	size_t n = 0;
@@ -646,7 +702,17 @@ size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct 
 			*end = SYM_UNWIND_BAD_REGS;
 			break;
 		}
-		pcs[n++] = r.ip;
+		/* Callers name a return address by the call before it (pc - 1).
+		 * A signal frame's pcs are exact: the trampoline's own address
+		 * (glibc puts a nop before __restore_rt, so pc - 1 is outside
+		 * it) and the interrupted instruction. Hand them over + 1. */
+		if (r.exact) {
+			if (n > 1) /* the leaf's pc is taken as it is */
+				pcs[n - 1]++;
+			pcs[n++] = r.ip + 1;
+		} else {
+			pcs[n++] = r.ip;
+		}
 	}
 	if (n == max)
 		*end = SYM_UNWIND_MAX_FRAMES;

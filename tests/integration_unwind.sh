@@ -17,6 +17,8 @@
 #      stack window by the leaf's CFI in at least 95 % of spin_leaf samples.
 #   5. --unwind auto on unwind_workload: the process is switched to stack
 #      copies, and after the first interval 95 % of its samples are whole.
+#   6. --unwind dwarf with a SIGPROF handler spinning: 95 % of the handler's
+#      samples reach main through the signal frame.
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -147,5 +149,30 @@ cat $later >"$tmp/auto-later.folded"
 a=$(whole_share "$tmp/auto-later.folded")
 echo "whole chains (auto, after the first interval): $a %"
 at_least "$a" 95 || fail "auto: only $a % of samples hold the whole chain (want >= 95 %)"
+
+echo "== 6. --unwind dwarf through signal frames"
+# unwind_workload ... signals: a SIGPROF handler spins in in_handler_spin;
+# its samples must reach main through glibc's __restore_rt (CFI expression
+# rules over the saved context) and the interrupted chain.
+mkdir -p "$tmp/sig"
+"$bin/unwind_workload" 14 signals >/dev/null &
+wl=$!
+pids+=("$wl")
+sleep 0.3
+"$bin/pipeline" --unwind dwarf --pid "$wl" --duration 8 --frequency 199 --output "$tmp/sig" \
+	2>"$tmp/sig.err" || fail "pipeline (signals) exited $?: $(tail -3 "$tmp/sig.err")"
+kill "$wl" 2>/dev/null
+g=$(awk '
+	/^unwind_workload;.*;in_handler_spin [0-9]+$/ {
+		n = $NF; total += n
+		if (index($0, ";main;worker_loop;") && index($0, ";__restore_rt;on_signal;in_handler_spin "))
+			hit += n
+	}
+	END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$tmp/sig/cpu.folded")
+echo "handler samples unwound through the signal frame to main: $g %"
+at_least "$g" 95 || {
+	grep in_handler_spin "$tmp/sig/cpu.folded" | sort -t' ' -k2 -n -r | head -3
+	fail "signals: only $g % of the handler's samples reach main (want >= 95 %)"
+}
 
 echo "PASS"

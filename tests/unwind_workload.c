@@ -11,11 +11,19 @@
  *       compute_batch;spin_leaf
  *
  * compare_items and spin_leaf are leaf functions: no frame of their own,
- * so only CFI says who called them. Usage: unwind_workload SECONDS.
+ * so only CFI says who called them. With "signals", a profiling timer
+ * also interrupts the work 200 times a second of its CPU time and the
+ * handler spins in in_handler_spin for about a millisecond, so samples
+ * there must be unwound through the signal frame (glibc's __restore_rt,
+ * whose CFI rules are expressions over the saved context) back into the
+ * interrupted chain. Usage: unwind_workload SECONDS [signals].
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 uint64_t lib_level1(uint64_t (*fn)(uint64_t), uint64_t x);
@@ -94,12 +102,36 @@ __attribute__((noinline)) uint64_t worker_loop(double seconds)
 	return r;
 }
 
+__attribute__((noinline)) void in_handler_spin(void)
+{
+	uint64_t x = sink;
+	for (int i = 0; i < 400000; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	sink = x;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	in_handler_spin();
+	sink += 1;
+}
+
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
-	if (seconds <= 0 || seconds > 3600) {
-		fprintf(stderr, "usage: unwind_workload SECONDS (0-3600]\n");
+	if (seconds <= 0 || seconds > 3600 || (argc > 2 && strcmp(argv[2], "signals"))) {
+		fprintf(stderr, "usage: unwind_workload SECONDS (0-3600] [signals]\n");
 		return 2;
+	}
+	if (argc > 2) {
+		struct sigaction sa = {.sa_handler = on_signal};
+		struct itimerval it = {.it_interval = {0, 5000}, .it_value = {0, 5000}};
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGPROF, &sa, NULL) || setitimer(ITIMER_PROF, &it, NULL)) {
+			perror("unwind_workload: SIGPROF timer");
+			return 1;
+		}
 	}
 	uint64_t r = worker_loop(seconds);
 	printf("%llu\n", (unsigned long long)(r & 0xff));
