@@ -57,11 +57,11 @@ at_most() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "nan" && v <= m) }'; }
 run_on_workload() { # mode outdir [extra pipeline args]
 	local mode=$1 out=$2
 	shift 2
-	"$bin/unwind_workload" 14 >/dev/null &
+	"$bin/unwind_workload" 10 >/dev/null &
 	local wl=$!
 	pids+=("$wl")
 	sleep 0.3
-	"$bin/pipeline" --unwind "$mode" --pid "$wl" --duration 10 --frequency 199 \
+	"$bin/pipeline" --unwind "$mode" --pid "$wl" --duration 6 --frequency 199 \
 		--output "$out" --stats-json "$out/stats.json" "$@" 2>"$out.err" ||
 		fail "pipeline --unwind $mode exited $?: $(tail -3 "$out.err")"
 	kill "$wl" 2>/dev/null
@@ -91,12 +91,12 @@ at_most "$f" 50 || fail "fp: $f % whole chains: the workload no longer needs CFI
 
 echo "== 3. --unwind dwarf, whole host, both CPUs busy, 99 Hz"
 mkdir -p "$tmp/host"
-"$bin/unwind_workload" 14 >/dev/null &
+"$bin/unwind_workload" 10 >/dev/null &
 pids+=("$!")
-"$bin/unwind_workload" 14 >/dev/null &
+"$bin/unwind_workload" 10 >/dev/null &
 pids+=("$!")
 sleep 0.3
-"$bin/pipeline" --unwind dwarf --duration 10 --output "$tmp/host" \
+"$bin/pipeline" --unwind dwarf --duration 6 --output "$tmp/host" \
 	--stats-json "$tmp/host/stats.json" 2>"$tmp/host.err" ||
 	fail "pipeline (host) exited $?: $(tail -3 "$tmp/host.err")"
 h=$(whole_share "$tmp/host/cpu.folded")
@@ -110,11 +110,11 @@ echo "== 4. --unwind fp on a frame-pointer build: the GCC leaf's caller is put b
 # GCC still leaves spin_leaf and compare_items without a frame: a plain
 # frame-pointer walk reports stage_two;spin_leaf (compute_batch lost).
 mkdir -p "$tmp/leaf"
-"$bin/unwind_workload_fp" 14 >/dev/null &
+"$bin/unwind_workload_fp" 10 >/dev/null &
 wl=$!
 pids+=("$wl")
 sleep 0.3
-"$bin/pipeline" --unwind fp --pid "$wl" --duration 10 --frequency 199 --output "$tmp/leaf" \
+"$bin/pipeline" --unwind fp --pid "$wl" --duration 6 --frequency 199 --output "$tmp/leaf" \
 	2>"$tmp/leaf.err" || fail "pipeline (fp build) exited $?: $(tail -3 "$tmp/leaf.err")"
 kill "$wl" 2>/dev/null
 l=$(awk -v c="$chain" '
@@ -134,7 +134,7 @@ echo "== 5. --unwind auto --pid: the process is switched to stack copies"
 # the worker with the reader's first poll (about a second): judge the
 # intervals after that one.
 mkdir -p "$tmp/auto"
-"$bin/unwind_workload" 14 >/dev/null &
+"$bin/unwind_workload" 12 >/dev/null &
 wl=$!
 pids+=("$wl")
 sleep 0.3
@@ -155,11 +155,11 @@ echo "== 6. --unwind dwarf through signal frames"
 # its samples must reach main through glibc's __restore_rt (CFI expression
 # rules over the saved context) and the interrupted chain.
 mkdir -p "$tmp/sig"
-"$bin/unwind_workload" 14 signals >/dev/null &
+"$bin/unwind_workload" 10 signals >/dev/null &
 wl=$!
 pids+=("$wl")
 sleep 0.3
-"$bin/pipeline" --unwind dwarf --pid "$wl" --duration 8 --frequency 199 --output "$tmp/sig" \
+"$bin/pipeline" --unwind dwarf --pid "$wl" --duration 6 --frequency 199 --output "$tmp/sig" \
 	2>"$tmp/sig.err" || fail "pipeline (signals) exited $?: $(tail -3 "$tmp/sig.err")"
 kill "$wl" 2>/dev/null
 g=$(awk '
