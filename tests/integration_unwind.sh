@@ -12,9 +12,11 @@
 #      what (1) is measured against.
 #   3. --unwind dwarf over the whole host, both CPUs busy, 99 Hz: no drops,
 #      the workload's chains still whole.
-#   4. --unwind fp on unwind_workload_fp (the same code with frame pointers,
-#      GCC's leaves still without): the leaf's caller is put back from the
-#      stack window by the leaf's CFI in at least 95 % of spin_leaf samples.
+#   4. --unwind fp, then auto, on unwind_workload_fp (the same code with
+#      frame pointers, GCC's leaves still without): the leaf's caller is
+#      there in at least 95 % of spin_leaf samples (fp: put back from the
+#      stack window by the leaf's CFI; auto: the same until the process is
+#      switched to copies, which its qsort stacks make happen).
 #   5. --unwind auto on unwind_workload: the process is switched to stack
 #      copies, and after the first interval 95 % of its samples are whole.
 #   6. --unwind dwarf with a SIGPROF handler spinning: 95 % of the handler's
@@ -105,30 +107,36 @@ grep -m1 "dwarf unwinding" "$tmp/host.err"
 grep -m1 "agent + BPF" "$tmp/host.err"
 at_least "$h" 95 || fail "host: only $h % whole chains"
 [ "$(dropped "$tmp/host/stats.json")" = 0 ] || fail "host: samples dropped: $(dropped "$tmp/host/stats.json")"
-echo "== 4. --unwind fp on a frame-pointer build: the GCC leaf's caller is put back"
 # unwind_workload_fp: the same code at -O2 -fno-omit-frame-pointer, where
 # GCC still leaves spin_leaf and compare_items without a frame: a plain
 # frame-pointer walk reports stage_two;spin_leaf (compute_batch lost).
-mkdir -p "$tmp/leaf"
-"$bin/unwind_workload_fp" 10 >/dev/null &
-wl=$!
-pids+=("$wl")
-sleep 0.3
-"$bin/pipeline" --unwind fp --pid "$wl" --duration 6 --frequency 199 --output "$tmp/leaf" \
-	2>"$tmp/leaf.err" || fail "pipeline (fp build) exited $?: $(tail -3 "$tmp/leaf.err")"
-kill "$wl" 2>/dev/null
-l=$(awk -v c="$chain" '
-	/^unwind_workload;.*;spin_leaf [0-9]+$/ {
-		n = $NF; total += n
-		if (index($0, c "compute_batch;spin_leaf ")) hit += n
+for mode in fp auto; do
+	echo "== 4. --unwind $mode on a frame-pointer build: the GCC leaf's caller is there"
+	mkdir -p "$tmp/leaf-$mode"
+	"$bin/unwind_workload_fp" 10 >/dev/null &
+	wl=$!
+	pids+=("$wl")
+	sleep 0.3
+	"$bin/pipeline" --unwind "$mode" --pid "$wl" --duration 6 --frequency 199 \
+		--output "$tmp/leaf-$mode" 2>"$tmp/leaf-$mode.err" ||
+		fail "pipeline --unwind $mode (fp build) exited $?: $(tail -3 "$tmp/leaf-$mode.err")"
+	kill "$wl" 2>/dev/null
+	l=$(awk -v c="$chain" '
+		/^unwind_workload;.*;spin_leaf [0-9]+$/ {
+			n = $NF; total += n
+			if (index($0, c "compute_batch;spin_leaf ")) hit += n
+		}
+		END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' \
+		"$tmp/leaf-$mode/cpu.folded")
+	echo "spin_leaf samples with compute_batch, the whole chain above it ($mode): $l %"
+	grep -m1 "leaf callers put back\|unwind auto" "$tmp/leaf-$mode.err"
+	[ "$mode" = auto ] || grep -q "leaf callers put back" "$tmp/leaf-$mode.err" ||
+		fail "fp: no leaf caller put back"
+	at_least "$l" 95 || {
+		grep spin_leaf "$tmp/leaf-$mode/cpu.folded" | sort -t' ' -k2 -n -r | head -3
+		fail "$mode: only $l % of spin_leaf samples have their caller (want >= 95 %)"
 	}
-	END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$tmp/leaf/cpu.folded")
-echo "spin_leaf samples with compute_batch, the whole chain above it (fp): $l %"
-grep -m1 "leaf callers put back" "$tmp/leaf.err" || fail "fp: no leaf caller put back"
-at_least "$l" 95 || {
-	grep spin_leaf "$tmp/leaf/cpu.folded" | sort -t' ' -k2 -n -r | head -3
-	fail "fp: only $l % of spin_leaf samples have their caller (want >= 95 %)"
-}
+done
 echo "== 5. --unwind auto --pid: the process is switched to stack copies"
 # auto decides from a process's first 20 frame-pointer samples, which reach
 # the worker with the reader's first poll (about a second): judge the
