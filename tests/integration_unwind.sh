@@ -5,7 +5,8 @@
 #   1. --unwind dwarf --pid: at least 95 % of the workload's samples hold the
 #      whole chain from main to where they were taken, through the library,
 #      a leaf's caller included (compute_batch;spin_leaf, or
-#      sort_batch;...qsort...;compare_items);
+#      sort_batch;...qsort...;compare_items), and 95 % of the samples in the
+#      vDSO's clock_gettime under tick_batch with the whole chain;
 #      the self-stats count the unwinding and nothing is dropped.
 #   2. --unwind fp on the same workload: the chain is in at most half of them
 #      (the frame-pointer walk cannot cross the library or qsort), which is
@@ -43,7 +44,7 @@ whole_share() {
 			n = $NF; total += n
 			s = $0; sub(/ [0-9]+$/, "", s)
 			ok = index(s, ";main;worker_loop") > 0
-			if (ok && s ~ /;(lib_level[123]|stage_two|sort_batch|compute_batch|spin_leaf|compare_items)(;|$)/)
+			if (ok && s ~ /;(lib_level[123]|stage_two|sort_batch|compute_batch|spin_leaf|compare_items|tick_batch)(;|$)/)
 				ok = index(s, c) > 0
 			if (ok && s ~ /;spin_leaf$/)
 				ok = index(s, c "compute_batch;spin_leaf") > 0
@@ -75,6 +76,14 @@ mkdir -p "$tmp/dwarf"
 run_on_workload dwarf "$tmp/dwarf"
 d=$(whole_share "$tmp/dwarf/cpu.folded")
 echo "whole chains (dwarf): $d %"
+v=$(awk -v c="$chain" '
+	/^unwind_workload;.*;__vdso_clock_gettime [0-9]+$/ {
+		n = $NF; total += n
+		if (index($0, c "tick_batch;")) hit += n
+	}
+	END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$tmp/dwarf/cpu.folded")
+echo "vDSO samples with the whole chain above them (dwarf): $v %"
+at_least "$v" 95 || fail "dwarf: only $v % of the vDSO's samples hold the chain (want >= 95 %)"
 grep -m1 "dwarf unwinding" "$tmp/dwarf.err"
 at_least "$d" 95 || {
 	sort -t' ' -k2 -n -r "$tmp/dwarf/cpu.folded" | grep '^unwind_workload' | head -5

@@ -3,12 +3,14 @@
  * A workload whose stacks a frame-pointer walk cannot follow (the test of
  * --unwind dwarf, tests/integration_unwind.sh). Built with GCC at
  * -O2 -fomit-frame-pointer, linked to libunwind_chain.so built the same
- * way. Every sample's truth is one of two chains:
+ * way. Every sample's truth is one of three chains:
  *
  *   main;worker_loop;stage_one;lib_level1;lib_level2;lib_level3;stage_two;
  *       sort_batch;qsort ... (glibc's qsort, no frame pointers);compare_items
  *   main;worker_loop;stage_one;lib_level1;lib_level2;lib_level3;stage_two;
  *       compute_batch;spin_leaf
+ *   main;worker_loop;stage_one;lib_level1;lib_level2;lib_level3;stage_two;
+ *       tick_batch;__clock_gettime (glibc);__vdso_clock_gettime (the vDSO)
  *
  * compare_items and spin_leaf are leaf functions: no frame of their own,
  * so only CFI says who called them. With "signals", a profiling timer
@@ -69,10 +71,24 @@ __attribute__((noinline)) uint64_t compute_batch(uint64_t x)
 	return r;
 }
 
-/* The callback the library calls: half the time in each path. */
+/* Reads the clock through the vDSO: samples there must be unwound with
+ * the vDSO's own CFI (the agent reads it from its own vDSO image). */
+__attribute__((noinline)) uint64_t tick_batch(uint64_t x)
+{
+	struct timespec ts;
+	uint64_t r = x;
+	for (int i = 0; i < 20000; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r += (uint64_t)ts.tv_nsec;
+	}
+	sink += r;
+	return r;
+}
+
+/* The callback the library calls: a third of the calls in each path. */
 __attribute__((noinline)) uint64_t stage_two(uint64_t x)
 {
-	uint64_t r = (x & 1) ? sort_batch(x) : compute_batch(x);
+	uint64_t r = x % 3 == 0 ? sort_batch(x) : x % 3 == 1 ? compute_batch(x) : tick_batch(x);
 	sink += r;
 	return r + 7;
 }
