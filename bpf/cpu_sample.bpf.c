@@ -32,13 +32,16 @@ const volatile __u32 stack_copy_bytes = 0;
 /* --unwind auto: copy only for the processes in copy_tgids. */
 const volatile bool copy_auto = false;
 
-/* --unwind auto: processes whose frame-pointer stacks end early, added by
- * the shard workers, removed at exec and exit; value unused. */
+/* Processes sampled with stack copies, and how many bytes of stack each
+ * needs copied (what its unwinds have used, with room to spare; at most
+ * stack_copy_bytes). Written by the shard workers (auto: a process is
+ * added when its frame-pointer stacks end early), removed at exec and exit.
+ * A dwarf-mode process not in it gets stack_copy_bytes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __u32);
 } copy_tgids SEC(".maps");
 
 struct ring {
@@ -102,11 +105,11 @@ static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, voi
  * the bytes of the copy, 0 when nothing could be read.
  */
 static __always_inline __u32 copy_user_stack(struct task_struct *task, struct cpu_sample_regs *regs,
-					     struct cpu_sample_stats *st)
+					     struct cpu_sample_stats *st, __u32 want)
 {
 	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u64 sp = ur->sp;
-	__u32 len = stack_copy_bytes;
+	__u32 len = want;
 
 	regs->ip = ur->ip;
 	regs->sp = sp;
@@ -141,8 +144,9 @@ static __always_inline __u32 copy_user_stack(struct task_struct *task, struct cp
 		done += chunk;
 	}
 	done &= ~7ull;
-	if (done < stack_copy_bytes)
+	if (done < want)
 		st->copy_short++;
+	st->copy_bytes += done;
 	if (!done) {
 		st->copy_failed++;
 		return 0;
@@ -155,7 +159,7 @@ static __always_inline __u32 copy_user_stack(struct task_struct *task, struct cp
  * the user stack, which the shard worker unwinds with the binaries' CFI. */
 static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
 					     struct cpu_sample_stats *st, void *ring, __u32 cpu,
-					     __u32 tgid, __u32 tid)
+					     __u32 tgid, __u32 tid, __u32 want)
 {
 	struct cpu_sample_copy_scratch *sc = bpf_map_lookup_elem(&copy_scratch, &cpu);
 	if (!sc) {
@@ -196,7 +200,7 @@ static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
 	if (task->flags & 0x00200000 /* PF_KTHREAD: no user side */)
 		regs->ip = regs->sp = regs->bp = regs->stack_len = regs->stack_want = 0;
 	else
-		len = copy_user_stack(task, regs, st);
+		len = copy_user_stack(task, regs, st, want);
 	if (!len && !(task->flags & 0x00200000))
 		s->flags |= CPU_SAMPLE_COPY_FAILED;
 
@@ -241,10 +245,14 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		st->no_ring++;
 		return 0;
 	}
-	if (stack_copy_bytes && tid != 0 &&
-	    (!copy_auto || bpf_map_lookup_elem(&copy_tgids, &tgid))) {
-		sample_with_copy(ctx, st, ring, cpu, tgid, tid);
-		return 0;
+	if (stack_copy_bytes && tid != 0) {
+		__u32 *want = bpf_map_lookup_elem(&copy_tgids, &tgid);
+		if (want || !copy_auto) {
+			__u32 w = want && *want && *want < stack_copy_bytes ? *want
+									    : stack_copy_bytes;
+			sample_with_copy(ctx, st, ring, cpu, tgid, tid, w);
+			return 0;
+		}
 	}
 	struct cpu_sample_fp_scratch *fsc = bpf_map_lookup_elem(&scratch, &zero);
 	struct cpu_sample_rec *s = fsc ? &fsc->rec : NULL;

@@ -112,7 +112,8 @@ struct cpu_sample_stats {
 	__u64 user_failed;   /* user stack capture errors (record still sent) */
 	__u64 kernel_failed; /* kernel stack capture errors (record still sent) */
 	__u64 copy_failed;   /* dwarf: user registers or stack unreadable (record still sent) */
-	__u64 copy_short;    /* dwarf: the stack ended before --stack-copy-bytes */
+	__u64 copy_short;    /* dwarf: the stack ended before the bytes asked for */
+	__u64 copy_bytes;    /* dwarf: stack bytes copied, in all */
 };
 
 #endif /* PIPELINE_BPF_CPU_SAMPLE_H */

@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 	if (!smp)
 		goto cleanup; /* sampler__new said what failed */
 	unsigned n_cpus = sampler__n_cpus(smp);
-	if (cfg.unwind_auto)
+	if (cfg.unwind_dwarf)
 		proc_tracker__forget_at_exec_exit(procs, sampler__copy_tgids_fd(smp));
 	if (cfg.profile_alloc) {
 		struct alloc_probes_opts ao = {
@@ -280,7 +280,8 @@ int main(int argc, char **argv)
 			.mono_to_real_ns = start_real - start_mono,
 			.alloc_period = cfg.profile_alloc ? cfg.alloc_sample_bytes : 0,
 			.stack_copy_bytes = cfg.unwind_dwarf ? cfg.stack_copy_bytes : 0,
-			.copy_tgids_fd = cfg.unwind_auto ? sampler__copy_tgids_fd(smp) : -1,
+			.copy_tgids_fd = cfg.unwind_dwarf ? sampler__copy_tgids_fd(smp) : -1,
+			.auto_switch = cfg.unwind_auto,
 		};
 		shards[i] = shard__start(&so, smp, sym);
 		if (!shards[i]) {

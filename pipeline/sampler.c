@@ -338,6 +338,7 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 		out->kernel_failed += per_cpu[i].kernel_failed;
 		out->copy_failed += per_cpu[i].copy_failed;
 		out->copy_short += per_cpu[i].copy_short;
+		out->copy_bytes += per_cpu[i].copy_bytes;
 	}
 	free(per_cpu);
 	return 0;

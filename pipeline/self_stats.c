@@ -88,7 +88,8 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			"(p99 %.1f us), %llu%% of steps from cached rules, %llu by frame pointer "
 			"(no CFI); ended early: %llu at the copy's end, %llu no CFI or frame "
 			"pointer, %llu bad register state; %llu copies failed, %llu stacks shorter "
-			"than the copy; %llu files without readable CFI\n",
+			"than the copy; %.0f bytes copied per sample; %llu files without readable "
+			"CFI\n",
 			(unsigned long long)u[SYM_UNWIND_STACKS],
 			u[SYM_UNWIND_STACKS] ? (double)u[SYM_UNWIND_FRAMES] / u[SYM_UNWIND_STACKS]
 					     : 0.0,
@@ -105,6 +106,7 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			(unsigned long long)u[SYM_UNWIND_END_NO_CFI],
 			(unsigned long long)u[SYM_UNWIND_END_BAD_REGS],
 			(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
+			u[SYM_UNWIND_STACKS] ? (double)ks.copy_bytes / u[SYM_UNWIND_STACKS] : 0.0,
 			(unsigned long long)u[SYM_UNWIND_OPEN_ERRORS]);
 	}
 	if (tot.auto_switched || tot.auto_switch_failed)

@@ -71,6 +71,7 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		"\"rule_misses\": %llu, "
 		"\"fp_steps\": %llu, \"end_window\": %llu, \"end_no_cfi\": %llu, "
 		"\"end_bad_regs\": %llu, \"copy_failed\": %llu, \"copy_short\": %llu, "
+		"\"copy_bytes\": %llu, "
 		"\"cfi_open_errors\": %llu, \"leaf_callers\": %llu, \"auto_switched\": %llu, "
 		"\"auto_switch_failed\": %llu, \"unwind_us_mean\": %.3f, \"unwind_us_p99\": "
 		"%.3f},\n",
@@ -83,6 +84,7 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)tot.unwind[SYM_UNWIND_END_NO_CFI],
 		(unsigned long long)tot.unwind[SYM_UNWIND_END_BAD_REGS],
 		(unsigned long long)ks.copy_failed, (unsigned long long)ks.copy_short,
+		(unsigned long long)ks.copy_bytes,
 		(unsigned long long)tot.unwind[SYM_UNWIND_OPEN_ERRORS],
 		(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS],
 		(unsigned long long)tot.auto_switched, (unsigned long long)tot.auto_switch_failed,

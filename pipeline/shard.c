@@ -260,6 +260,7 @@ static void shard__unwind(struct shard *sh, struct shard_slot *slot)
 		.short_copy = slot->regs.stack_len < slot->regs.stack_want,
 	};
 	enum sym_unwind_end end;
+	size_t used;
 
 	rec->user_frames = 0;
 	if (!sh->unwinder || (rec->flags & CPU_SAMPLE_COPY_FAILED)) {
@@ -269,9 +270,11 @@ static void shard__unwind(struct shard *sh, struct shard_slot *slot)
 	}
 	rec->user_frames = (uint32_t)sym_unwinder__unwind(sh->unwinder, rec->tgid, &c,
 							  (uint64_t *)rec->user_stack,
-							  CPU_SAMPLE_MAX_FRAMES, &end);
+							  CPU_SAMPLE_MAX_FRAMES, &end, &used);
 	if (end == SYM_UNWIND_WINDOW || end == SYM_UNWIND_MAX_FRAMES)
 		rec->flags |= CPU_SAMPLE_USER_TRUNCATED;
+	unwind_auto__sized(sh->judge, rec->tgid, used, end == SYM_UNWIND_WINDOW,
+			   slot->regs.stack_want);
 }
 
 /* A frame-pointer stack whose sampled function had no frame at that
@@ -339,7 +342,8 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 		counter_add(&sh->resolve_errors, 1);
 		key.n_kernel = key.n_user = 0;
 	}
-	if (sh->judge && key.n_user && !(rec->flags & CPU_SAMPLE_STACK_COPY))
+	if (sh->judge && sh->opts.auto_switch && key.n_user &&
+	    !(rec->flags & CPU_SAMPLE_STACK_COPY))
 		unwind_auto__judge(sh->judge, rec->tgid, rec->ts_ns, frames + key.n_kernel,
 				   key.n_user, rec->flags & CPU_SAMPLE_USER_TRUNCATED);
 
@@ -463,7 +467,8 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 	sh->held = malloc(sh->slot_size);
 	if (sh->sym_rd)
 		sh->unwinder = sym_unwinder__new(sh->sym_rd);
-	if (opts->copy_tgids_fd >= 0 && !(sh->judge = unwind_auto__new(opts->copy_tgids_fd))) {
+	if (opts->copy_tgids_fd >= 0 &&
+	    !(sh->judge = unwind_auto__new(opts->copy_tgids_fd, opts->stack_copy_bytes))) {
 		err = -ENOMEM;
 		goto cleanup;
 	}

@@ -38,8 +38,8 @@ struct shard_opts {
 	uint64_t mono_to_real_ns;  /* added to BPF monotonic timestamps */
 	uint64_t alloc_period;	   /* allocation sampling period in bytes; 0: no allocation sites */
 	unsigned stack_copy_bytes; /* --unwind dwarf: stack bytes a record may carry; 0: fp */
-	int copy_tgids_fd; /* --unwind auto: where to add processes that need copies; -1: not auto
-			    */
+	int copy_tgids_fd;	   /* dwarf, auto: the map of per-process copy sizes; -1: fp */
+	bool auto_switch;	   /* --unwind auto: also switch processes to copies */
 };
 
 /* Counters, each written by one thread and read with relaxed loads. */

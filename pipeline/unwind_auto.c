@@ -20,10 +20,14 @@ struct judged {
 	uint32_t seen, short_;
 	bool switched;
 	uint64_t switched_ns;
+	uint32_t size;	   /* copy bytes set in the map; 0: none set */
+	uint32_t max_used; /* most bytes an unwind used in this window */
+	uint32_t n_used;   /* unwinds in this window */
 };
 
 struct unwind_auto {
 	int map_fd;
+	uint32_t max_copy;
 	size_t used;
 	struct judged t[TABLE_SIZE];
 	_Atomic uint64_t switched, failed;
@@ -58,11 +62,13 @@ static bool is_root(const char *fn)
 	return false;
 }
 
-struct unwind_auto *unwind_auto__new(int map_fd)
+struct unwind_auto *unwind_auto__new(int map_fd, uint32_t max_copy)
 {
 	struct unwind_auto *ua = calloc(1, sizeof(*ua));
-	if (ua)
+	if (ua) {
 		ua->map_fd = map_fd;
+		ua->max_copy = max_copy;
+	}
 	return ua;
 }
 
@@ -118,8 +124,8 @@ void unwind_auto__judge(struct unwind_auto *ua, uint32_t tgid, uint64_t ts_ns,
 	if (j->seen < UNWIND_AUTO_MIN_SAMPLES)
 		return;
 	if (100ull * j->short_ >= (uint64_t)UNWIND_AUTO_SHORT_PCT * j->seen) {
-		uint8_t one = 1;
-		if (bpf_map_update_elem(ua->map_fd, &tgid, &one, BPF_ANY)) {
+		uint32_t size = ua->max_copy;
+		if (bpf_map_update_elem(ua->map_fd, &tgid, &size, BPF_ANY)) {
 			bump(&ua->failed);
 			*j = (struct judged){.tgid = tgid}; /* try again after another window */
 			return;
@@ -127,12 +133,52 @@ void unwind_auto__judge(struct unwind_auto *ua, uint32_t tgid, uint64_t ts_ns,
 		bump(&ua->switched);
 		j->switched = true;
 		j->switched_ns = ts_ns;
+		j->size = size;
 		return;
 	}
 	/* Judged complete: keep judging in windows, so a phase that starts
 	 * running through code without frame pointers is caught too. */
 	if (j->seen >= 50 * UNWIND_AUTO_MIN_SAMPLES)
 		j->seen = j->short_ = 0;
+}
+
+static void set_size(struct unwind_auto *ua, struct judged *j, uint32_t size)
+{
+	if (bpf_map_update_elem(ua->map_fd, &j->tgid, &size, BPF_ANY)) {
+		bump(&ua->failed);
+		return;
+	}
+	j->size = size;
+}
+
+void unwind_auto__sized(struct unwind_auto *ua, uint32_t tgid, size_t used, bool cut,
+			uint32_t asked)
+{
+	struct judged *j;
+
+	if (!ua || !tgid || !(j = find(ua, tgid)))
+		return;
+	if (cut) {
+		/* Too small: grow at once, not after a window of cut stacks. */
+		if (asked < ua->max_copy) {
+			uint32_t grown = asked * 2 < ua->max_copy ? asked * 2 : ua->max_copy;
+			set_size(ua, j, grown);
+		}
+		j->max_used = j->n_used = 0;
+		return;
+	}
+	if (used > j->max_used)
+		j->max_used = (uint32_t)used;
+	if (++j->n_used < UNWIND_SIZE_WINDOW)
+		return;
+	uint32_t want = (j->max_used + j->max_used / 4 + 512 + 1023) & ~1023u;
+	if (want > ua->max_copy)
+		want = ua->max_copy;
+	j->max_used = j->n_used = 0;
+	/* Only a change of a quarter or more is worth a map update. */
+	uint32_t cur = j->size ? j->size : ua->max_copy;
+	if (want * 4 <= cur * 3 || want * 4 >= cur * 5)
+		set_size(ua, j, want);
 }
 
 void unwind_auto__stats(const struct unwind_auto *ua, uint64_t *switched, uint64_t *failed)

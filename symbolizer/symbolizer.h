@@ -197,10 +197,11 @@ struct sym_unwinder *sym_unwinder__new(struct sym_reader *rd);
 void sym_unwinder__free(struct sym_unwinder *u);
 /* Unwinds a stack copy of a thread of tgid into pcs, leaf first (the ip,
  * then return addresses, as bpf_get_stack gives them); at most max.
- * Returns how many, and why it stopped in *end. Never fails: a stack it
- * cannot follow ends early, and the counters say why. */
+ * Returns how many, and why it stopped in *end; *used is how much of the
+ * copy the walk needed (from sp to the outermost frame's CFA). Never
+ * fails: a stack it cannot follow ends early, and the counters say why. */
 size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
-			    uint64_t *pcs, size_t max, enum sym_unwind_end *end);
+			    uint64_t *pcs, size_t max, enum sym_unwind_end *end, size_t *used);
 /* For a frame-pointer stack: when the CFI of the sampled function says it
  * has no frame at c->ip (a leaf, or a prologue or epilogue), sets *caller
  * to the return address it holds on the stack (in the copy c, a few

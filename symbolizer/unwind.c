@@ -647,13 +647,13 @@ void sym_unwinder__hist(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_HI
 }
 
 static size_t unwind_copy(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
-			  uint64_t *pcs, size_t max, enum sym_unwind_end *end);
+			  uint64_t *pcs, size_t max, enum sym_unwind_end *end, size_t *used);
 
 size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
-			    uint64_t *pcs, size_t max, enum sym_unwind_end *end)
+			    uint64_t *pcs, size_t max, enum sym_unwind_end *end, size_t *used)
 {
 	uint64_t t0 = now_ns();
-	size_t n = unwind_copy(u, tgid, c, pcs, max, end);
+	size_t n = unwind_copy(u, tgid, c, pcs, max, end, used);
 	uint64_t dt = now_ns() - t0;
 	unsigned b = hist_bucket(dt);
 
@@ -665,12 +665,13 @@ size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct 
 }
 
 static size_t unwind_copy(struct sym_unwinder *u, uint32_t tgid, const struct sym_stack_copy *c,
-			  uint64_t *pcs, size_t max, enum sym_unwind_end *end)
+			  uint64_t *pcs, size_t max, enum sym_unwind_end *end, size_t *used)
 {
 	struct unw_regs r = {.ip = c->ip, .sp = c->sp, .bp = c->bp, .bp_ok = true, .exact = true};
 	size_t n = 0;
 
 	*end = SYM_UNWIND_COMPLETE;
+	*used = 0;
 	if (!max || !c->ip)
 		return 0;
 	/* A process seen for the first time: have its mappings read (the slow
@@ -716,6 +717,8 @@ static size_t unwind_copy(struct sym_unwinder *u, uint32_t tgid, const struct sy
 	}
 	if (n == max)
 		*end = SYM_UNWIND_MAX_FRAMES;
+	/* Every read of the walk was below the last CFA reached. */
+	*used = r.sp > c->sp ? (r.sp - c->sp < c->len ? r.sp - c->sp : c->len) : 0;
 	count(u, SYM_UNWIND_STACKS, 1);
 	count(u, SYM_UNWIND_FRAMES, n);
 	if (*end == SYM_UNWIND_WINDOW)
