@@ -99,6 +99,69 @@ static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, voi
 	return 0;
 }
 
+/* The fields every record starts with. Both names as plain loads through
+ * the task's BTF pointer: the kernel keeps comm NUL-padded, so 16 bytes
+ * copied are what bpf_get_current_comm would give, without two helper calls
+ * (the string-probing one for the leader's name costs a fault-checked load
+ * per byte). */
+static __always_inline void fill_header(struct cpu_sample_rec *s, struct task_struct *task,
+					__u32 tgid, __u32 tid, __u32 cpu, __u32 flags)
+{
+	s->tgid = tgid;
+	s->tid = tid;
+	s->cpu = cpu;
+	s->flags = flags;
+	s->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(s->comm, task->comm, sizeof(s->comm));
+	__builtin_memcpy(s->pcomm, task->group_leader->comm, sizeof(s->pcomm));
+}
+
+/* The kernel stack into s->frames; returns its frame count. A sample that
+ * interrupted user mode has no kernel stack: skip the call rather than
+ * have it set up a callchain and clear 1 KiB to return nothing. (Timed
+ * inside the program at 99 Hz, the skipped call took 0.7-1.1 us, but the
+ * user stack walk after it then paid most of that in cold cache lines the
+ * call had warmed: the net is within this machine's noise.) Kernel
+ * addresses are the top half of the address space. */
+static __always_inline __u32 kernel_stack(struct bpf_perf_event_data *ctx, struct cpu_sample_rec *s,
+					  struct cpu_sample_stats *st)
+{
+	if (!kernel_stacks || (long)ctx->regs.ip >= 0)
+		return 0;
+	long n = bpf_get_stack(ctx, s->frames, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64), 0);
+	if (n < 0) {
+		s->flags |= CPU_SAMPLE_KERNEL_FAILED;
+		st->kernel_failed++;
+		return 0;
+	}
+	if (n / sizeof(__u64) >= CPU_SAMPLE_MAX_FRAMES) {
+		s->flags |= CPU_SAMPLE_KERNEL_TRUNCATED;
+		return CPU_SAMPLE_MAX_FRAMES;
+	}
+	return n / sizeof(__u64);
+}
+
+/* Copies a record of size bytes into the CPU's ring. Batch wake-ups: with
+ * a watermark set, wake the reader only with the record that takes the
+ * ring across it; the reader's poll timeout collects smaller batches. Not
+ * on every record above it: a reader that is behind is awake already (its
+ * epoll is level-triggered), and each forced wake-up is an IPI, a VM exit
+ * on a guest (the record write cost 922 ns with that rule against 383 ns
+ * with this one, `pipeline-bench throughput --stage shards`). */
+static __always_inline void submit(void *ring, void *rec, __u64 size, struct cpu_sample_stats *st)
+{
+	__u64 flags = 0;
+	if (wakeup_bytes) {
+		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+		/* + 8: the ring's own record header */
+		flags = avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
+	}
+	if (bpf_ringbuf_output(ring, rec, size, flags))
+		st->ring_full++;
+}
+
 /*
  * Copies the thread's user registers and stack_copy_bytes of its stack from
  * sp up (less where the stack's mapping ends) to where regs points. Returns
@@ -169,28 +232,8 @@ static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
 	struct cpu_sample_rec *s = &sc->rec;
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	s->tgid = tgid;
-	s->tid = tid;
-	s->cpu = cpu;
-	s->flags = CPU_SAMPLE_STACK_COPY;
-	s->ts_ns = bpf_ktime_get_ns();
-	__builtin_memcpy(s->comm, task->comm, sizeof(s->comm));
-	__builtin_memcpy(s->pcomm, task->group_leader->comm, sizeof(s->pcomm));
-
-	__u32 nk = 0;
-	if (kernel_stacks && (long)ctx->regs.ip < 0) {
-		long n = bpf_get_stack(ctx, s->frames, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64), 0);
-		if (n < 0) {
-			s->flags |= CPU_SAMPLE_KERNEL_FAILED;
-			st->kernel_failed++;
-		} else {
-			nk = n / sizeof(__u64);
-			if (nk >= CPU_SAMPLE_MAX_FRAMES) {
-				nk = CPU_SAMPLE_MAX_FRAMES;
-				s->flags |= CPU_SAMPLE_KERNEL_TRUNCATED;
-			}
-		}
-	}
+	fill_header(s, task, tgid, tid, cpu, CPU_SAMPLE_STACK_COPY);
+	__u32 nk = kernel_stack(ctx, s, st);
 	nk &= 127; /* CPU_SAMPLE_MAX_FRAMES; a mask the verifier can follow */
 	s->kernel_frames = nk;
 	s->user_frames = 0;
@@ -204,17 +247,10 @@ static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
 	if (!len && !(task->flags & 0x00200000))
 		s->flags |= CPU_SAMPLE_COPY_FAILED;
 
-	__u64 size = CPU_SAMPLE_COPY_REC_SIZE(nk, len), flags = 0;
+	__u64 size = CPU_SAMPLE_COPY_REC_SIZE(nk, len);
 	if (size > sizeof(*sc))
 		size = sizeof(*sc); /* cannot happen; tells the verifier the bound */
-	if (wakeup_bytes) {
-		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
-		flags = avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes
-				? BPF_RB_FORCE_WAKEUP
-				: BPF_RB_NO_WAKEUP;
-	}
-	if (bpf_ringbuf_output(ring, sc, size, flags))
-		st->ring_full++;
+	submit(ring, sc, size, st);
 }
 
 SEC("perf_event")
@@ -261,43 +297,10 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 
-	s->tgid = tgid;
-	s->tid = tid;
-	s->cpu = cpu;
-	s->flags = tid == 0 ? CPU_SAMPLE_IDLE : 0;
-	s->ts_ns = bpf_ktime_get_ns();
-	/* Both names as plain loads through the task's BTF pointer: the
-	 * kernel keeps comm NUL-padded, so 16 bytes copied are what
-	 * bpf_get_current_comm would give, without two helper calls (the
-	 * string-probing one for the leader's name costs a fault-checked load
-	 * per byte). */
 	struct task_struct *task = bpf_get_current_task_btf();
-	__builtin_memcpy(s->comm, task->comm, sizeof(s->comm));
-	__builtin_memcpy(s->pcomm, task->group_leader->comm, sizeof(s->pcomm));
-
+	fill_header(s, task, tgid, tid, cpu, tid == 0 ? CPU_SAMPLE_IDLE : 0);
 	long n = 0;
-	__u32 nk = 0, nu = 0;
-	/* A sample that interrupted user mode has no kernel stack: skip the
-	 * call rather than have it set up a callchain and clear 1 KiB to
-	 * return nothing. (Timed inside the program at 99 Hz, the skipped call
-	 * took 0.7-1.1 us, but the user stack walk after it then paid most of
-	 * that in cold cache lines the call had warmed: the net is within this
-	 * machine's noise.) Kernel addresses are the top half of the address
-	 * space. */
-	bool in_kernel = (long)ctx->regs.ip < 0;
-	if (kernel_stacks && in_kernel) {
-		n = bpf_get_stack(ctx, s->frames, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64), 0);
-		if (n < 0) {
-			s->flags |= CPU_SAMPLE_KERNEL_FAILED;
-			st->kernel_failed++;
-		} else {
-			nk = n / sizeof(__u64);
-			if (nk >= CPU_SAMPLE_MAX_FRAMES) {
-				nk = CPU_SAMPLE_MAX_FRAMES;
-				s->flags |= CPU_SAMPLE_KERNEL_TRUNCATED;
-			}
-		}
-	}
+	__u32 nk = kernel_stack(ctx, s, st), nu = 0;
 
 	if (tid != 0) {
 		/* The user stack goes right after the kernel one. */
@@ -346,27 +349,12 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		s->flags |= CPU_SAMPLE_LEAF_WINDOW_BIT;
 	}
 
-	/* Batch wake-ups: with a watermark set, wake the reader only with the
-	 * record that takes the ring across it; the reader's poll timeout
-	 * collects smaller batches. Not on every record above it: a reader
-	 * that is behind is awake already (its epoll is level-triggered), and
-	 * each forced wake-up is an IPI, a VM exit on a guest (the record
-	 * write cost 922 ns with that rule against 383 ns with this one,
-	 * `pipeline-bench throughput --stage shards`). */
-	__u64 size = CPU_SAMPLE_REC_SIZE(nk, nu), flags = 0;
+	__u64 size = CPU_SAMPLE_REC_SIZE(nk, nu);
 	if (s->flags & CPU_SAMPLE_LEAF_WINDOW_BIT)
 		size = CPU_SAMPLE_LEAF_REC_SIZE(nk, nu, window);
 	if (size > sizeof(*fsc))
 		size = sizeof(*fsc); /* cannot happen; tells the verifier the bound */
-	if (wakeup_bytes) {
-		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
-		/* + 8: the ring's own record header */
-		flags = avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes
-				? BPF_RB_FORCE_WAKEUP
-				: BPF_RB_NO_WAKEUP;
-	}
-	if (bpf_ringbuf_output(ring, s, size, flags))
-		st->ring_full++;
+	submit(ring, s, size, st);
 	return 0;
 }
 

@@ -247,11 +247,10 @@ static void *shard__reader_main(void *arg)
 	return NULL;
 }
 
-/* Turns a stack copy into user frames, as if the kernel had walked them. */
-static void shard__unwind(struct shard *sh, struct shard_slot *slot)
+/* The registers and stack bytes a slot carries, as the unwinder takes them. */
+static struct sym_stack_copy slot_stack(const struct shard_slot *slot)
 {
-	struct cpu_sample *rec = &slot->s;
-	struct sym_stack_copy c = {
+	return (struct sym_stack_copy){
 		.ip = slot->regs.ip,
 		.sp = slot->regs.sp,
 		.bp = slot->regs.bp,
@@ -259,6 +258,13 @@ static void shard__unwind(struct shard *sh, struct shard_slot *slot)
 		.len = slot->regs.stack_len,
 		.short_copy = slot->regs.stack_len < slot->regs.stack_want,
 	};
+}
+
+/* Turns a stack copy into user frames, as if the kernel had walked them. */
+static void shard__unwind(struct shard *sh, struct shard_slot *slot)
+{
+	struct cpu_sample *rec = &slot->s;
+	struct sym_stack_copy c = slot_stack(slot);
 	enum sym_unwind_end end;
 	size_t used;
 
@@ -285,13 +291,7 @@ static void shard__leaf_caller(struct shard *sh, struct shard_slot *slot)
 	struct cpu_sample *rec = &slot->s;
 	uint64_t *us = (uint64_t *)rec->user_stack, caller;
 	uint32_t n = rec->user_frames;
-	struct sym_stack_copy c = {
-		.ip = slot->regs.ip,
-		.sp = slot->regs.sp,
-		.bp = slot->regs.bp,
-		.stack = slot->stack,
-		.len = slot->regs.stack_len,
-	};
+	struct sym_stack_copy c = slot_stack(slot);
 
 	if (!n || !sh->unwinder || us[0] != c.ip ||
 	    !sym_unwinder__leaf_caller(sh->unwinder, rec->tgid, &c, &caller))
