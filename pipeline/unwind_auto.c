@@ -21,6 +21,7 @@ struct judged {
 	bool switched;
 	uint64_t switched_ns;
 	uint32_t size;	   /* copy bytes set in the map; 0: none set */
+	uint32_t floor;	   /* never size below: what a cut stack once needed */
 	uint32_t max_used; /* most bytes an unwind used in this window */
 	uint32_t n_used;   /* unwinds in this window */
 };
@@ -162,6 +163,9 @@ void unwind_auto__sized(struct unwind_auto *ua, uint32_t tgid, size_t used, bool
 		/* Too small: grow at once, not after a window of cut stacks. */
 		if (asked < ua->max_copy) {
 			uint32_t grown = asked * 2 < ua->max_copy ? asked * 2 : ua->max_copy;
+			/* Deep stacks can be rare (a signal handler's frame holds
+			 * the whole saved context): what one needed stays. */
+			j->floor = grown;
 			set_size(ua, j, grown);
 		}
 		j->max_used = j->n_used = 0;
@@ -172,6 +176,8 @@ void unwind_auto__sized(struct unwind_auto *ua, uint32_t tgid, size_t used, bool
 	if (++j->n_used < UNWIND_SIZE_WINDOW)
 		return;
 	uint32_t want = (j->max_used + j->max_used / 4 + 512 + 1023) & ~1023u;
+	if (want < j->floor)
+		want = j->floor;
 	if (want > ua->max_copy)
 		want = ua->max_copy;
 	j->max_used = j->n_used = 0;

@@ -14,7 +14,9 @@
  * map's value is the bytes to copy, set from what the process's unwinds
  * used over a window of UNWIND_SIZE_WINDOW stacks (the most, plus a quarter
  * and 512 bytes, in whole KiB, at least 1 KiB, at most --stack-copy-bytes),
- * and doubled at once when an unwind is cut at the copy's end. A thread
+ * and doubled at once when an unwind is cut at the copy's end, never to
+ * shrink below that again (deep stacks can be rare: a signal handler's
+ * frame holds the whole saved context). A thread
  * pool's 8 MiB stacks are copied as deep as their frames go, not 16 KiB.
  */
 #ifndef PIPELINE_UNWIND_AUTO_H

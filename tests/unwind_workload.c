@@ -15,7 +15,7 @@
  * compare_items and spin_leaf are leaf functions: no frame of their own,
  * so only CFI says who called them. With "signals", a profiling timer
  * also interrupts the work 200 times a second of its CPU time and the
- * handler spins in in_handler_spin for about a millisecond, so samples
+ * handler spins in in_handler_spin (about a quarter of the CPU time), so samples
  * there must be unwound through the signal frame (glibc's __restore_rt,
  * whose CFI rules are expressions over the saved context) back into the
  * interrupted chain. Usage: unwind_workload SECONDS [signals].
@@ -121,7 +121,7 @@ __attribute__((noinline)) uint64_t worker_loop(double seconds)
 __attribute__((noinline)) void in_handler_spin(void)
 {
 	uint64_t x = sink;
-	for (int i = 0; i < 400000; i++)
+	for (int i = 0; i < 1200000; i++)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 	sink = x;
 }
