@@ -187,62 +187,49 @@ static int ovh_parse_hz(const char *list, struct ovh_settings *s)
 
 const char *const ovh_unwind_names[OVH_N_UNWINDS] = {"fp", "dwarf", "auto"};
 
-static int ovh_parse_unwinds(const char *list, unsigned *mask)
+/* Parses a comma-separated list of names[first..n) into a bit mask (bit i
+ * for names[i]). Returns 0, or -EINVAL after saying which item of --opt is
+ * not a `what` (one of choices). */
+static int ovh_parse_names(const char *opt, const char *what, const char *choices,
+			   const char *const *names, unsigned first, unsigned n, const char *list,
+			   unsigned *mask)
 {
 	*mask = 0;
 	for (const char *p = list; *p;) {
 		size_t len = strcspn(p, ",");
-		unsigned u;
-		for (u = 0; u < OVH_N_UNWINDS; u++)
-			if (len == strlen(ovh_unwind_names[u]) &&
-			    !strncmp(p, ovh_unwind_names[u], len))
+		unsigned i;
+		for (i = first; i < n; i++)
+			if (len == strlen(names[i]) && !strncmp(p, names[i], len))
 				break;
-		if (u == OVH_N_UNWINDS) {
+		if (i == n) {
 			fprintf(stderr,
-				"pipeline-bench overhead: --unwind: unknown mode '%.*s' (one of: "
-				"fp, "
-				"dwarf, auto)\n",
-				(int)len, p);
+				"pipeline-bench overhead: --%s: unknown %s '%.*s' (one of: %s)\n",
+				opt, what, (int)len, p, choices);
 			return -EINVAL;
 		}
-		*mask |= 1u << u;
+		*mask |= 1u << i;
 		p += len + (p[len] == ',');
 	}
 	if (!*mask) {
-		fprintf(stderr, "pipeline-bench overhead: --unwind: empty list\n");
+		fprintf(stderr, "pipeline-bench overhead: --%s: empty list\n", opt);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+static int ovh_parse_unwinds(const char *list, unsigned *mask)
+{
+	return ovh_parse_names("unwind", "mode", "fp, dwarf, auto", ovh_unwind_names, 0,
+			       OVH_N_UNWINDS, list, mask);
+}
+
 static int ovh_parse_tools(const char *list, unsigned *mask)
 {
-	const char *p = list;
-
-	*mask = 0;
-	while (*p) {
-		size_t len = strcspn(p, ",");
-		int t;
-
-		for (t = OVH_TOOL_PIPELINE; t <= OVH_TOOL_BPFTRACE; t++)
-			if (len == strlen(ovh_tool__name(t)) && !strncmp(p, ovh_tool__name(t), len))
-				break;
-		if (t > OVH_TOOL_BPFTRACE) {
-			fprintf(stderr,
-				"pipeline-bench overhead: --tools: unknown profiler '%.*s' (one "
-				"of: "
-				"pipeline, perf, bpftrace)\n",
-				(int)len, p);
-			return -EINVAL;
-		}
-		*mask |= 1u << t;
-		p += len + (p[len] == ',');
-	}
-	if (!*mask) {
-		fprintf(stderr, "pipeline-bench overhead: --tools: empty list\n");
-		return -EINVAL;
-	}
-	return 0;
+	const char *names[OVH_TOOL_BPFTRACE + 1];
+	for (int t = OVH_TOOL_OFF; t <= OVH_TOOL_BPFTRACE; t++)
+		names[t] = ovh_tool__name(t);
+	return ovh_parse_names("tools", "profiler", "pipeline, perf, bpftrace", names,
+			       OVH_TOOL_PIPELINE, OVH_TOOL_BPFTRACE + 1, list, mask);
 }
 
 /* Returns 0, 1 for --help, or -EINVAL after printing why. */

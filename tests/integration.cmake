@@ -116,34 +116,32 @@ if(NOT PIPELINE_GCC)
 	message(FATAL_ERROR "missing gcc: install the Debian package gcc "
 		"(tools/install-deps.sh installs everything)")
 endif()
-set(UNWIND_FLAGS -O2 -g -Wall -Wextra -fomit-frame-pointer -fno-optimize-sibling-calls)
-set(UNWIND_LIB ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/libunwind_chain.so)
-set(UNWIND_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/unwind_workload)
-add_custom_command(OUTPUT ${UNWIND_LIB} ${UNWIND_BIN}
-	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
-	COMMAND ${PIPELINE_GCC} ${UNWIND_FLAGS} -fPIC -shared -o ${UNWIND_LIB}
-		${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c
-	COMMAND ${PIPELINE_GCC} ${UNWIND_FLAGS} -o ${UNWIND_BIN}
-		${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c -L${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
-		-lunwind_chain -Wl,-rpath,$ORIGIN
-	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c ${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c
-	COMMENT "unwind_workload (gcc -O2 -fomit-frame-pointer, and its library)"
-	VERBATIM)
-# The same code with frame pointers (GCC still gives leaves none): section 4.
-set(UNWIND_FP_FLAGS -O2 -g -Wall -Wextra -fno-omit-frame-pointer -fno-optimize-sibling-calls)
-set(UNWIND_FP_LIB ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/libunwind_chain_fp.so)
-set(UNWIND_FP_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/unwind_workload_fp)
-add_custom_command(OUTPUT ${UNWIND_FP_LIB} ${UNWIND_FP_BIN}
-	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
-	COMMAND ${PIPELINE_GCC} ${UNWIND_FP_FLAGS} -fPIC -shared -o ${UNWIND_FP_LIB}
-		${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c
-	COMMAND ${PIPELINE_GCC} ${UNWIND_FP_FLAGS} -o ${UNWIND_FP_BIN}
-		${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c -L${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
-		-lunwind_chain_fp -Wl,-rpath,$ORIGIN
-	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c ${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c
-	COMMENT "unwind_workload_fp (gcc -O2 -fno-omit-frame-pointer, and its library)"
-	VERBATIM)
-add_custom_target(unwind_workload ALL DEPENDS ${UNWIND_BIN} ${UNWIND_FP_BIN})
+# Two builds of the same code: without frame pointers (unwind_workload), and
+# with them (unwind_workload_fp, section 4: GCC still gives leaves none).
+set(UNWIND_BINS)
+foreach(variant "" "_fp")
+	if(variant STREQUAL "")
+		set(fp_flag -fomit-frame-pointer)
+	else()
+		set(fp_flag -fno-omit-frame-pointer)
+	endif()
+	set(flags -O2 -g -Wall -Wextra ${fp_flag} -fno-optimize-sibling-calls)
+	set(lib ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/libunwind_chain${variant}.so)
+	set(bin ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/unwind_workload${variant})
+	add_custom_command(OUTPUT ${lib} ${bin}
+		COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+		COMMAND ${PIPELINE_GCC} ${flags} -fPIC -shared -o ${lib}
+			${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c
+		COMMAND ${PIPELINE_GCC} ${flags} -o ${bin}
+			${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c
+			-L${CMAKE_RUNTIME_OUTPUT_DIRECTORY} -lunwind_chain${variant} -Wl,-rpath,$ORIGIN
+		DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/unwind_chain.c
+			${CMAKE_CURRENT_SOURCE_DIR}/unwind_workload.c
+		COMMENT "unwind_workload${variant} (gcc -O2 ${fp_flag}, and its library)"
+		VERBATIM)
+	list(APPEND UNWIND_BINS ${bin})
+endforeach()
+add_custom_target(unwind_workload ALL DEPENDS ${UNWIND_BINS})
 add_test(NAME integration_unwind COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_unwind.sh)
 set_tests_properties(integration_unwind PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
 	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"

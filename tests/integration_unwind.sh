@@ -57,23 +57,31 @@ whole_share() {
 at_least() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "nan" && v >= m) }'; }
 at_most() { awk -v v="$1" -v m="$2" 'BEGIN { exit !(v != "nan" && v <= m) }'; }
 
-run_on_workload() { # mode outdir [extra pipeline args]
-	local mode=$1 out=$2
-	shift 2
-	"$bin/unwind_workload" 10 >/dev/null &
+# profile_workload OUT WORKLOAD [ARG...] -- PIPELINE-ARG...: starts the
+# workload, profiles it with pipeline --pid at 199 Hz into OUT (stderr in
+# OUT.err, --stats-json OUT/stats.json), then stops it.
+profile_workload() {
+	local out=$1 workload=()
+	shift
+	while [ "$1" != -- ]; do
+		workload+=("$1")
+		shift
+	done
+	shift
+	mkdir -p "$out"
+	"${workload[@]}" >/dev/null &
 	local wl=$!
 	pids+=("$wl")
 	sleep 0.3
-	"$bin/pipeline" --unwind "$mode" --pid "$wl" --duration 6 --frequency 199 \
-		--output "$out" --stats-json "$out/stats.json" "$@" 2>"$out.err" ||
-		fail "pipeline --unwind $mode exited $?: $(tail -3 "$out.err")"
+	"$bin/pipeline" --pid "$wl" --frequency 199 --output "$out" \
+		--stats-json "$out/stats.json" "$@" 2>"$out.err" ||
+		fail "pipeline $* exited $?: $(tail -3 "$out.err")"
 	kill "$wl" 2>/dev/null
 	wait "$wl" 2>/dev/null
 }
 
 echo "== 1. --unwind dwarf --pid, 199 Hz"
-mkdir -p "$tmp/dwarf"
-run_on_workload dwarf "$tmp/dwarf"
+profile_workload "$tmp/dwarf" "$bin/unwind_workload" 10 -- --unwind dwarf --duration 6
 d=$(whole_share "$tmp/dwarf/cpu.folded")
 echo "whole chains (dwarf): $d %"
 v=$(awk -v c="$chain" '
@@ -94,8 +102,7 @@ dropped() { grep -o '"dropped_total": [0-9]*' "$1" | awk '{print $2}'; }
 [ "$(dropped "$tmp/dwarf/stats.json")" = 0 ] || fail "dwarf: samples dropped: $(dropped "$tmp/dwarf/stats.json")"
 
 echo "== 2. --unwind fp on the same workload"
-mkdir -p "$tmp/fp"
-run_on_workload fp "$tmp/fp"
+profile_workload "$tmp/fp" "$bin/unwind_workload" 10 -- --unwind fp --duration 6
 f=$(whole_share "$tmp/fp/cpu.folded")
 echo "whole chains (fp): $f %"
 at_most "$f" 50 || fail "fp: $f % whole chains: the workload no longer needs CFI (want <= 50 %)"
@@ -121,15 +128,8 @@ at_least "$h" 95 || fail "host: only $h % whole chains"
 # frame-pointer walk reports stage_two;spin_leaf (compute_batch lost).
 for mode in fp auto; do
 	echo "== 4. --unwind $mode on a frame-pointer build: the GCC leaf's caller is there"
-	mkdir -p "$tmp/leaf-$mode"
-	"$bin/unwind_workload_fp" 10 >/dev/null &
-	wl=$!
-	pids+=("$wl")
-	sleep 0.3
-	"$bin/pipeline" --unwind "$mode" --pid "$wl" --duration 6 --frequency 199 \
-		--output "$tmp/leaf-$mode" 2>"$tmp/leaf-$mode.err" ||
-		fail "pipeline --unwind $mode (fp build) exited $?: $(tail -3 "$tmp/leaf-$mode.err")"
-	kill "$wl" 2>/dev/null
+	profile_workload "$tmp/leaf-$mode" "$bin/unwind_workload_fp" 10 -- \
+		--unwind "$mode" --duration 6
 	l=$(awk -v c="$chain" '
 		/^unwind_workload;.*;spin_leaf [0-9]+$/ {
 			n = $NF; total += n
@@ -150,15 +150,8 @@ echo "== 5. --unwind auto --pid: the process is switched to stack copies"
 # auto decides from a process's first 20 frame-pointer samples, which reach
 # the worker with the reader's first poll (about a second): judge the
 # intervals after that one.
-mkdir -p "$tmp/auto"
-"$bin/unwind_workload" 12 >/dev/null &
-wl=$!
-pids+=("$wl")
-sleep 0.3
-"$bin/pipeline" --unwind auto --pid "$wl" --duration 10 --frequency 199 --interval 3 \
-	--per-interval --output "$tmp/auto" 2>"$tmp/auto.err" ||
-	fail "pipeline --unwind auto exited $?: $(tail -3 "$tmp/auto.err")"
-kill "$wl" 2>/dev/null
+profile_workload "$tmp/auto" "$bin/unwind_workload" 12 -- \
+	--unwind auto --duration 10 --interval 3 --per-interval
 grep -m1 "unwind auto" "$tmp/auto.err" || fail "auto: no process switched to copies"
 later=$(ls "$tmp/auto"/cpu-*.folded | sort | sed -n '2,3p')
 [ -n "$later" ] || fail "auto: fewer than two interval files"
@@ -171,14 +164,7 @@ echo "== 6. --unwind dwarf through signal frames"
 # unwind_workload ... signals: a SIGPROF handler spins in in_handler_spin;
 # its samples must reach main through glibc's __restore_rt (CFI expression
 # rules over the saved context) and the interrupted chain.
-mkdir -p "$tmp/sig"
-"$bin/unwind_workload" 10 signals >/dev/null &
-wl=$!
-pids+=("$wl")
-sleep 0.3
-"$bin/pipeline" --unwind dwarf --pid "$wl" --duration 6 --frequency 199 --output "$tmp/sig" \
-	2>"$tmp/sig.err" || fail "pipeline (signals) exited $?: $(tail -3 "$tmp/sig.err")"
-kill "$wl" 2>/dev/null
+profile_workload "$tmp/sig" "$bin/unwind_workload" 10 signals -- --unwind dwarf --duration 6
 g=$(awk '
 	/^unwind_workload;.*;in_handler_spin [0-9]+$/ {
 		n = $NF; total += n
