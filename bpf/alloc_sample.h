@@ -3,7 +3,7 @@
  * Allocation records of bpf/alloc_sample.bpf.c, shared with user space.
  * They travel in the same per-CPU rings as the on-CPU samples
  * (cpu_sample.h) and start with the same header; flags tells them apart
- * (CPU_SAMPLE_KIND_*).
+ * (CPU_SAMPLE_KIND_*, cpu_sample.h).
  *
  * ALLOC: one sampled allocation, with the user stack of its caller
  *        (user_frames; the leaf is a return address). aux is the sampling
@@ -16,11 +16,6 @@
 #define PIPELINE_BPF_ALLOC_SAMPLE_H
 
 #include "cpu_sample.h"
-
-#define CPU_SAMPLE_KIND_MASK  (3u << 8)
-#define CPU_SAMPLE_KIND_CPU   (0u << 8)
-#define CPU_SAMPLE_KIND_ALLOC (1u << 8)
-#define CPU_SAMPLE_KIND_FREE  (2u << 8)
 
 /* Entry points, as the programs' fn argument and in stats. */
 #define ALLOC_SAMPLE_EXP_TABLE 1024 /* quantiles of the exponential distribution */

@@ -44,6 +44,15 @@
 #define CPU_SAMPLE_LEAF_WINDOW_BIT (1u << 7)
 #define CPU_SAMPLE_LEAF_WINDOW	   256
 
+/* What a record is, in flags: the rings carry every signal's records, all
+ * starting with CPU_SAMPLE_HEADER (alloc_sample.h, wait_sample.h). */
+#define CPU_SAMPLE_KIND_MASK   (7u << 8)
+#define CPU_SAMPLE_KIND_CPU    (0u << 8)
+#define CPU_SAMPLE_KIND_ALLOC  (1u << 8)
+#define CPU_SAMPLE_KIND_FREE   (2u << 8)
+#define CPU_SAMPLE_KIND_OFFCPU (3u << 8)
+#define CPU_SAMPLE_KIND_LOCK   (4u << 8)
+
 #ifndef CPU_SAMPLE_STACK_COPY_MAX
 #define CPU_SAMPLE_STACK_COPY_MAX 65536 /* bytes, --stack-copy-bytes at most */
 #endif

@@ -64,11 +64,13 @@ enum fg_cls {
 	FG_KERNEL,
 	FG_IDLE,
 	FG_INLINE, /* a function inlined into the frame below it */
+	FG_OFFCPU, /* wall-clock view: the "[off-CPU]" marker and the kernel frames above it */
 };
 
 static const char *const fg_cls_name[] = {
 	[FG_ROOT] = "fg-root",	   [FG_PROC] = "fg-proc", [FG_USER] = "fg-user",
 	[FG_KERNEL] = "fg-kernel", [FG_IDLE] = "fg-idle", [FG_INLINE] = "fg-inline",
+	[FG_OFFCPU] = "fg-offcpu",
 };
 
 /* A growable byte buffer with a sticky error: appends after a failure are no-ops. */
@@ -513,10 +515,26 @@ static int tree_add(struct fg_tree *t, const struct profile_stack *s)
 	t->nodes[cur].value += s->count;
 
 	size_t nk = s->n_kernel, nt = nk + s->n_user;
-	for (size_t k = 0; k < nt; k++) {
+	for (size_t k = 0; k < nt || (k == nt && s->off_cpu); k++) {
+		if (k == s->n_user && s->off_cpu) {
+			/* Where the thread left the CPU: its time off it sits on
+			 * this marker, beside the on-CPU children of the same
+			 * user frames. */
+			err = intern(t, "[off-CPU]", &name);
+			if (!err)
+				err = child_findnew(t, cur, name, FG_OFFCPU, &cur);
+			if (err)
+				return err;
+			t->nodes[cur].value += s->count;
+			if (k == nt)
+				break;
+		}
 		/* user frames (indexes nt-1 down to nk), then kernel (nk-1 down to 0) */
 		size_t i = k < s->n_user ? nt - 1 - k : nk - 1 - (k - s->n_user);
-		uint8_t cls = idle ? FG_IDLE : i < nk ? FG_KERNEL : FG_USER;
+		uint8_t cls = idle	   ? FG_IDLE
+			      : i >= nk	   ? FG_USER
+			      : s->off_cpu ? FG_OFFCPU
+					   : FG_KERNEL;
 		const struct sym_frame *f = s->frames[i];
 		size_t names;
 		err = frame_names(t, f, &names);
@@ -650,6 +668,11 @@ static void frame_fill(uint8_t cls, const char *name, int rgb[3])
 		rgb[0] = 150 + (int)(60 * v1);
 		rgb[1] = 195 + (int)(40 * v2);
 		rgb[2] = 60 + (int)(50 * v3);
+		break;
+	case FG_OFFCPU: /* blue: cold, as the off-CPU half of hot/cold flame graphs */
+		rgb[0] = 60 + (int)(50 * v1);
+		rgb[1] = 110 + (int)(60 * v1);
+		rgb[2] = 200 + (int)(55 * v2);
 		break;
 	case FG_IDLE: /* blue-grey */
 		rgb[0] = 175 + (int)(30 * v1);
@@ -874,17 +897,19 @@ static void put_subtitle(struct fg_buf *b, const struct profile *p)
 		buf_printf(b, " \xc2\xb7 dropped: %" PRIu64, dropped);
 }
 
-static void put_legend(struct fg_buf *b, double y)
+/* off_cpu: the profile has off-CPU stacks (a wall-clock view). */
+static void put_legend(struct fg_buf *b, double y, bool off_cpu)
 {
 	static const struct {
 		uint8_t cls;
 		const char *label;
 	} items[] = {
 		{FG_PROC, "process"},	{FG_USER, "user"}, {FG_KERNEL, "kernel"},
-		{FG_INLINE, "inlined"}, {FG_IDLE, "idle"},
+		{FG_INLINE, "inlined"}, {FG_IDLE, "idle"}, {FG_OFFCPU, "off-CPU"},
 	};
 	double x = FG_XPAD;
-	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+	size_t n = sizeof(items) / sizeof(items[0]) - !off_cpu;
+	for (size_t i = 0; i < n; i++) {
 		int rgb[3];
 		frame_fill(items[i].cls, items[i].label, rgb);
 		buf_printf(b,
@@ -950,7 +975,10 @@ static int tree_emit(struct fg_tree *t, const uint32_t *order, const struct prof
 		   "<text id=\"search\" class=\"ctl\" x=\"%.1f\" y=\"24\" "
 		   "text-anchor=\"end\">Search</text>\n",
 		   width - FG_XPAD);
-	put_legend(b, 70);
+	bool off_cpu = false;
+	for (size_t i = 0; i < p->n_stacks && !off_cpu; i++)
+		off_cpu = p->stacks[i].off_cpu;
+	put_legend(b, 70, off_cpu);
 	buf_printf(b, "<text id=\"matched\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\"></text>\n",
 		   width - FG_XPAD, height - 12);
 	buf_printf(b, "<text id=\"details\" x=\"%.1f\" y=\"%.1f\"> </text>\n", FG_XPAD,

@@ -31,12 +31,15 @@ struct profile_stack {
 	char comm[PROFILE_COMM_LEN];  /* thread name, NUL-terminated */
 	char pcomm[PROFILE_COMM_LEN]; /* process name, NUL-terminated; "[idle]" for idle */
 	bool idle;		      /* sample of the idle task */
+	bool off_cpu;		      /* in a wall-clock view: time off the CPU, not on it */
 	uint32_t n_kernel;	      /* frames[0 .. n_kernel-1]: kernel, leaf first */
 	uint32_t n_user;	      /* frames[n_kernel .. n_kernel+n_user-1]: user, leaf first */
 	const struct sym_frame *const *frames; /* n_kernel + n_user entries, leaf first */
 	uint64_t count;		    /* samples; in a profile with value_types, the value the folded
 				     * stacks and flame graph weigh by */
 	const int64_t *values;	    /* one per profile.value_types entry, or NULL */
+	const uint32_t *value_hist; /* the producer's distribution of per-event values
+				     * (pipeline/stack_agg.h), or NULL; encoders ignore it */
 	uint64_t first_ns, last_ns; /* wall clock (ns since the epoch) of first and last sample */
 	/* Per-sample times in arrival order, when recorded: n_times == count if
 	 * complete; fewer (possibly 0) when recording was off or hit its bound. */

@@ -28,6 +28,7 @@
 #include "alloc_agg.h"
 #include "alloc_probes.h"
 #include "alloc_report.h"
+#include "report_text.h"
 
 #define TOP_SITES	20
 #define GROWTH_TAU_S	300.0
@@ -239,46 +240,6 @@ static uint64_t mono_ns(void)
 
 /* ---- leaks.txt ---- */
 
-struct text {
-	char *buf;
-	size_t len, cap;
-	int err;
-};
-
-__attribute__((format(printf, 2, 3))) static void text_printf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->err)
-		return;
-	for (;;) {
-		size_t room = t->cap - t->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf ? t->buf + t->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->err = -EINVAL;
-			return;
-		}
-		if ((size_t)n < room) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap - t->len <= (size_t)n)
-			cap *= 2;
-		char *b = realloc(t->buf, cap);
-		if (!b) {
-			t->err = -ENOMEM;
-			return;
-		}
-		t->buf = b;
-		t->cap = cap;
-	}
-}
-
 static const char *fmt_bytes(double b, char *buf, size_t len)
 {
 	if (b < 1000)
@@ -290,21 +251,6 @@ static const char *fmt_bytes(double b, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.2f GB", b / 1e9);
 	return buf;
-}
-
-static void put_frame_names(struct text *t, const struct sym_frame *f, unsigned *shown)
-{
-	for (uint32_t k = 0; k < f->n_inlined && *shown < STACK_IN_REPORT; k++, (*shown)++)
-		text_printf(t, "%s%s", *shown ? " <- " : "",
-			    f->inlined[k].function ? f->inlined[k].function : "?");
-	if (*shown >= STACK_IN_REPORT)
-		return;
-	if (f->function)
-		text_printf(t, "%s%s", *shown ? " <- " : "", f->function);
-	else
-		text_printf(t, "%s[%s+0x%" PRIx64 "]", *shown ? " <- " : "", f->module->name,
-			    f->address);
-	(*shown)++;
 }
 
 /* A process that has exited: its blocks went with it, and what the report
@@ -331,7 +277,7 @@ static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double
 	size_t n = alloc_agg__size(r->total), k = 0;
 	struct alloc_site **order = malloc((n ? n : 1) * sizeof(*order));
 	double ta = 0, tao = 0, tf = 0, tu = 0, tuo = 0;
-	struct text t = {0};
+	struct report_text t = {0};
 	char b1[32], b2[32], b3[32];
 
 	if (!order)
@@ -349,50 +295,48 @@ static int leaks_text(struct alloc_report *r, const struct leak_scan *ls, double
 	}
 	qsort(order, k, sizeof(*order), cmp_inuse_desc);
 	if (r->cfg->alloc_sample_bytes <= 1)
-		text_printf(&t,
-			    "Allocation profile over %.0f s: every allocation tracked (exact)\n",
-			    secs);
+		report_text__printf(
+			&t, "Allocation profile over %.0f s: every allocation tracked (exact)\n",
+			secs);
 	else
-		text_printf(&t,
-			    "Allocation profile over %.0f s: sampled every %u bytes on average, "
-			    "figures are weighted estimates\n",
-			    secs, r->cfg->alloc_sample_bytes);
-	text_printf(&t, "Total allocated: %s in %.0f allocations\n", fmt_bytes(ta, b1, sizeof(b1)),
-		    tao);
-	text_printf(&t, "Total freed:     %s\n", fmt_bytes(tf, b1, sizeof(b1)));
-	text_printf(&t, "Outstanding:     %s in %.0f allocations (older than %u s: %s)\n",
-		    fmt_bytes(tu, b2, sizeof(b2)), tuo, r->cfg->leak_min_age,
-		    fmt_bytes(ls->leaked_bytes, b3, sizeof(b3)));
+		report_text__printf(
+			&t,
+			"Allocation profile over %.0f s: sampled every %u bytes on average, "
+			"figures are weighted estimates\n",
+			secs, r->cfg->alloc_sample_bytes);
+	report_text__printf(&t, "Total allocated: %s in %.0f allocations\n",
+			    fmt_bytes(ta, b1, sizeof(b1)), tao);
+	report_text__printf(&t, "Total freed:     %s\n", fmt_bytes(tf, b1, sizeof(b1)));
+	report_text__printf(&t, "Outstanding:     %s in %.0f allocations (older than %u s: %s)\n",
+			    fmt_bytes(tu, b2, sizeof(b2)), tuo, r->cfg->leak_min_age,
+			    fmt_bytes(ls->leaked_bytes, b3, sizeof(b3)));
 	if (r->sites_dropped)
-		text_printf(&t, "Sites dropped (table full): %" PRIu64 "\n", r->sites_dropped);
-	text_printf(&t, "\nTop allocation sites by outstanding bytes:\n");
+		report_text__printf(&t, "Sites dropped (table full): %" PRIu64 "\n",
+				    r->sites_dropped);
+	report_text__printf(&t, "\nTop allocation sites by outstanding bytes:\n");
 	if (!k)
-		text_printf(&t, " (none)\n");
+		report_text__printf(&t, " (none)\n");
 	for (size_t i = 0; i < k && i < TOP_SITES; i++) {
 		const struct alloc_site *s = order[i];
 		double g = growth_per_min(s);
-		unsigned shown = 0;
 
 		if (fabs(g) < 0.5)
 			g = 0; /* no "-0 B" */
 
-		text_printf(&t, "%2zu. %9s  (%5.1f %%)  %s%s/min  ", i + 1,
-			    fmt_bytes(inuse_bytes(s), b1, sizeof(b1)),
-			    tu > 0 ? 100.0 * inuse_bytes(s) / tu : 0, g < 0 ? "-" : "+",
-			    fmt_bytes(fabs(g), b2, sizeof(b2)));
-		for (uint32_t f = 0; f < s->n_frames && shown < STACK_IN_REPORT; f++)
-			put_frame_names(&t, s->frames[f], &shown);
-		if (!s->n_frames)
-			text_printf(&t, "[no stack]");
-		else if (shown >= STACK_IN_REPORT)
-			text_printf(&t, " <- ...");
-		text_printf(&t,
-			    "\n    %.0f bytes in %.0f blocks outstanding, %.0f bytes older than "
-			    "%u s; %.0f bytes allocated, %.0f freed; growing %.0f bytes/min; "
-			    "process %u (%s)%s\n",
-			    inuse_bytes(s), inuse_objects(s), s->leaked_bytes, r->cfg->leak_min_age,
-			    s->alloc_bytes, s->free_bytes, g, s->tgid, s->pcomm,
-			    process_exited(s->tgid) ? ", exited" : "");
+		report_text__printf(&t, "%2zu. %9s  (%5.1f %%)  %s%s/min  ", i + 1,
+				    fmt_bytes(inuse_bytes(s), b1, sizeof(b1)),
+				    tu > 0 ? 100.0 * inuse_bytes(s) / tu : 0, g < 0 ? "-" : "+",
+				    fmt_bytes(fabs(g), b2, sizeof(b2)));
+		report_text__stack(&t, (const struct sym_frame *const *)s->frames, s->n_frames,
+				   STACK_IN_REPORT);
+		report_text__printf(
+			&t,
+			"\n    %.0f bytes in %.0f blocks outstanding, %.0f bytes older than "
+			"%u s; %.0f bytes allocated, %.0f freed; growing %.0f bytes/min; "
+			"process %u (%s)%s\n",
+			inuse_bytes(s), inuse_objects(s), s->leaked_bytes, r->cfg->leak_min_age,
+			s->alloc_bytes, s->free_bytes, g, s->tgid, s->pcomm,
+			process_exited(s->tgid) ? ", exited" : "");
 	}
 	free(order);
 	if (t.err) {

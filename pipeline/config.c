@@ -128,7 +128,14 @@ static const struct opt_desc opt_table[] = {
 	{"profiles", OPT_STRING, CFG(profiles_arg), 0, 0, "LIST",
 	 "comma-separated signals: cpu (on-CPU sampling), alloc (allocations and leaks of "
 	 "the --pid processes, from uprobes on their allocator: alloc.pb.gz, alloc.folded, "
-	 "alloc.svg, leaks.txt) (default cpu)"},
+	 "alloc.svg, leaks.txt), offcpu (time threads spend off the CPU, by the stack they "
+	 "left it in: offcpu.*; with cpu also wall.svg, both in one flame graph), lock (time "
+	 "waiting on futexes, by user stack: lock.*, lock.txt) (default cpu)"},
+	{"offcpu-min-us", OPT_UINT, CFG(offcpu_min_us), 0, 60000000, "US",
+	 "offcpu: periods off the CPU shorter than this are left out (default 1)"},
+	{"wait-max-rate", OPT_UINT, CFG(wait_max_rate), 1, 1000000, "N",
+	 "offcpu, lock: stacks taken per second per CPU and signal, at most; above it 1 in "
+	 "N switches or waits is sampled and stands for N (default 500)"},
 	{"alloc-sample-bytes", OPT_UINT, CFG(alloc_sample_bytes), 1, 1073741824, "N",
 	 "alloc: sample allocations by bytes, each byte with probability 1/N, weighted "
 	 "back as pprof and Go's heap profiler do; 1 tracks every allocation exactly "
@@ -184,6 +191,8 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->alloc_sample_bytes = 512u << 10;
 	cfg->alloc_max_tracked = 1000000;
 	cfg->leak_min_age = 60;
+	cfg->offcpu_min_us = 1;
+	cfg->wait_max_rate = 500;
 	cfg->alloc_view = "inuse";
 }
 
@@ -193,24 +202,37 @@ static int parse_profiles(struct pipeline_config *cfg, const char *list)
 {
 	const char *p = list;
 
-	cfg->profile_cpu = cfg->profile_alloc = false;
-	while (*p) {
-		size_t n = strcspn(p, ",");
+	const struct {
+		const char *name;
+		bool *on;
+	} signals[] = {
+		{"cpu", &cfg->profile_cpu},
+		{"alloc", &cfg->profile_alloc},
+		{"offcpu", &cfg->profile_offcpu},
+		{"lock", &cfg->profile_lock},
+	};
+	size_t n_signals = sizeof(signals) / sizeof(signals[0]);
+	bool any = false;
 
-		if (n == 3 && !strncmp(p, "cpu", 3)) {
-			cfg->profile_cpu = true;
-		} else if (n == 5 && !strncmp(p, "alloc", 5)) {
-			cfg->profile_alloc = true;
-		} else {
+	for (size_t i = 0; i < n_signals; i++)
+		*signals[i].on = false;
+	while (*p) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < n_signals; i++)
+			if (strlen(signals[i].name) == n && !strncmp(p, signals[i].name, n))
+				break;
+		if (i == n_signals) {
 			fprintf(stderr,
 				"pipeline: invalid value '%s' for --profiles: unknown signal "
-				"'%.*s' (expected cpu, alloc)\n",
+				"'%.*s' (expected cpu, alloc, offcpu, lock)\n",
 				list, (int)n, p);
 			return -EINVAL;
 		}
+		*signals[i].on = any = true;
 		p += n + (p[n] == ',');
 	}
-	if (!cfg->profile_cpu && !cfg->profile_alloc) {
+	if (!any) {
 		fprintf(stderr, "pipeline: --profiles needs at least one signal\n");
 		return -EINVAL;
 	}

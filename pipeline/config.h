@@ -66,6 +66,10 @@ struct pipeline_config {
 	unsigned leak_min_age;	     /* s: outstanding blocks at least this old count as leaked */
 	const char *alloc_view;	     /* "inuse" or "alloc": what alloc.folded and .svg show */
 	bool alloc_all;		     /* probe every process using the C library, not --pid */
+	bool profile_offcpu;	     /* time off the CPU (sched_switch) */
+	bool profile_lock;	     /* futex wait time */
+	unsigned offcpu_min_us;	     /* shorter periods off the CPU are left out */
+	unsigned wait_max_rate;	     /* offcpu, lock: stacks per second per CPU and signal */
 };
 
 enum config_parse_result {

@@ -26,6 +26,7 @@
 #include "shard.h"
 #include "stack_agg.h"
 #include "symbolizer.h"
+#include "wait_report.h"
 
 #define SWAP_TIMEOUT_MS 2000
 /* OTLP batching: at most this many intervals in one batch; a batch goes out
@@ -48,6 +49,9 @@ struct flusher {
 	struct stack_agg *interval;	     /* this interval, all shards */
 	struct stack_agg *total;	     /* the run, for cumulative files; NULL if unused */
 	struct alloc_report *alloc;	     /* allocation profile of the run (profile_alloc) */
+	/* Wait signals asked for (offcpu, lock): this interval's stacks, and the
+	 * run's for cumulative files (NULL if unused). */
+	struct stack_agg *wait_interval[SHARD_WAIT_N], *wait_total[SHARD_WAIT_N];
 	uint64_t run_start_ns, interval_start_ns;
 	char hostname[256];
 	struct flush_stats stats;
@@ -99,6 +103,21 @@ struct flusher *flusher__new(const struct flusher_opts *opts)
 		flusher__free(f);
 		return NULL;
 	}
+	for (int w = 0; w < SHARD_WAIT_N; w++) {
+		if (!(w == SHARD_WAIT_OFFCPU ? f->cfg->profile_offcpu : f->cfg->profile_lock))
+			continue;
+		f->wait_interval[w] = stack_agg__new(bound);
+		if (f->files && !f->cfg->per_interval)
+			f->wait_total[w] = stack_agg__new(bound);
+		if (!f->wait_interval[w] ||
+		    (f->files && !f->cfg->per_interval && !f->wait_total[w])) {
+			flusher__free(f);
+			return NULL;
+		}
+		stack_agg__record_hist(f->wait_interval[w], w == SHARD_WAIT_LOCK);
+		if (f->wait_total[w])
+			stack_agg__record_hist(f->wait_total[w], w == SHARD_WAIT_LOCK);
+	}
 	if (opts->max_times)
 		stack_agg__record_times(f->interval, opts->max_times);
 	if (opts->max_times && f->otlp_held)
@@ -117,6 +136,10 @@ void flusher__free(struct flusher *f)
 	stack_agg__free(f->interval);
 	stack_agg__free(f->total);
 	alloc_report__free(f->alloc);
+	for (int w = 0; w < SHARD_WAIT_N; w++) {
+		stack_agg__free(f->wait_interval[w]);
+		stack_agg__free(f->wait_total[w]);
+	}
 	free(f);
 }
 
@@ -133,6 +156,27 @@ static int encode_alloc_svg(const struct profile *p, struct encoded_buf *out)
 	struct flamegraph_opts opts = {.title = p->default_value == 3
 							? "Allocation flame graph: bytes in use"
 							: "Allocation flame graph: bytes allocated",
+				       .width = 1200};
+	return flamegraph__encode_svg(p, &opts, out);
+}
+
+static int encode_offcpu_svg(const struct profile *p, struct encoded_buf *out)
+{
+	struct flamegraph_opts opts = {.title = "Off-CPU flame graph: time off the CPU",
+				       .width = 1200};
+	return flamegraph__encode_svg(p, &opts, out);
+}
+
+static int encode_lock_svg(const struct profile *p, struct encoded_buf *out)
+{
+	struct flamegraph_opts opts = {
+		.title = "Lock contention flame graph: time waiting on futexes", .width = 1200};
+	return flamegraph__encode_svg(p, &opts, out);
+}
+
+static int encode_wall_svg(const struct profile *p, struct encoded_buf *out)
+{
+	struct flamegraph_opts opts = {.title = "Wall-clock flame graph: on-CPU and off-CPU time",
 				       .width = 1200};
 	return flamegraph__encode_svg(p, &opts, out);
 }
@@ -382,13 +426,13 @@ static int flusher__export_batched(struct flusher *f, const struct stack_agg *in
 }
 
 /*
- * The allocation profile to the collector: one Profile per column
- * (alloc_objects, alloc_space, inuse_objects, inuse_space), sharing one
- * dictionary, as OTLP has one sample type per Profile. Values since the
- * start of the run, like Go's heap profiles; period: the sampling period in
- * bytes.
+ * A profile of several columns to the collector: one Profile per column
+ * (alloc_objects, alloc_space, inuse_objects, inuse_space; switches and
+ * off_cpu; contentions and delay), sharing one dictionary, as OTLP has one
+ * sample type per Profile. Period: the profile's (for allocations, the
+ * sampling period in bytes).
  */
-static int flusher__export_alloc(struct flusher *f, const struct profile *p)
+static int flusher__export_columns(struct flusher *f, const struct profile *p)
 {
 	size_t n = p->n_stacks ? p->n_stacks : 1;
 	struct profile views[4];
@@ -442,7 +486,7 @@ static int flusher__write_alloc(struct flusher *f, const struct profile_drops *d
 	b.p.drops = *drops;
 	b.p.drops.aggregator_full += alloc_report__sites_dropped(f->alloc);
 	if (f->send_otlp) {
-		err = flusher__export_alloc(f, &b.p);
+		err = flusher__export_columns(f, &b.p);
 		if (err && !first_err)
 			first_err = err;
 	}
@@ -470,6 +514,136 @@ static int flusher__write_alloc(struct flusher *f, const struct profile_drops *d
 	return first_err;
 }
 
+/* The wait stacks the files of this flush show: the interval's with
+ * --per-interval, else the run's. */
+static const struct stack_agg *flusher__wait_files_agg(const struct flusher *f, enum shard_wait w)
+{
+	return f->cfg->per_interval ? f->wait_interval[w] : f->wait_total[w];
+}
+
+/* Builds wait signal w's profile of agg with its host, processes and drops.
+ * Returns 0 or -errno; *procs is the caller's to free. */
+static int flusher__build_wait(struct flusher *f, enum shard_wait w, const struct stack_agg *agg,
+			       uint64_t start_ns, const struct profile_drops *drops,
+			       struct wait_built *b, struct profile_process **procs)
+{
+	size_t n_procs = 0;
+	int err = wait_report__build(w, agg, start_ns, now_real_ns() - start_ns, b);
+
+	*procs = NULL;
+	if (!err)
+		err = flusher__processes(f, b->p.stacks, b->p.n_stacks, procs, &n_procs);
+	if (err) {
+		wait_built__free(b);
+		return err;
+	}
+	b->p.hostname = f->hostname;
+	b->p.processes = *procs;
+	b->p.n_processes = n_procs;
+	b->p.drops = *drops;
+	return 0;
+}
+
+/* lock.txt of the lock profile p. */
+static int flusher__write_lock_text(struct flusher *f, const struct profile *p)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int err = wait_report__lock_text(p, &text, &len);
+
+	if (!err)
+		/* The loop owns the text from here. */
+		err = otlp_exporter__write_file(f->exporter, f->cfg->output, "lock.txt", text, len);
+	if (err) {
+		f->stats.write_errors++;
+		fprintf(stderr, "pipeline: cannot write %s/lock.txt: %s\n", f->cfg->output,
+			strerror(-err));
+	}
+	return err;
+}
+
+/* Each wait signal's interval to the collector, and its files. */
+static int flusher__write_waits(struct flusher *f, uint64_t interval_start,
+				const struct profile_drops *drops)
+{
+	int first_err = 0;
+
+	for (int i = 0; i < SHARD_WAIT_N; i++) {
+		enum shard_wait w = (enum shard_wait)i;
+		struct profile_process *procs;
+		struct wait_built b;
+		int err = 0;
+
+		if (!f->wait_interval[w])
+			continue;
+		if (f->send_otlp && stack_agg__size(f->wait_interval[w])) {
+			err = flusher__build_wait(f, w, f->wait_interval[w], interval_start, drops,
+						  &b, &procs);
+			if (!err) {
+				err = flusher__export_columns(f, &b.p);
+				free(procs);
+				wait_built__free(&b);
+			}
+		}
+		if (!err && f->wait_total[w]) {
+			int64_t lost = stack_agg__merge(f->wait_total[w], f->wait_interval[w]);
+			if (lost < 0)
+				err = (int)lost;
+			else
+				f->stats.merge_dropped += (uint64_t)lost;
+		}
+		const struct stack_agg *agg = flusher__wait_files_agg(f, w);
+		if (!err && f->files && stack_agg__size(agg)) {
+			uint64_t start = f->cfg->per_interval ? interval_start : f->run_start_ns;
+			err = flusher__build_wait(f, w, agg, start, drops, &b, &procs);
+			if (!err) {
+				err = flusher__write_files(f, &b.p,
+							   w == SHARD_WAIT_OFFCPU
+								   ? encode_offcpu_svg
+								   : encode_lock_svg);
+				if (w == SHARD_WAIT_LOCK && !f->cfg->per_interval) {
+					int terr = flusher__write_lock_text(f, &b.p);
+					err = err ? err : terr;
+				}
+				free(procs);
+				wait_built__free(&b);
+			}
+		}
+		if (err) {
+			fprintf(stderr, "pipeline: cannot write the %s profile: %s\n",
+				w == SHARD_WAIT_OFFCPU ? "off-CPU" : "lock", strerror(-err));
+			if (!first_err)
+				first_err = err;
+		}
+	}
+	return first_err;
+}
+
+/* wall.svg: the CPU profile cpu (that of the files just written) and the
+ * off-CPU time of the same span in one flame graph. */
+static int flusher__write_wall(struct flusher *f, const struct profile *cpu,
+			       const struct profile_drops *drops)
+{
+	const struct stack_agg *agg = flusher__wait_files_agg(f, SHARD_WAIT_OFFCPU);
+	struct profile_process *procs;
+	struct wait_built off, wall;
+	int err;
+
+	if (!agg || !f->cfg->profile_cpu)
+		return 0;
+	err = flusher__build_wait(f, SHARD_WAIT_OFFCPU, agg, cpu->time_ns, drops, &off, &procs);
+	if (err)
+		return err;
+	err = wait_report__wall(cpu, &off.p, &wall);
+	if (!err) {
+		err = flusher__write_one(f, &wall.p, "svg", encode_wall_svg);
+		wait_built__free(&wall);
+	}
+	free(procs);
+	wait_built__free(&off);
+	return err;
+}
+
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
 		   const struct profile_drops *drops, bool last)
 {
@@ -489,6 +663,17 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		stack_agg__reset(retired);
 		if (lost < 0)
 			return (int)lost;
+		for (int w = 0; w < SHARD_WAIT_N; w++) {
+			struct stack_agg *waits =
+				shard__retired_waits(shards[i], (enum shard_wait)w);
+			if (!waits || !f->wait_interval[w])
+				continue;
+			int64_t wlost = stack_agg__merge(f->wait_interval[w], waits);
+			stack_agg__reset(waits);
+			if (wlost < 0)
+				return (int)wlost;
+			f->stats.merge_dropped += (uint64_t)wlost;
+		}
 		struct alloc_agg *allocs = shard__retired_allocs(shards[i]);
 		if (f->alloc && allocs) {
 			err = alloc_report__merge(f->alloc, allocs);
@@ -522,6 +707,9 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (f->files && f->cfg->per_interval) {
 			f->stats.distinct_stacks = b.p.n_stacks;
 			first_err = flusher__write_files(f, &b.p, encode_svg);
+			err = flusher__write_wall(f, &b.p, drops);
+			if (err && !first_err)
+				first_err = err;
 		}
 		built_profile__free(&b);
 	}
@@ -530,6 +718,9 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (err && !first_err)
 			first_err = err;
 	}
+	err = flusher__write_waits(f, interval_start, drops);
+	if (err && !first_err)
+		first_err = err;
 	if ((f->files || f->send_otlp) && f->alloc) {
 		err = flusher__write_alloc(f, drops);
 		if (err && !first_err)
@@ -549,11 +740,17 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		err = flusher__write_files(f, &b.p, encode_svg);
 		if (err && !first_err)
 			first_err = err;
+		err = flusher__write_wall(f, &b.p, drops);
+		if (err && !first_err)
+			first_err = err;
 		built_profile__free(&b);
 	}
 	err = first_err;
 out:
 	stack_agg__reset(f->interval);
+	for (int w = 0; w < SHARD_WAIT_N; w++)
+		if (f->wait_interval[w])
+			stack_agg__reset(f->wait_interval[w]);
 	return err;
 }
 

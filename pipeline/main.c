@@ -40,6 +40,7 @@
 #include "self_stats.h"
 #include "shard.h"
 #include "symbolizer.h"
+#include "wait_probes.h"
 
 #define MAX_SHARDS 256
 
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 	struct proc_tracker *procs = NULL;
 	struct sampler *smp = NULL;
 	struct alloc_probes *aprobes = NULL;
+	struct wait_probes *wprobes = NULL;
 	struct flusher *flusher = NULL;
 	struct otlp_exporter *exporter = NULL;
 	struct otlp_setup otlp = {0};
@@ -225,6 +227,23 @@ int main(int argc, char **argv)
 		if (alloc_probes__new(&ao, &aprobes))
 			goto cleanup; /* alloc_probes__new said what failed */
 	}
+	if (cfg.profile_offcpu || cfg.profile_lock) {
+		struct wait_probes_opts wo = {
+			.offcpu = cfg.profile_offcpu,
+			.lock = cfg.profile_lock,
+			.kernel_stacks = cfg.kernel_stacks,
+			.min_ns = (uint64_t)cfg.offcpu_min_us * 1000,
+			.max_rate = cfg.wait_max_rate,
+			.inflight = 4096,
+			.rings_map_fd = sampler__rings_map_fd(smp),
+			.n_cpus = n_cpus,
+			.wakeup_bytes = sampler__wakeup_bytes(smp),
+			.pids = cfg.pids,
+			.n_pids = cfg.n_pids,
+		};
+		if (wait_probes__new(&wo, &wprobes))
+			goto cleanup; /* wait_probes__new said what failed */
+	}
 
 	/* Per-sample times only when they are sent; bounded at twice an
 	 * interval's worth of samples, beyond which counts stay exact and the
@@ -282,6 +301,7 @@ int main(int argc, char **argv)
 			.stack_copy_bytes = cfg.unwind_dwarf ? cfg.stack_copy_bytes : 0,
 			.copy_tgids_fd = cfg.unwind_dwarf ? sampler__copy_tgids_fd(smp) : -1,
 			.auto_switch = cfg.unwind_auto,
+			.waits = {cfg.profile_offcpu, cfg.profile_lock},
 		};
 		shards[i] = shard__start(&so, smp, sym);
 		if (!shards[i]) {
@@ -313,6 +333,16 @@ int main(int argc, char **argv)
 				"pipeline: writing %s/cpu%s.{pb.gz,folded,svg} every %u s\n",
 				cfg.output, cfg.per_interval ? "-<interval start>" : "",
 				cfg.interval);
+		if (wprobes && files)
+			fprintf(stderr, "pipeline: profiling %s%s%s; writing %s/%s every %u s\n",
+				cfg.profile_offcpu ? "time off the CPU" : "",
+				cfg.profile_offcpu && cfg.profile_lock ? " and " : "",
+				cfg.profile_lock ? "futex waits" : "", cfg.output,
+				cfg.profile_offcpu && cfg.profile_lock
+					? "{offcpu,lock}.{pb.gz,folded,svg} and lock.txt"
+				: cfg.profile_offcpu ? "offcpu.{pb.gz,folded,svg}"
+						     : "lock.{pb.gz,folded,svg} and lock.txt",
+				cfg.interval);
 		if (otlp.enabled)
 			fprintf(stderr, "pipeline: sending OTLP profiles to %s every %u s%s\n",
 				otlp.url, cfg.interval, otlp.exporter.gzip ? " (gzip)" : "");
@@ -340,12 +370,14 @@ int main(int argc, char **argv)
 			pids_gone = true;
 			break;
 		}
-		/* With --pid, wake at least once a second to notice exited
-		 * targets; otherwise only for the next flush or the end. */
+		wait_probes__tune(wprobes);
+		/* Wake for the next flush or the end, and see below. */
 		uint64_t wake = next_flush;
 		if (end_mono && end_mono < wake)
 			wake = end_mono;
-		if (cfg.n_pids && wake > now + 1000000000ULL)
+		/* With --pid, wake at least once a second to notice exited
+		 * targets; with wait probes, to retune their sampling. */
+		if ((cfg.n_pids || wprobes) && wake > now + 1000000000ULL)
 			wake = now + 1000000000ULL;
 		uint64_t d = wake - now;
 		struct timespec ts = {.tv_sec = d / 1000000000ULL, .tv_nsec = d % 1000000000ULL};
@@ -365,6 +397,7 @@ int main(int argc, char **argv)
 	/* Drain in data-path order so the final flush sees every sample. */
 	sampler__stop(smp);
 	alloc_probes__stop(aprobes);
+	wait_probes__stop(wprobes);
 	for (unsigned i = 0; i < n_shards; i++)
 		shard__stop(shards[i]);
 	collect_drops(smp, shards, n_shards, &drops);
@@ -389,10 +422,12 @@ int main(int argc, char **argv)
 				  elapsed);
 		proc_tracker__print(procs, stderr);
 		alloc_probes__print_stats(aprobes, stderr);
+		wait_probes__print_stats(wprobes, stderr);
 	}
 	if (cfg.stats_json) {
-		int jerr = self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards,
-						  flusher, sym, procs, exporter, aprobes, elapsed);
+		int jerr =
+			self_stats__write_json(cfg.stats_json, &cfg, smp, shards, n_shards, flusher,
+					       sym, procs, exporter, aprobes, wprobes, elapsed);
 		if (jerr) {
 			fprintf(stderr, "pipeline: cannot write --stats-json %s: %s\n",
 				cfg.stats_json, strerror(-jerr));
@@ -407,6 +442,7 @@ cleanup:
 	sampler__free(smp);
 	flusher__free(flusher);
 	alloc_probes__free(aprobes);
+	wait_probes__free(wprobes);
 	otlp_exporter__free(exporter);
 	otlp_setup__deinit(&otlp);
 	proc_tracker__free(procs);

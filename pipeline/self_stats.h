@@ -18,6 +18,7 @@ struct symbolizer;
 struct proc_tracker;
 struct otlp_exporter;
 struct alloc_probes;
+struct wait_probes;
 
 /* Prints the agent's counters and costs over elapsed_ns of wall time to f;
  * exporter (the I/O loop) may be NULL: no files and no OTLP. */
@@ -31,6 +32,6 @@ int self_stats__write_json(const char *path, const struct pipeline_config *cfg, 
 			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 			   struct symbolizer *sym, struct proc_tracker *procs,
 			   struct otlp_exporter *exporter, const struct alloc_probes *ap,
-			   uint64_t elapsed_ns);
+			   const struct wait_probes *wp, uint64_t elapsed_ns);
 
 #endif /* PIPELINE_SELF_STATS_H */

@@ -20,6 +20,7 @@
 #include "self_stats.h"
 #include "shard.h"
 #include "alloc_probes.h"
+#include "wait_probes.h"
 #include "symbolizer.h"
 
 static double tv_sec(struct timeval tv)
@@ -31,7 +32,8 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		       struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 		       struct symbolizer *sym, struct proc_tracker *procs,
 		       struct otlp_exporter *exporter, const struct alloc_probes *ap,
-		       uint64_t elapsed_ns, const struct cpu_sample_stats *per_cpu)
+		       const struct wait_probes *wp, uint64_t elapsed_ns,
+		       const struct cpu_sample_stats *per_cpu)
 {
 	struct cpu_sample_stats ks = {0};
 	struct sampler_bpf_stats bs = {0};
@@ -157,6 +159,7 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 			(unsigned long long)fs.otlp_batched);
 	}
 	alloc_probes__write_json(ap, f);
+	wait_probes__write_json(wp, f);
 	fprintf(f, "\n}\n");
 }
 
@@ -164,7 +167,7 @@ int self_stats__write_json(const char *path, const struct pipeline_config *cfg, 
 			   struct shard *const *shards, unsigned n_shards, struct flusher *flusher,
 			   struct symbolizer *sym, struct proc_tracker *procs,
 			   struct otlp_exporter *exporter, const struct alloc_probes *ap,
-			   uint64_t elapsed_ns)
+			   const struct wait_probes *wp, uint64_t elapsed_ns)
 {
 	char tmp[4096];
 	int err = 0;
@@ -180,7 +183,7 @@ int self_stats__write_json(const char *path, const struct pipeline_config *cfg, 
 		err = -errno;
 		goto out;
 	}
-	write_json(f, cfg, smp, shards, n_shards, flusher, sym, procs, exporter, ap, elapsed_ns,
+	write_json(f, cfg, smp, shards, n_shards, flusher, sym, procs, exporter, ap, wp, elapsed_ns,
 		   per_cpu);
 	if (ferror(f))
 		err = -EIO;

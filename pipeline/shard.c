@@ -28,14 +28,17 @@
 #include "spsc_queue.h"
 #include "symbolizer.h"
 #include "unwind_auto.h"
+#include "wait_sample.h"
 
-/* A queue slot: an on-CPU sample, or an allocation record (its user stack
- * in s.user_stack, its event in ev). With --unwind dwarf, slots are
+/* A queue slot: an on-CPU sample, an allocation record (its user stack
+ * in s.user_stack, its event in ev) or a wait record (its stacks in s, its
+ * event in wait). With --unwind dwarf, slots are
  * opts.stack_copy_bytes longer and a CPU_SAMPLE_STACK_COPY sample carries
  * its registers and stack copy in regs and stack, for the worker to unwind. */
 struct shard_slot {
 	struct cpu_sample s;
 	struct alloc_event ev;
+	struct wait_event wait;
 	struct cpu_sample_regs regs;
 	uint8_t stack[];
 };
@@ -47,7 +50,8 @@ struct shard {
 	bool has_wait;
 	struct spsc_queue *queue;
 	struct stack_agg *aggs[2];
-	struct alloc_agg *allocs[2]; /* with opts.alloc_period; swapped with aggs */
+	struct alloc_agg *allocs[2];		  /* with opts.alloc_period; swapped with aggs */
+	struct stack_agg *waits[SHARD_WAIT_N][2]; /* with opts.waits; swapped with aggs */
 	struct sym_reader *sym_rd;
 	struct sym_unwinder *unwinder; /* the worker's */
 	struct unwind_auto *judge;     /* --unwind auto; the worker's */
@@ -68,7 +72,7 @@ struct shard {
 	atomic_uint_fast64_t received, queue_full, malformed;
 	/* worker-written */
 	atomic_uint_fast64_t processed, aggregator_full, truncated, stack_errors, resolve_errors,
-		wakeups, alloc_records, alloc_sites_full;
+		wakeups, alloc_records, alloc_sites_full, wait_records;
 };
 
 static void counter_add(atomic_uint_fast64_t *c, uint64_t v)
@@ -83,6 +87,14 @@ _Static_assert(offsetof(struct cpu_sample, kernel_stack) == CPU_SAMPLE_REC_HEADE
 
 _Static_assert(offsetof(struct alloc_sample_rec, ev) == CPU_SAMPLE_REC_HEADER_SIZE,
 	       "allocation records start with the on-CPU header");
+_Static_assert(offsetof(struct wait_sample_rec, ev) == CPU_SAMPLE_REC_HEADER_SIZE,
+	       "wait records start with the on-CPU header");
+
+static bool is_wait_kind(uint32_t flags)
+{
+	uint32_t kind = flags & CPU_SAMPLE_KIND_MASK;
+	return kind == CPU_SAMPLE_KIND_OFFCPU || kind == CPU_SAMPLE_KIND_LOCK;
+}
 
 /* Unpacks a ring record (already checked) into a queue slot, copying only
  * the frames in use. */
@@ -91,7 +103,7 @@ static void copy_record(struct shard_slot *dst, const struct cpu_sample_rec *rec
 	uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
 
 	memcpy(&dst->s, rec, CPU_SAMPLE_REC_HEADER_SIZE);
-	if (rec->flags & CPU_SAMPLE_LEAF_WINDOW_BIT) {
+	if (rec->flags & CPU_SAMPLE_LEAF_WINDOW_BIT && !is_wait_kind(rec->flags)) {
 		memcpy(&dst->regs, rec->frames + nk + nu, sizeof(dst->regs));
 		memcpy(dst->stack, (const uint8_t *)(rec->frames + nk + nu) + sizeof(dst->regs),
 		       dst->regs.stack_len);
@@ -101,6 +113,20 @@ static void copy_record(struct shard_slot *dst, const struct cpu_sample_rec *rec
 		memcpy(&dst->regs, rec->frames + nk, sizeof(dst->regs));
 		memcpy(dst->stack, (const uint8_t *)(rec->frames + nk) + sizeof(dst->regs),
 		       dst->regs.stack_len);
+		return;
+	}
+	if (is_wait_kind(rec->flags)) {
+		const struct wait_sample_rec *wr = (const struct wait_sample_rec *)rec;
+
+		dst->wait = wr->ev;
+		memcpy(dst->s.kernel_stack, wr->frames, nk * sizeof(wr->frames[0]));
+		memcpy(dst->s.user_stack, wr->frames + nk, nu * sizeof(wr->frames[0]));
+		if (rec->flags & CPU_SAMPLE_LEAF_WINDOW_BIT) {
+			memcpy(&dst->regs, wr->frames + nk + nu, sizeof(dst->regs));
+			memcpy(dst->stack,
+			       (const uint8_t *)(wr->frames + nk + nu) + sizeof(dst->regs),
+			       dst->regs.stack_len);
+		}
 		return;
 	}
 	if ((rec->flags & CPU_SAMPLE_KIND_MASK) != CPU_SAMPLE_KIND_CPU) {
@@ -121,6 +147,20 @@ static bool record_ok(const struct shard *sh, const struct cpu_sample_rec *rec, 
 	if (size < CPU_SAMPLE_REC_HEADER_SIZE || rec->kernel_frames > CPU_SAMPLE_MAX_FRAMES ||
 	    rec->user_frames > CPU_SAMPLE_MAX_FRAMES)
 		return false;
+	if (is_wait_kind(rec->flags)) {
+		uint32_t nk = rec->kernel_frames, nu = rec->user_frames;
+		struct cpu_sample_regs regs;
+		if (nk > WAIT_KERNEL_FRAMES || size < WAIT_SAMPLE_REC_SIZE(nk, nu) ||
+		    (rec->flags & CPU_SAMPLE_STACK_COPY))
+			return false;
+		if (!(rec->flags & CPU_SAMPLE_LEAF_WINDOW_BIT))
+			return true;
+		if (size < WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, 0))
+			return false;
+		memcpy(&regs, (const uint8_t *)rec + WAIT_SAMPLE_REC_SIZE(nk, nu), sizeof(regs));
+		return regs.stack_len <= WAIT_WINDOW &&
+		       size >= WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, regs.stack_len);
+	}
 	if (rec->flags & CPU_SAMPLE_STACK_COPY) {
 		struct cpu_sample_regs regs;
 		if ((rec->flags & CPU_SAMPLE_KIND_MASK) != CPU_SAMPLE_KIND_CPU ||
@@ -305,9 +345,11 @@ static void shard__leaf_caller(struct shard *sh, struct shard_slot *slot)
 	rec->user_frames = n + 1;
 }
 
-static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, struct stack_agg *agg)
+/* The aggregator's key of rec: names, and its frames resolved into frames[]
+ * (none when they cannot be: the sample is kept, without frames). */
+static void shard__key(struct shard *sh, const struct cpu_sample *rec,
+		       const struct sym_frame **frames, struct profile_stack *out)
 {
-	const struct sym_frame *frames[2 * CPU_SAMPLE_MAX_FRAMES];
 	struct profile_stack key = {
 		.tgid = rec->tgid,
 		.tid = rec->tid,
@@ -342,14 +384,104 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 		counter_add(&sh->resolve_errors, 1);
 		key.n_kernel = key.n_user = 0;
 	}
+	*out = key;
+}
+
+/*
+ * A wait record's frame-pointer stack misses the callers of the C library
+ * functions it waited in (they keep no frame pointer). Unwinds the record's
+ * stack window by CFI, which does see them, and joins the two where they
+ * meet: the deepest frame of the window's unwind that the walk also has
+ * (the walk's frames are a subsequence of the true stack, so at a position
+ * no deeper than the unwind's), then the walk's frames below it.
+ */
+static void shard__splice_window(struct shard *sh, struct shard_slot *slot)
+{
+	struct cpu_sample *rec = &slot->s;
+	uint64_t *us = (uint64_t *)rec->user_stack, pcs[CPU_SAMPLE_MAX_FRAMES];
+	uint32_t n = rec->user_frames;
+	struct sym_stack_copy c = slot_stack(slot);
+	enum sym_unwind_end end;
+	size_t used, k;
+
+	if (!n || !sh->unwinder || us[0] != c.ip)
+		return;
+	k = sym_unwinder__unwind(sh->unwinder, rec->tgid, &c, pcs, CPU_SAMPLE_MAX_FRAMES, &end,
+				 &used);
+	if (k < 2)
+		return;
+	if (end == SYM_UNWIND_COMPLETE) {
+		memcpy(us, pcs, k * sizeof(*us)); /* the window held the whole stack */
+		rec->user_frames = (uint32_t)k;
+		return;
+	}
+	for (size_t j = k - 1; j >= 1; j--) {
+		for (uint32_t i = 1; i < n && i <= j; i++) {
+			if (us[i] != pcs[j])
+				continue;
+			/* pcs[0..j] then us[i+1..n), within the frame limit. */
+			uint32_t tail = n - i - 1;
+			if (j + 1 + tail > CPU_SAMPLE_MAX_FRAMES) {
+				tail = CPU_SAMPLE_MAX_FRAMES - (uint32_t)(j + 1);
+				rec->flags |= CPU_SAMPLE_USER_TRUNCATED;
+			}
+			memmove(us + j + 1, us + i + 1, tail * sizeof(*us));
+			memcpy(us, pcs, (j + 1) * sizeof(*us));
+			rec->user_frames = (uint32_t)(j + 1) + tail;
+			return;
+		}
+	}
+	/* They never meet: one of them went astray, most likely the walk (a C
+	 * library function used rbp as a plain register). The longer wins. */
+	if (k > n) {
+		memcpy(us, pcs, k * sizeof(*us));
+		rec->user_frames = (uint32_t)k;
+		rec->flags |= CPU_SAMPLE_USER_TRUNCATED;
+	}
+}
+
+static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, struct stack_agg *agg)
+{
+	const struct sym_frame *frames[2 * CPU_SAMPLE_MAX_FRAMES];
+	struct profile_stack key;
+
+	shard__key(sh, rec, frames, &key);
 	if (sh->judge && sh->opts.auto_switch && key.n_user &&
 	    !(rec->flags & CPU_SAMPLE_STACK_COPY))
 		unwind_auto__judge(sh->judge, rec->tgid, rec->ts_ns, frames + key.n_kernel,
 				   key.n_user, rec->flags & CPU_SAMPLE_USER_TRUNCATED);
 
 	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
-	err = stack_agg__add_sample(agg, &key, ts, rec->cpu);
-	if (err)
+	if (stack_agg__add_sample(agg, &key, ts, rec->cpu))
+		counter_add(&sh->aggregator_full, 1);
+}
+
+/* An off-CPU or lock record into its signal's active aggregator. */
+static void shard__aggregate_wait(struct shard *sh, const struct shard_slot *slot, unsigned a)
+{
+	const struct sym_frame *frames[2 * CPU_SAMPLE_MAX_FRAMES];
+	const struct cpu_sample *rec = &slot->s;
+	enum shard_wait w = (rec->flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_OFFCPU
+				    ? SHARD_WAIT_OFFCPU
+				    : SHARD_WAIT_LOCK;
+	struct stack_agg *agg = sh->waits[w][a];
+	struct profile_stack key;
+
+	counter_add(&sh->wait_records, 1);
+	if (!agg)
+		return; /* not asked for: cannot happen with our programs */
+	shard__key(sh, rec, frames, &key);
+	/* The kernel stack was taken in the tracepoint: its leaf frames are
+	 * the BPF program and the tracepoint's caller, not the thread's. */
+	while (key.n_kernel && key.frames[0]->function &&
+	       (!strncmp(key.frames[0]->function, "bpf_", 4) ||
+		!strncmp(key.frames[0]->function, "__bpf_", 6))) {
+		key.frames++;
+		key.n_kernel--;
+	}
+	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
+	if (stack_agg__add_weighted(agg, &key, slot->wait.weight ? slot->wait.weight : 1,
+				    slot->wait.delay_ns, ts, rec->cpu))
 		counter_add(&sh->aggregator_full, 1);
 }
 
@@ -418,10 +550,15 @@ static void *shard__worker_main(void *arg)
 			unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
 			if (rec->s.flags & CPU_SAMPLE_STACK_COPY)
 				shard__unwind(sh, rec);
+			else if ((rec->s.flags & CPU_SAMPLE_LEAF_WINDOW_BIT) &&
+				 is_wait_kind(rec->s.flags))
+				shard__splice_window(sh, rec);
 			else if (rec->s.flags & CPU_SAMPLE_LEAF_WINDOW_BIT)
 				shard__leaf_caller(sh, rec);
 			if ((rec->s.flags & CPU_SAMPLE_KIND_MASK) == CPU_SAMPLE_KIND_CPU)
 				shard__aggregate(sh, &rec->s, sh->aggs[a]);
+			else if (is_wait_kind(rec->s.flags))
+				shard__aggregate_wait(sh, rec, a);
 			else
 				shard__aggregate_alloc(sh, rec, sh->allocs[a]);
 			spsc_queue__release(sh->queue, rec);
@@ -445,9 +582,12 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		return NULL;
 	sh->opts = *opts;
 
-	sh->slot_size = sizeof(struct shard_slot) + (opts->stack_copy_bytes > CPU_SAMPLE_LEAF_WINDOW
-							     ? opts->stack_copy_bytes
-							     : CPU_SAMPLE_LEAF_WINDOW);
+	size_t tail = CPU_SAMPLE_LEAF_WINDOW;
+	if (opts->stack_copy_bytes > tail)
+		tail = opts->stack_copy_bytes;
+	if ((opts->waits[SHARD_WAIT_OFFCPU] || opts->waits[SHARD_WAIT_LOCK]) && WAIT_WINDOW > tail)
+		tail = WAIT_WINDOW;
+	sh->slot_size = sizeof(struct shard_slot) + tail;
 	sh->queue = spsc_queue__new(opts->queue_depth, sh->slot_size);
 	sh->aggs[0] = stack_agg__new(opts->max_stacks);
 	sh->aggs[1] = stack_agg__new(opts->max_stacks);
@@ -461,6 +601,17 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 		if (!sh->allocs[0] || !sh->allocs[1]) {
 			err = -ENOMEM;
 			goto cleanup;
+		}
+	}
+	for (int w = 0; w < SHARD_WAIT_N; w++) {
+		for (int i = 0; opts->waits[w] && i < 2; i++) {
+			sh->waits[w][i] = stack_agg__new(opts->max_stacks);
+			if (!sh->waits[w][i]) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			/* Lock waits: their distribution, for the report's p99. */
+			stack_agg__record_hist(sh->waits[w][i], w == SHARD_WAIT_LOCK);
 		}
 	}
 	sh->sym_rd = symbolizer__reader_new(sym);
@@ -555,6 +706,10 @@ void shard__free(struct shard *sh)
 	stack_agg__free(sh->aggs[1]);
 	alloc_agg__free(sh->allocs[0]);
 	alloc_agg__free(sh->allocs[1]);
+	for (int w = 0; w < SHARD_WAIT_N; w++) {
+		stack_agg__free(sh->waits[w][0]);
+		stack_agg__free(sh->waits[w][1]);
+	}
 	spsc_queue__free(sh->queue);
 	free(sh->held);
 	free(sh);
@@ -593,6 +748,7 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->wakeups = atomic_load_explicit(&sh->wakeups, memory_order_relaxed);
 	st->alloc_records = atomic_load_explicit(&sh->alloc_records, memory_order_relaxed);
 	st->alloc_sites_full = atomic_load_explicit(&sh->alloc_sites_full, memory_order_relaxed);
+	st->wait_records = atomic_load_explicit(&sh->wait_records, memory_order_relaxed);
 	sym_unwinder__stats(sh->unwinder, st->unwind);
 	sym_unwinder__hist(sh->unwinder, st->unwind_hist);
 	unwind_auto__stats(sh->judge, &st->auto_switched, &st->auto_switch_failed);
@@ -603,6 +759,13 @@ struct alloc_agg *shard__retired_allocs(struct shard *sh)
 	unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
 
 	return sh->allocs[a ^ 1];
+}
+
+struct stack_agg *shard__retired_waits(struct shard *sh, enum shard_wait w)
+{
+	unsigned a = atomic_load_explicit(&sh->active, memory_order_relaxed);
+
+	return sh->waits[w][a ^ 1];
 }
 
 void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stats *tot)
@@ -622,6 +785,7 @@ void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stat
 		tot->wakeups += st.wakeups;
 		tot->alloc_records += st.alloc_records;
 		tot->alloc_sites_full += st.alloc_sites_full;
+		tot->wait_records += st.wait_records;
 		for (int c = 0; c < SYM_UNWIND_N_COUNTERS; c++)
 			tot->unwind[c] += st.unwind[c];
 		for (int b = 0; b < SYM_UNWIND_HIST_N; b++)

@@ -27,6 +27,13 @@ struct alloc_agg;
 struct sampler;
 struct symbolizer;
 
+/* The wait signals a shard aggregates, each into its own stacks. */
+enum shard_wait {
+	SHARD_WAIT_OFFCPU, /* off-CPU periods (count: periods, value: ns) */
+	SHARD_WAIT_LOCK,   /* futex waits (count: contentions, value: ns) */
+	SHARD_WAIT_N,
+};
+
 struct shard_opts {
 	unsigned id;
 	const unsigned *cpus; /* CPUs whose rings this shard drains */
@@ -40,6 +47,7 @@ struct shard_opts {
 	unsigned stack_copy_bytes; /* --unwind dwarf: stack bytes a record may carry; 0: fp */
 	int copy_tgids_fd;	   /* dwarf, auto: the map of per-process copy sizes; -1: fp */
 	bool auto_switch;	   /* --unwind auto: also switch processes to copies */
+	bool waits[SHARD_WAIT_N];  /* wait signals whose records come */
 };
 
 /* Counters, each written by one thread and read with relaxed loads. */
@@ -55,6 +63,7 @@ struct shard_stats {
 	uint64_t wakeups;	   /* worker wake-ups */
 	uint64_t alloc_records;	   /* allocation and free records aggregated */
 	uint64_t alloc_sites_full; /* of them, dropped: allocation sites at their bound */
+	uint64_t wait_records;	   /* off-CPU and lock records aggregated */
 	uint64_t unwind[SYM_UNWIND_N_COUNTERS];	 /* --unwind dwarf: the unwinder's counters */
 	uint64_t unwind_hist[SYM_UNWIND_HIST_N]; /* time per unwind of a copy */
 	uint64_t auto_switched;	     /* --unwind auto: processes switched to stack copies */
@@ -85,6 +94,10 @@ struct stack_agg *shard__swap(struct shard *sh, int timeout_ms);
 /* The allocation sites retired by the last shard__swap() (NULL without
  * alloc_period): the caller may read and reset them until the next swap. */
 struct alloc_agg *shard__retired_allocs(struct shard *sh);
+
+/* The wait stacks of w retired by the last shard__swap() (NULL when w is
+ * not aggregated): the caller may read and reset them until the next swap. */
+struct stack_agg *shard__retired_waits(struct shard *sh, enum shard_wait w);
 
 /* Copies the shard's counters into *st. */
 void shard__stats(const struct shard *sh, struct shard_stats *st);

@@ -30,8 +30,11 @@ struct time_block {
 
 struct agg_entry {
 	struct profile_stack stack; /* stack.frames points at frames[] below;
-				     * stack.n_times counts the chained times */
+				     * stack.n_times counts the chained times;
+				     * stack.values at vals once a value is added */
 	struct time_block *times_head, *times_tail;
+	int64_t vals[2]; /* add_weighted(): events (weighted), sum of values */
+	uint32_t *hist;	 /* add_weighted() with hist on: STACK_AGG_HIST_BUCKETS */
 	const struct sym_frame *frames[];
 };
 
@@ -53,6 +56,7 @@ struct stack_agg {
 	size_t max_entries;
 	uint64_t total;
 	size_t max_times;	    /* 0: times are not recorded */
+	bool hist;		    /* keep each stack's distribution of values */
 	size_t n_times;		    /* times recorded */
 	bool times_dropped;	    /* a time was not recorded: the bound was hit */
 	struct arena_chunk *chunks; /* all chunks, current first */
@@ -211,6 +215,10 @@ static struct agg_entry *stack_agg__findnew(struct stack_agg *agg, const struct 
 	e->stack.times = NULL;
 	e->stack.n_times = 0;
 	e->times_head = e->times_tail = NULL;
+	e->stack.values = NULL;
+	e->stack.value_hist = NULL;
+	e->vals[0] = e->vals[1] = 0;
+	e->hist = NULL;
 	agg->slots[i].hash = h;
 	agg->slots[i].entry = e;
 	agg->n_entries++;
@@ -291,6 +299,86 @@ void stack_agg__record_times(struct stack_agg *agg, size_t max_times)
 	agg->max_times = max_times;
 }
 
+void stack_agg__record_hist(struct stack_agg *agg, bool on)
+{
+	agg->hist = on;
+}
+
+unsigned stack_agg__hist_bucket(uint64_t v)
+{
+	if (v < 1024)
+		return 0;
+	unsigned msb = 63 - (unsigned)__builtin_clzll(v); /* >= 10 */
+	unsigned b = 1 + 4 * (msb - 10) + (unsigned)((v >> (msb - 2)) & 3);
+	return b < STACK_AGG_HIST_BUCKETS ? b : STACK_AGG_HIST_BUCKETS - 1;
+}
+
+uint64_t stack_agg__hist_upper(unsigned b)
+{
+	if (!b)
+		return 1024;
+	unsigned msb = 10 + (b - 1) / 4, sub = (b - 1) % 4;
+	/* The bucket holds [(4 + sub) << (msb - 2), (5 + sub) << (msb - 2)). */
+	return (uint64_t)(5 + sub) << (msb - 2);
+}
+
+uint64_t stack_agg__hist_quantile(const uint32_t *hist, double q)
+{
+	uint64_t total = 0, seen = 0;
+
+	if (!hist)
+		return 0;
+	for (unsigned b = 0; b < STACK_AGG_HIST_BUCKETS; b++)
+		total += hist[b];
+	if (!total)
+		return 0;
+	for (unsigned b = 0; b < STACK_AGG_HIST_BUCKETS; b++) {
+		seen += hist[b];
+		if ((double)seen >= q * (double)total)
+			return stack_agg__hist_upper(b);
+	}
+	return stack_agg__hist_upper(STACK_AGG_HIST_BUCKETS - 1);
+}
+
+/* e's distribution of values, made empty on first use; NULL without memory. */
+static uint32_t *entry__hist(struct stack_agg *agg, struct agg_entry *e)
+{
+	if (!e->hist) {
+		e->hist = arena_alloc(agg, STACK_AGG_HIST_BUCKETS * sizeof(*e->hist));
+		if (!e->hist)
+			return NULL;
+		memset(e->hist, 0, STACK_AGG_HIST_BUCKETS * sizeof(*e->hist));
+		e->stack.value_hist = e->hist;
+	}
+	return e->hist;
+}
+
+int stack_agg__add_weighted(struct stack_agg *agg, const struct profile_stack *key, uint64_t weight,
+			    uint64_t value, uint64_t ns, uint32_t cpu)
+{
+	int err = 0;
+	struct agg_entry *e = stack_agg__findnew(agg, key, &err);
+	if (!e)
+		return err;
+	entry__count(agg, e, 1, ns, ns);
+	if (agg->max_times) {
+		struct profile_sample_time t = {.ns = ns, .cpu = cpu};
+		if (!entry__add_time(agg, e, &t))
+			agg->times_dropped = true;
+	}
+	e->vals[0] += (int64_t)weight;
+	e->vals[1] += (int64_t)(value * weight);
+	e->stack.values = e->vals;
+	if (agg->hist) {
+		uint32_t *hist = entry__hist(agg, e);
+		if (!hist)
+			return -ENOMEM;
+		hist[stack_agg__hist_bucket(value)] +=
+			weight > UINT32_MAX ? UINT32_MAX : (uint32_t)weight;
+	}
+	return 0;
+}
+
 int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src)
 {
 	int64_t lost = 0;
@@ -309,6 +397,18 @@ int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src)
 			continue;
 		}
 		entry__count(dst, e, se->stack.count, se->stack.first_ns, se->stack.last_ns);
+		if (se->stack.values) {
+			e->vals[0] += se->vals[0];
+			e->vals[1] += se->vals[1];
+			e->stack.values = e->vals;
+		}
+		if (se->hist && dst->hist) {
+			uint32_t *hist = entry__hist(dst, e);
+			if (!hist)
+				return -ENOMEM;
+			for (unsigned b = 0; b < STACK_AGG_HIST_BUCKETS; b++)
+				hist[b] += se->hist[b];
+		}
 		if (!dst->max_times)
 			continue;
 		if (se->stack.n_times < se->stack.count)

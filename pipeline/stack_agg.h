@@ -12,6 +12,7 @@
 #ifndef PIPELINE_STACK_AGG_H
 #define PIPELINE_STACK_AGG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,28 @@ int stack_agg__add(struct stack_agg *agg, const struct profile_stack *key, uint6
  */
 int stack_agg__add_sample(struct stack_agg *agg, const struct profile_stack *key, uint64_t ns,
 			  uint32_t cpu);
+
+/*
+ * Adds one record standing for weight events of value each (an off-CPU
+ * period, a lock wait): the stack's count grows by one record, its
+ * values[0] by weight and values[1] by weight * value, and with
+ * record_hist on its distribution of values by weight events of value.
+ * Records the time as add_sample(). Returns as add() does.
+ */
+int stack_agg__add_weighted(struct stack_agg *agg, const struct profile_stack *key, uint64_t weight,
+			    uint64_t value, uint64_t ns, uint32_t cpu);
+
+/* Log-linear buckets of a stack's values (profile_stack.value_hist): below
+ * 1024, then four per power of two, within 25 % of the value. */
+#define STACK_AGG_HIST_BUCKETS 129
+/* Keeps each stack's distribution of values from add_weighted() (off by default). */
+void stack_agg__record_hist(struct stack_agg *agg, bool on);
+unsigned stack_agg__hist_bucket(uint64_t v);
+/* The upper bound of bucket b. */
+uint64_t stack_agg__hist_upper(unsigned b);
+/* The q-quantile (0-1) of a distribution, as its bucket's upper bound; 0
+ * when empty or NULL. */
+uint64_t stack_agg__hist_quantile(const uint32_t *hist, double q);
 
 /* Turns per-sample time recording on (max_times > 0: at most that many times
  * kept until the next reset) or off (0). */

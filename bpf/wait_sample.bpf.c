@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Where threads wait: off-CPU time (sched_switch) and futex waits (the
+ * futex syscall tracepoints), as struct wait_sample_rec records in the
+ * on-CPU sampler's per-CPU rings (bpf/wait_sample.h).
+ *
+ * Off-CPU. A thread's user stack can only be walked while it is the
+ * current task, and the agent has no kprobe or fentry (this kind of host
+ * has neither) to run when a thread resumes: so both stacks are taken at
+ * the switch-out, in sched_switch, where prev is still current, and kept
+ * in `inflight` (by thread id) until the same tracepoint sees the thread
+ * switched back in, on whichever CPU: then its time off the CPU is known,
+ * and the record goes to that CPU's ring if the time reached min_ns.
+ * The walk is the cost (on a 2-vCPU KVM guest under the bench server's
+ * load: 4 us for the kernel stack, 1.2 us for the user stack, against
+ * 0.1 us for the tracepoint itself), and a busy host switches hundreds of
+ * thousands of times a second: so stacks are taken for 1 switch-out in
+ * offcpu_every, which user space raises above 1 only when the rate of
+ * switch-outs exceeds its budget, and each record stands for that many.
+ * The choice is random, so the sampled switches are a fair draw whatever
+ * their timing.
+ *
+ * Lock contention. sys_enter_futex notes the time of a wait (FUTEX_WAIT,
+ * _BITSET, _REQUEUE_PI, LOCK_PI, LOCK_PI2; futex_waitv); sys_exit_futex
+ * sends the wait's length with the user stack, walked there (the waiting
+ * thread is current again). A wait that returned EAGAIN did not sleep (the
+ * word had changed) and is only counted.
+ *
+ * Never waits for user space: a full ring drops and counts. Kernel
+ * threads, the idle task and the agent itself are left out.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "wait_sample.h"
+
+#define PF_KTHREAD 0x00200000
+#define EAGAIN	   11
+
+/* futex ops that wait (the command bits, without PRIVATE and CLOCK_REALTIME). */
+#define FUTEX_CMD_MASK	      0x7f
+#define FUTEX_WAIT	      0
+#define FUTEX_LOCK_PI	      6
+#define FUTEX_WAIT_BITSET     9
+#define FUTEX_WAIT_REQUEUE_PI 11
+#define FUTEX_LOCK_PI2	      13
+
+const volatile __u32 self_tgid = 0;
+const volatile bool filter_pids = false;
+const volatile bool kernel_stacks = true;
+const volatile __u64 min_ns = 1000;
+const volatile __u64 wakeup_bytes = 0;
+
+/* 1 in N: set by user space while running (pipeline/wait_probes.c). */
+volatile __u32 offcpu_every = 1;
+volatile __u32 lock_every = 1;
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+};
+
+/* The on-CPU sampler's rings, shared (user space reuses the map's fd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, CPU_SAMPLE_MAX_CPUS);
+	__type(key, __u32);
+	__array(values, struct ring);
+} rings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_pids SEC(".maps");
+
+/* Per thread: when its sampled switch-out or futex wait began. Task
+ * storage: no bound to size and freed with the thread. */
+struct wait_task {
+	__u64 off_ts;  /* sampled switch-out (its stacks in inflight); 0: none */
+	__u64 lock_ts; /* sampled futex wait; 0: none */
+	__u64 lock_addr;
+	__u32 lock_weight;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct wait_task);
+} task_states SEC(".maps");
+
+/* The record of each sampled thread now off the CPU, by thread id. Bounded
+ * (user space sizes it): least recently used entries go first, which are
+ * the threads asleep the longest; their loss is counted (offcpu_lost). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct wait_sample_rec);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wait_sample_rec);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wait_sample_stats);
+} stats SEC(".maps");
+
+static __always_inline struct wait_sample_stats *cpu_stats(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+/* A thread whose waits are profiled: a user thread, not the agent's, and
+ * of a --pid process when there are some. */
+static __always_inline bool in_scope(struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	if (!task->pid || (task->flags & PF_KTHREAD) || tgid == self_tgid)
+		return false;
+	return !filter_pids || bpf_map_lookup_elem(&target_pids, &tgid);
+}
+
+/* Whether this event is one of the 1 in every sampled. */
+static __always_inline bool sampled(__u32 every)
+{
+	return every <= 1 || bpf_get_prandom_u32() % every == 0;
+}
+
+static __always_inline void fill_header(struct wait_sample_rec *r, struct task_struct *task,
+					__u32 kind, __u64 ts)
+{
+	r->tgid = task->tgid;
+	r->tid = task->pid;
+	r->cpu = bpf_get_smp_processor_id();
+	r->flags = kind;
+	r->ts_ns = ts;
+	__builtin_memcpy(r->comm, task->comm, sizeof(r->comm));
+	__builtin_memcpy(r->pcomm, task->group_leader->comm, sizeof(r->pcomm));
+}
+
+/* The current thread's user stack into r after its nk kernel frames, then
+ * its user registers and the window of stack above sp. */
+static __always_inline void user_stack(void *ctx, struct task_struct *task,
+				       struct wait_sample_rec *r, __u32 nk,
+				       struct wait_sample_stats *st)
+{
+	struct cpu_sample_regs *regs;
+	struct pt_regs *ur;
+	__u32 nu, window;
+	long n;
+
+	nk &= 63; /* for the verifier: nk <= WAIT_KERNEL_FRAMES */
+	if (nk > WAIT_KERNEL_FRAMES)
+		nk = WAIT_KERNEL_FRAMES;
+	n = bpf_get_stack(ctx, r->frames + nk, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64),
+			  BPF_F_USER_STACK);
+	r->user_frames = 0;
+	if (n < 0) {
+		r->flags |= CPU_SAMPLE_USER_FAILED;
+		st->stack_failed++;
+		return;
+	}
+	nu = n / sizeof(__u64);
+	if (nu >= CPU_SAMPLE_MAX_FRAMES) {
+		nu = CPU_SAMPLE_MAX_FRAMES;
+		r->flags |= CPU_SAMPLE_USER_TRUNCATED;
+	}
+	r->user_frames = nu;
+	if (!nu)
+		return;
+	regs = (struct cpu_sample_regs *)&r->frames[nk + nu];
+	ur = (struct pt_regs *)bpf_task_pt_regs(task);
+	regs->ip = ur->ip;
+	regs->sp = ur->sp;
+	regs->bp = ur->bp;
+	/* Not past the stack page: the next one may not be there. The mask
+	 * keeps what is below WAIT_WINDOW (a power of two) as it is, and shows
+	 * the verifier the bound. */
+	if ((regs->sp & 4095) <= 4096 - WAIT_WINDOW)
+		window = WAIT_WINDOW;
+	else
+		window = (4096 - (regs->sp & 4095)) & (WAIT_WINDOW - 1);
+	if (bpf_probe_read_user((void *)(regs + 1), window, (void *)regs->sp))
+		window = 0;
+	regs->stack_len = window;
+	regs->stack_want = WAIT_WINDOW;
+	r->flags |= CPU_SAMPLE_LEAF_WINDOW_BIT;
+}
+
+/* The record's size: its frames, and its window if it has one. */
+static __always_inline __u64 rec_size(struct wait_sample_rec *r)
+{
+	__u32 nk = r->kernel_frames, nu = r->user_frames, len = 0;
+
+	if (nk > WAIT_KERNEL_FRAMES)
+		nk = WAIT_KERNEL_FRAMES;
+	if (nu > CPU_SAMPLE_MAX_FRAMES)
+		nu = CPU_SAMPLE_MAX_FRAMES;
+	if (!(r->flags & CPU_SAMPLE_LEAF_WINDOW_BIT))
+		return WAIT_SAMPLE_REC_SIZE(nk, nu);
+	len = ((struct cpu_sample_regs *)&r->frames[nk + nu])->stack_len;
+	if (len > WAIT_WINDOW)
+		len = WAIT_WINDOW;
+	return WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, len);
+}
+
+static __always_inline void submit(struct wait_sample_rec *rec, struct wait_sample_stats *st)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *ring = bpf_map_lookup_elem(&rings, &cpu);
+	__u64 size, flags = 0;
+
+	if (!ring) {
+		st->no_ring++;
+		return;
+	}
+	size = rec_size(rec);
+	if (size > sizeof(*rec))
+		size = sizeof(*rec); /* cannot happen; tells the verifier the bound */
+	if (wakeup_bytes) {
+		__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+		/* As the CPU sampler: wake the reader only on the record that
+		 * takes the ring across the watermark (+ 8: the ring's header). */
+		flags = avail < wakeup_bytes && avail + size + 8 >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
+	}
+	if (bpf_ringbuf_output(ring, rec, size, flags))
+		st->ring_full++;
+}
+
+/* prev leaves the CPU: maybe take its stacks and note the time. */
+static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev,
+				       struct wait_sample_stats *st)
+{
+	struct wait_sample_rec *r;
+	struct wait_task *t;
+	__u32 zero = 0, tid, every = offcpu_every;
+	long nk = 0;
+
+	if (!in_scope(prev))
+		return;
+	st->switches++;
+	if (!sampled(every))
+		return;
+	t = bpf_task_storage_get(&task_states, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!t || !r) {
+		st->no_task_state++;
+		return;
+	}
+	fill_header(r, prev, CPU_SAMPLE_KIND_OFFCPU, bpf_ktime_get_ns());
+	r->ev.delay_ns = 0;
+	r->ev.weight = every ? every : 1;
+	r->ev.addr = 0;
+	r->ev.state = preempt ? 0 : prev->__state;
+	if (kernel_stacks) {
+		nk = bpf_get_stack(ctx, r->frames, WAIT_KERNEL_FRAMES * sizeof(__u64), 0);
+		if (nk < 0) {
+			r->flags |= CPU_SAMPLE_KERNEL_FAILED;
+			st->stack_failed++;
+			nk = 0;
+		}
+		nk /= sizeof(__u64);
+	}
+	r->kernel_frames = nk;
+	user_stack(ctx, prev, r, nk, st);
+	tid = r->tid;
+	if (bpf_map_update_elem(&inflight, &tid, r, BPF_ANY)) {
+		st->offcpu_lost++;
+		return;
+	}
+	t->off_ts = r->ts_ns;
+	st->offcpu_taken++;
+}
+
+/* next comes back: send its record if it was sampled and away long enough. */
+static __always_inline void switch_in(struct task_struct *next, struct wait_sample_stats *st)
+{
+	struct wait_task *t = bpf_task_storage_get(&task_states, next, 0, 0);
+	struct wait_sample_rec *r;
+	__u64 off_ts, now;
+	__u32 tid;
+
+	if (!t || !t->off_ts)
+		return;
+	off_ts = t->off_ts;
+	t->off_ts = 0;
+	now = bpf_ktime_get_ns();
+	tid = next->pid;
+	r = bpf_map_lookup_elem(&inflight, &tid);
+	if (!r || r->ts_ns != off_ts) {
+		st->offcpu_lost++;
+		return;
+	}
+	if (now - off_ts < min_ns) {
+		st->offcpu_short++;
+	} else {
+		r->ev.delay_ns = now - off_ts;
+		submit(r, st);
+		st->offcpu_sent++;
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct wait_sample_stats *st = cpu_stats();
+
+	if (!st)
+		return 0;
+	switch_out(ctx, preempt, prev, st);
+	switch_in(next, st);
+	return 0;
+}
+
+static __always_inline void lock_begin(__u64 addr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct wait_sample_stats *st = cpu_stats();
+	__u32 every = lock_every;
+	struct wait_task *t;
+
+	if (!st || !in_scope(task))
+		return;
+	st->futex_waits++;
+	if (!sampled(every))
+		return;
+	t = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		st->no_task_state++;
+		return;
+	}
+	t->lock_ts = bpf_ktime_get_ns();
+	t->lock_addr = addr;
+	t->lock_weight = every ? every : 1;
+	st->lock_taken++;
+}
+
+static __always_inline void lock_end(void *ctx, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct wait_task *t = bpf_task_storage_get(&task_states, task, 0, 0);
+	struct wait_sample_stats *st;
+	struct wait_sample_rec *r;
+	__u32 zero = 0;
+	__u64 start;
+
+	if (!t || !t->lock_ts)
+		return;
+	start = t->lock_ts;
+	t->lock_ts = 0;
+	st = cpu_stats();
+	if (!st)
+		return;
+	if (ret == -EAGAIN) {
+		st->lock_no_wait++;
+		return;
+	}
+	r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return;
+	fill_header(r, task, CPU_SAMPLE_KIND_LOCK, start);
+	r->ev.delay_ns = bpf_ktime_get_ns() - start;
+	r->ev.weight = t->lock_weight;
+	r->ev.addr = t->lock_addr;
+	r->ev.state = 0;
+	r->kernel_frames = 0;
+	user_stack(ctx, task, r, 0, st);
+	submit(r, st);
+	st->lock_sent++;
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex")
+int futex_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	switch (ctx->args[1] & FUTEX_CMD_MASK) {
+	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET:
+	case FUTEX_WAIT_REQUEUE_PI:
+	case FUTEX_LOCK_PI:
+	case FUTEX_LOCK_PI2:
+		lock_begin(ctx->args[0]);
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex")
+int futex_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	lock_end(ctx, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_futex_waitv")
+int futex_waitv_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	lock_begin(0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_futex_waitv")
+int futex_waitv_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	lock_end(ctx, ctx->ret);
+	return 0;
+}
