@@ -112,6 +112,12 @@ static const struct otlp_signal signals[] = {
 	{"alloc_space", "alloc_space", "bytes", "allocated_bytes", "bytes"},
 	{"inuse_objects", "inuse_objects", "count", "allocated_bytes", "bytes"},
 	{"inuse_space", "inuse_space", "bytes", "allocated_bytes", "bytes"},
+	/* off-CPU and lock profiles, one column each; period: 1 (each record is
+	 * weighted by the 1 in N it was sampled at) */
+	{"switches", "switches", "count", "context_switch", "count"},
+	{"off_cpu", "off_cpu", "nanoseconds", "context_switch", "count"},
+	{"contentions", "contentions", "count", "contentions", "count"},
+	{"delay", "delay", "nanoseconds", "contentions", "count"},
 };
 
 static const struct otlp_signal *signal_find(const char *name)

@@ -84,7 +84,8 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 	if (tot.unwind[SYM_UNWIND_STACKS] || ks.copy_failed) {
 		const uint64_t *u = tot.unwind;
 		fprintf(f,
-			"  dwarf unwinding            %llu stacks, %.1f frames each, %.1f us each "
+			"  CFI unwinding              %llu stacks (copies; wait records' windows), "
+			"%.1f frames each, %.1f us each "
 			"(p99 %.1f us), %llu%% of steps from cached rules, %llu by frame pointer "
 			"(no CFI); ended early: %llu at the copy's end, %llu no CFI or frame "
 			"pointer, %llu bad register state; %llu copies failed, %llu stacks shorter "

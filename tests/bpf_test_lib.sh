@@ -34,3 +34,12 @@ fail() {
 	echo "FAIL: $*" >&2
 	exit 1
 }
+
+# wait_for FILE PATTERN SECONDS: until FILE has a line matching PATTERN.
+wait_for() {
+	for _ in $(seq 1 $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}

@@ -146,3 +146,21 @@ add_test(NAME integration_unwind COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration
 set_tests_properties(integration_unwind PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
 	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
 	TIMEOUT 300 RUN_SERIAL TRUE)
+
+# Off-CPU and lock profiles (tests/integration_wait.sh) of tests/wait_workload.c:
+# frame pointers in the program, none in the C library it waits in.
+set(WAIT_WORKLOAD_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/wait_workload)
+add_custom_command(OUTPUT ${WAIT_WORKLOAD_BIN}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+	COMMAND ${PIPELINE_GCC} -std=gnu11 -O2 -g -Wall -Wextra -fno-omit-frame-pointer
+		-fno-optimize-sibling-calls -pthread -o ${WAIT_WORKLOAD_BIN}
+		${CMAKE_CURRENT_SOURCE_DIR}/wait_workload.c
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/wait_workload.c
+	COMMENT "wait_workload (gcc -O2, frame pointers)")
+add_custom_target(wait_workload ALL DEPENDS ${WAIT_WORKLOAD_BIN})
+add_test(NAME integration_wait COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_wait.sh)
+# Also under ThreadSanitizer (label concurrency): wait records cross the
+# readers, workers and the flush thread like samples do.
+set_tests_properties(integration_wait PROPERTIES SKIP_RETURN_CODE 77 LABELS "bpf;concurrency"
+	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
+	TIMEOUT 300 RUN_SERIAL TRUE)

@@ -50,15 +50,6 @@ require_root
 test_scratch alloc
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 
-# wait_for FILE PATTERN SECONDS: until FILE has a line matching PATTERN.
-wait_for() {
-	for _ in $(seq 1 $(($3 * 10))); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # profile NAME LEAKER PERIOD ROUNDS [PIPELINE ARGS...]: runs LEAKER (with
 # $THREADS threads, default 1) under the agent (--pid LEAKER, unless the
 # arguments say --alloc-all); outputs in $tmp/NAME/.

@@ -92,7 +92,7 @@ v=$(awk -v c="$chain" '
 	END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$tmp/dwarf/cpu.folded")
 echo "vDSO samples with the whole chain above them (dwarf): $v %"
 at_least "$v" 95 || fail "dwarf: only $v % of the vDSO's samples hold the chain (want >= 95 %)"
-grep -m1 "dwarf unwinding" "$tmp/dwarf.err"
+grep -m1 "CFI unwinding" "$tmp/dwarf.err"
 at_least "$d" 95 || {
 	sort -t' ' -k2 -n -r "$tmp/dwarf/cpu.folded" | grep '^unwind_workload' | head -5
 	fail "dwarf: only $d % of samples hold the whole chain (want >= 95 %)"
@@ -119,7 +119,7 @@ sleep 0.3
 	fail "pipeline (host) exited $?: $(tail -3 "$tmp/host.err")"
 h=$(whole_share "$tmp/host/cpu.folded")
 echo "whole chains (host): $h %"
-grep -m1 "dwarf unwinding" "$tmp/host.err"
+grep -m1 "CFI unwinding" "$tmp/host.err"
 grep -m1 "agent + BPF" "$tmp/host.err"
 at_least "$h" 95 || fail "host: only $h % whole chains"
 [ "$(dropped "$tmp/host/stats.json")" = 0 ] || fail "host: samples dropped: $(dropped "$tmp/host/stats.json")"
