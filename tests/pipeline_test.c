@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Unit tests of pipeline/ without privileges: option parsing, the stack
- * aggregator (add, bound, merge across shards, reset), and the --shards auto
- * rule. The SPSC queue under two threads is in spsc_queue_test.c.
+ * aggregator (add, bound, merge across shards, reset, weighted values and
+ * their distribution), the wait profiles and lock report built from it, and
+ * the --shards auto rule. The SPSC queue under two threads is in spsc_queue_test.c.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -10,8 +11,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "encoder.h"
 #include "stack_agg.h"
 #include "test_helpers.h"
+#include "wait_report.h"
 
 static int parse(struct pipeline_config *cfg, const char *const *args)
 {
@@ -82,6 +85,29 @@ static int test_config_rejects(void)
 	CHECK(parse(&cfg, bad_shards) == CONFIG_EXIT_USAGE);
 	CHECK(parse(&cfg, missing) == CONFIG_EXIT_USAGE);
 	CHECK(parse(&cfg, stray) == CONFIG_EXIT_USAGE);
+	return 0;
+}
+
+static int test_config_wait_signals(void)
+{
+	struct pipeline_config cfg;
+	const char *both[] = {"--profiles", "cpu,offcpu,lock", "--offcpu-min-us", "50",
+			      "--wait-max-rate", "100", NULL};
+	const char *unknown[] = {"--profiles", "cpu,offcpus", NULL};
+	const char *empty[] = {"--profiles", "", NULL};
+	const char *rate0[] = {"--wait-max-rate", "0", NULL};
+	CHECK(parse(&cfg, both) == CONFIG_OK);
+	CHECK(cfg.profile_cpu && cfg.profile_offcpu && cfg.profile_lock && !cfg.profile_alloc);
+	CHECK_EQ_U64(cfg.offcpu_min_us, 50);
+	CHECK_EQ_U64(cfg.wait_max_rate, 100);
+	const char *lock_only[] = {"--profiles", "lock", NULL};
+	CHECK(parse(&cfg, lock_only) == CONFIG_OK);
+	CHECK(!cfg.profile_cpu && !cfg.profile_offcpu && cfg.profile_lock);
+	CHECK_EQ_U64(cfg.offcpu_min_us, 1);
+	CHECK_EQ_U64(cfg.wait_max_rate, 500);
+	CHECK(parse(&cfg, unknown) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, empty) == CONFIG_EXIT_USAGE);
+	CHECK(parse(&cfg, rate0) == CONFIG_EXIT_USAGE);
 	return 0;
 }
 
@@ -298,7 +324,112 @@ static int test_agg_times(void)
 	return 0;
 }
 
+/* Weighted records (off-CPU periods, lock waits) in two shards, merged:
+ * events and nanoseconds add up with their weights, the distribution
+ * gives the p99, and the wait profiles and lock report read them. */
+static int test_agg_weighted_waits(void)
+{
+	init_frames();
+	struct stack_agg *s1 = stack_agg__new(100), *s2 = stack_agg__new(100);
+	struct stack_agg *total = stack_agg__new(100);
+	CHECK(s1 && s2 && total);
+	stack_agg__record_hist(s1, true);
+	stack_agg__record_hist(s2, true);
+	stack_agg__record_hist(total, true);
+	const struct sym_frame *a[] = {&frames[0], &frames[1]};
+	const struct sym_frame *b[] = {&frames[2]};
+	struct profile_stack sa = make_stack(9, 9, "svc", a, 0, 2);
+	struct profile_stack sa2 = make_stack(9, 10, "svc", a, 0, 2); /* same path, other thread */
+	struct profile_stack sb = make_stack(9, 9, "svc", b, 0, 1);
+	/* 98 waits of 1 ms and 2 of 50 ms on path a; one of 3 ms, sampled 1 in
+	 * 4, on path b. */
+	for (int i = 0; i < 49; i++) {
+		CHECK(stack_agg__add_weighted(s1, &sa, 1, 1000000, 10 + i, 0) == 0);
+		CHECK(stack_agg__add_weighted(s2, &sa2, 1, 1000000, 10 + i, 1) == 0);
+	}
+	CHECK(stack_agg__add_weighted(s1, &sa, 1, 50000000, 100, 0) == 0);
+	CHECK(stack_agg__add_weighted(s2, &sa, 1, 50000000, 100, 1) == 0);
+	CHECK(stack_agg__add_weighted(s2, &sb, 4, 3000000, 200, 1) == 0);
+	CHECK(stack_agg__merge(total, s1) == 0);
+	CHECK(stack_agg__merge(total, s2) == 0);
+	CHECK_EQ_U64(stack_agg__size(total), 3);
+
+	struct wait_built lock;
+	CHECK(wait_report__build(SHARD_WAIT_LOCK, total, 1000, 5000000000ull, &lock) == 0);
+	CHECK_STR(lock.p.signal, "lock");
+	CHECK_EQ_U64(lock.p.n_value_types, 2);
+	CHECK_STR(lock.p.value_types[0].type, "contentions");
+	CHECK_STR(lock.p.value_types[1].type, "delay");
+	CHECK_EQ_U64(lock.p.total_samples, 49000000ull + 100000000 + 49000000 + 12000000);
+	for (size_t i = 0; i < lock.p.n_stacks; i++) {
+		const struct profile_stack *s = &lock.p.stacks[i];
+		CHECK(s->values);
+		CHECK_EQ_U64(s->count, (uint64_t)s->values[1]); /* weighed by time */
+		if (s->n_user == 1) {
+			CHECK_EQ_U64(s->values[0], 4); /* 1 record standing for 4 waits */
+			CHECK_EQ_U64(s->values[1], 12000000);
+		} else if (s->tid == 9) {
+			CHECK_EQ_U64(s->values[0], 51);
+			CHECK_EQ_U64(s->values[1], 49000000ull + 100000000);
+			/* p99 of 49 x 1 ms and 2 x 50 ms: 50 ms, within a bucket */
+			uint64_t p99 = stack_agg__hist_quantile(s->value_hist, 0.99);
+			CHECK(p99 >= 50000000 && p99 <= 50000000 * 5 / 4);
+			uint64_t p50 = stack_agg__hist_quantile(s->value_hist, 0.5);
+			CHECK(p50 >= 1000000 && p50 <= 1000000 * 5 / 4);
+		}
+	}
+	char *text = NULL;
+	size_t len = 0;
+	CHECK(wait_report__lock_text(&lock.p, &text, &len) == 0);
+	CHECK(text && len == strlen(text));
+	/* Path a first (198 ms over 2 threads, 100 waits), then b. */
+	CHECK(strstr(text, "Waits: 104, total delay 210.0 ms, in 2 call paths"));
+	CHECK(strstr(text, " 1.  198.0 ms ( 94.3 %)  [x+0x1000] <- [x+0x1001]"));
+	CHECK(strstr(text, "100 waits, mean 2.0 ms, p99 "));
+	CHECK(strstr(text, "2 threads"));
+	CHECK(strstr(text, " 2.   12.0 ms"));
+	free(text);
+
+	/* The wall view: a CPU profile's samples worth a period each, and the
+	 * off-CPU stacks marked. */
+	struct wait_built off, wall;
+	CHECK(wait_report__build(SHARD_WAIT_OFFCPU, total, 1000, 5000000000ull, &off) == 0);
+	CHECK_STR(off.p.value_types[1].type, "off_cpu");
+	struct profile_stack cpu_stack = make_stack(9, 9, "svc", b, 0, 1);
+	cpu_stack.count = 3;
+	struct profile cpu = {.signal = "cpu", .period_ns = 10000000, .stacks = &cpu_stack,
+			      .n_stacks = 1, .total_samples = 3, .frequency_hz = 100};
+	CHECK(wait_report__wall(&cpu, &off.p, &wall) == 0);
+	CHECK_EQ_U64(wall.p.n_stacks, 4);
+	CHECK_EQ_U64(wall.p.total_samples, 30000000ull + off.p.total_samples);
+	CHECK(!wall.p.stacks[0].off_cpu && wall.p.stacks[0].count == 30000000);
+	for (size_t i = 1; i < wall.p.n_stacks; i++)
+		CHECK(wall.p.stacks[i].off_cpu);
+	struct flamegraph_opts fo = {.title = "wall"};
+	struct encoded_buf svg = {0};
+	CHECK(flamegraph__encode_svg(&wall.p, &fo, &svg) == 0);
+	CHECK(memmem(svg.data, svg.len, "[off-CPU]", 9));
+	CHECK(memmem(svg.data, svg.len, "fg-offcpu", 9));
+	free(svg.data);
+	wait_built__free(&wall);
+	wait_built__free(&off);
+	wait_built__free(&lock);
+
+	/* Buckets: every value falls in a bucket whose upper bound is above it
+	 * and within 25 %. */
+	for (uint64_t v = 1024; v < (1ull << 40); v = v * 3 / 2 + 7) {
+		uint64_t up = stack_agg__hist_upper(stack_agg__hist_bucket(v));
+		CHECK(up > v && up <= v + v / 4 + 1);
+	}
+	stack_agg__free(s1);
+	stack_agg__free(s2);
+	stack_agg__free(total);
+	return 0;
+}
+
 static const struct test_case cases[] = {
+	{"agg_weighted_waits", test_agg_weighted_waits},
+	{"config_wait_signals", test_config_wait_signals},
 	{"agg_times", test_agg_times},
 	{"config_defaults", test_config_defaults},
 	{"config_values", test_config_values},
