@@ -56,6 +56,7 @@ enum ovh_opt {
 	OVH_OPT_QUICK,
 	OVH_OPT_PEERS,
 	OVH_OPT_UNWIND,
+	OVH_OPT_WAITS,
 	OVH_OPT_TOOLS,
 	OVH_OPT_JSON,
 	OVH_OPT_HZ,
@@ -93,6 +94,10 @@ static const struct ovh_opt_desc ovh_opts[] = {
 	[OVH_OPT_UNWIND] = {"unwind", "LIST", 0, 0,
 			    "pipeline's --unwind modes, each run at every rate: fp, dwarf, auto "
 			    "(comma-separated; default fp); the gate and targets are on fp"},
+	[OVH_OPT_WAITS] = {"waits", NULL, 0, 0,
+			   "also the wait profiles: pipeline --profiles offcpu, and "
+			   "offcpu,lock, at 99 Hz's warm-up, beside libbpf-tools offcputime -u; "
+			   "their cost is per context switch (BPF ns per run), not per sample"},
 	[OVH_OPT_TOOLS] = {"tools", "LIST", 0, 0,
 			   "only these profilers: pipeline, perf, bpftrace (comma-separated; "
 			   "default pipeline, all three with --peers)"},
@@ -275,6 +280,9 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 		case OVH_OPT_UNWIND:
 			if (ovh_parse_unwinds(optarg, &s->unwinds))
 				return -EINVAL;
+			break;
+		case OVH_OPT_WAITS:
+			s->waits = true;
 			break;
 		case OVH_OPT_TOOLS:
 			if (ovh_parse_tools(optarg, &s->tools))
@@ -538,9 +546,10 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 		ovh_fmt(r->why, sizeof(r->why), "mkdir %s: %s", dir, strerror(errno));
 		return;
 	}
-	if (cfg->tool == OVH_TOOL_BPFTRACE) {
-		/* bpftrace does not measure its programs: switch the kernel's
-		 * counters on for this run only (they cost a little per run). */
+	if (cfg->tool == OVH_TOOL_BPFTRACE || cfg->tool == OVH_TOOL_OFFCPUTIME) {
+		/* bpftrace and offcputime do not measure their programs: switch
+		 * the kernel's counters on for this run only (they cost a little
+		 * per run). */
 		if (!ovh_sysctl__get(OVH_BPF_STATS, &bpf_stats_old) && bpf_stats_old != 1 &&
 		    ovh_sysctl__set(OVH_BPF_STATS, 1))
 			bpf_stats_old = -1;
@@ -552,7 +561,7 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 
 		err = ovh_profiler__start(&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s,
 					  ovh_flush_interval_s(b), b->stats_json,
-					  cfg->unwind ? cfg->unwind : "fp");
+					  cfg->unwind ? cfg->unwind : "fp", cfg->profiles);
 		if (!err)
 			err = ovh_profiler__wait_ready(&p, b->n_cpus, OVH_READY_TIMEOUT_MS);
 		if (err) {
@@ -715,8 +724,8 @@ out:
 
 /* ---- set-up and the schedule ---------------------------------------------- */
 
-static void ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz, const char *unwind,
-			   const char *skip)
+static struct ovh_config *ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz,
+					 const char *unwind, const char *skip)
 {
 	struct ovh_config *c = &b->configs[b->n_configs++];
 
@@ -725,12 +734,39 @@ static void ovh_add_config(struct ovh_bench *b, enum ovh_tool t, unsigned hz, co
 	c->unwind = unwind;
 	if (t == OVH_TOOL_OFF)
 		snprintf(c->name, sizeof(c->name), "off");
+	else if (t == OVH_TOOL_OFFCPUTIME)
+		snprintf(c->name, sizeof(c->name), "offcputime");
 	else
 		snprintf(c->name, sizeof(c->name), "%s %uHz%s%s", ovh_tool__name(t), hz,
 			 unwind && strcmp(unwind, "fp") ? " " : "",
 			 unwind && strcmp(unwind, "fp") ? unwind : "");
 	if (skip)
 		ovh_fmt(c->skip, sizeof(c->skip), "%s", skip);
+	return c;
+}
+
+/* --waits: pipeline's off-CPU profile alone and with the lock profile (no
+ * CPU sampling: what they add is theirs), and offcputime, the peer. hz is
+ * the warm-up's unit only: none of them samples on a timer. */
+static void ovh_add_waits(struct ovh_bench *b, const char *bin_dir, unsigned *order,
+			  unsigned *n_order)
+{
+	static const char *const profiles[2] = {"offcpu", "offcpu,lock"};
+	char why[160];
+	bool usable = !ovh_profiler__check(OVH_TOOL_OFFCPUTIME, bin_dir, why, sizeof(why));
+
+	for (int i = 0; i < 2; i++) {
+		order[(*n_order)++] = b->n_configs;
+		struct ovh_config *c =
+			ovh_add_config(b, OVH_TOOL_PIPELINE, OVH_GATE_HZ, "fp", NULL);
+		c->waits = true;
+		c->profiles = profiles[i];
+		snprintf(c->name, sizeof(c->name), "pipeline %s", i ? "offcpu+lock" : "offcpu");
+	}
+	if (usable)
+		order[(*n_order)++] = b->n_configs;
+	ovh_add_config(b, OVH_TOOL_OFFCPUTIME, OVH_GATE_HZ, NULL, usable ? NULL : why)->waits =
+		true;
 }
 
 static int ovh_build(struct ovh_bench *b, const char *bin_dir)
@@ -759,6 +795,8 @@ static int ovh_build(struct ovh_bench *b, const char *bin_dir)
 					       usable[t] ? NULL : why[t]);
 			}
 		}
+	if (b->set.waits)
+		ovh_add_waits(b, bin_dir, order, &n_order);
 
 	b->runs = calloc(OVH_MAX_RUNS, sizeof(*b->runs));
 	if (!b->runs)

@@ -31,19 +31,27 @@
 #include "gap.h"
 #include "peers.h"
 
-#define OVH_MAX_HZ	8
-#define OVH_N_UNWINDS	3 /* pipeline's --unwind modes: fp, dwarf, auto */
-#define OVH_MAX_CONFIGS (1 + (2 + OVH_N_UNWINDS) * OVH_MAX_HZ) /* off, each tool at each rate */
+#define OVH_MAX_HZ    8
+#define OVH_N_UNWINDS 3 /* pipeline's --unwind modes: fp, dwarf, auto */
+#define OVH_N_WAITS   3 /* --waits: pipeline offcpu, pipeline offcpu+lock, offcputime */
+/* off, each tool at each rate, the wait configurations */
+#define OVH_MAX_CONFIGS (1 + (2 + OVH_N_UNWINDS) * OVH_MAX_HZ + OVH_N_WAITS)
 extern const char *const ovh_unwind_names[OVH_N_UNWINDS];
-#define OVH_MAX_REPS 50
-#define OVH_MAX_RUNS (OVH_MAX_REPS * 2 * OVH_MAX_CONFIGS + 1)
-#define OVH_GATE_HZ  99
-#define OVH_GATE_PCT 0.5 /* agent CPU + BPF, % of wall x CPUs, at 99 Hz */
+#define OVH_MAX_REPS  50
+#define OVH_MAX_RUNS  (OVH_MAX_REPS * 2 * OVH_MAX_CONFIGS + 1)
+#define OVH_GATE_HZ   99
+#define OVH_GATE_PCT  0.5 /* agent CPU + BPF, % of wall x CPUs, at 99 Hz */
+#define OVH_WAITS_PCT 1.0 /* target with off-CPU profiling on */
 
 struct ovh_config {
 	enum ovh_tool tool;
 	unsigned hz;	    /* 0 for off */
 	const char *unwind; /* pipeline --unwind: "fp", "dwarf" or "auto"; NULL for others */
+	/* A wait configuration (--waits): off-CPU or lock profiling, whose cost
+	 * is per context switch or wait, not per sample; pipeline runs with
+	 * --profiles profiles (and hz is only its warm-up's unit). */
+	bool waits;
+	const char *profiles;
 	char name[32];
 	char skip[128]; /* non-empty: not run, and why */
 };
@@ -83,6 +91,7 @@ struct ovh_settings {
 	double seconds;	 /* measurement window of one run */
 	double warmup_s; /* load before each window */
 	bool quick, peers, gate, keep;
+	bool waits;	  /* also the wait configurations */
 	unsigned unwinds; /* bit u: pipeline runs with --unwind ovh_unwind_names[u] */
 	unsigned tools;	  /* bit t: enum ovh_tool t is run */
 	const char *json;
@@ -142,6 +151,7 @@ struct ovh_summary {
 	double process_us;		     /* the profiler's process CPU per sample it took */
 	double total_us, total_lo, total_hi; /* stolen + process, per sample */
 	double startup_cpu_s, exit_cpu_s, exit_wait_s;
+	double bpf_runs_per_s, bpf_ns_per_run; /* the profiler's BPF programs in the window */
 };
 
 /* Summarizes configuration c. */

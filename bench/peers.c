@@ -11,6 +11,8 @@
  *             distinct stack pair, the counts adding up to the samples; and
  *             on stderr one "failed to look up stack id" per stack it
  *             could not print
+ *   offcputime the stacks printed at exit on stdout, each ending in a
+ *             "    -   COMM (PID)" line: their number is its "samples"
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -34,6 +36,7 @@ static const char *const ovh_tool_names[] = {
 	[OVH_TOOL_PIPELINE] = "pipeline",
 	[OVH_TOOL_PERF] = "perf",
 	[OVH_TOOL_BPFTRACE] = "bpftrace",
+	[OVH_TOOL_OFFCPUTIME] = "offcputime",
 };
 
 const char *ovh_tool__name(enum ovh_tool t)
@@ -136,6 +139,11 @@ int ovh_profiler__check(enum ovh_tool t, const char *bin_dir, char *why, size_t 
 			return 0;
 		snprintf(why, why_len, "bpftrace not found (Debian package bpftrace)");
 		return -ENOENT;
+	case OVH_TOOL_OFFCPUTIME:
+		if (ovh_executable("offcputime"))
+			return 0;
+		snprintf(why, why_len, "offcputime not found (Debian package libbpf-tools)");
+		return -ENOENT;
 	default:
 		return 0;
 	}
@@ -162,7 +170,7 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir)
 
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
 			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
-			const char *unwind)
+			const char *unwind, const char *profiles)
 {
 	char exe[PATH_MAX], a_hz[16], a_dur[16], a_int[16], a_out[PATH_MAX], a_stats[PATH_MAX];
 	char prog[128], out[PATH_MAX], err[PATH_MAX];
@@ -172,6 +180,7 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 	memset(p, 0, sizeof(*p));
 	p->tool = t;
 	p->hz = hz;
+	p->profiles = profiles;
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		return -errno;
@@ -201,6 +210,10 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		argv[n++] = a_out;
 		argv[n++] = "--unwind";
 		argv[n++] = (char *)unwind;
+		if (profiles) {
+			argv[n++] = "--profiles";
+			argv[n++] = (char *)profiles;
+		}
 		if (stats_json) {
 			ovh_fmt(a_stats, sizeof(a_stats), "%s/stats.json", dir);
 			argv[n++] = "--stats-json";
@@ -231,6 +244,11 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		argv[n++] = "-e";
 		argv[n++] = prog;
 		break;
+	case OVH_TOOL_OFFCPUTIME:
+		/* User threads, as pipeline's off-CPU profile: every process. */
+		argv[n++] = "offcputime";
+		argv[n++] = "-u";
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -247,6 +265,22 @@ static bool ovh_file_has(const char *path, const char *needle)
 	return has;
 }
 
+/* Whether a --profiles list (NULL: cpu) names signal. */
+static bool ovh_profiles_have(const char *profiles, const char *signal)
+{
+	size_t n = strlen(signal);
+
+	if (!profiles)
+		return !strcmp(signal, "cpu");
+	for (const char *q = profiles; *q;) {
+		size_t len = strcspn(q, ",");
+		if (len == n && !strncmp(q, signal, n))
+			return true;
+		q += len + (q[len] == ',');
+	}
+	return false;
+}
+
 int ovh_pipeline__flushes(const struct ovh_profiler *p)
 {
 	char path[PATH_MAX];
@@ -257,11 +291,14 @@ int ovh_pipeline__flushes(const struct ovh_profiler *p)
 	DIR *d = opendir(path);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	/* Files appear by rename once written; temporaries start with '.'. */
+	/* Files appear by rename once written; temporaries start with '.'.
+	 * Each flush writes one folded file per signal with data: count the
+	 * CPU ones, or without them the off-CPU ones. */
+	const char *sig = ovh_profiles_have(p->profiles, "cpu") ? "cpu-" : "offcpu-";
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 
-		if (!strncmp(e->d_name, "cpu-", 4) && len > 11 &&
+		if (!strncmp(e->d_name, sig, strlen(sig)) && len > strlen(sig) + 7 &&
 		    !strcmp(e->d_name + len - 7, ".folded"))
 			n++;
 	}
@@ -285,8 +322,16 @@ int ovh_profiler__wait_ready(struct ovh_profiler *p, unsigned n_cpus, unsigned t
 		switch (p->tool) {
 		case OVH_TOOL_PIPELINE:
 			ovh_fmt(path, sizeof(path), "%s/stderr.txt", p->dir);
-			ready = ovh_file_has(path, "pipeline: sampling");
+			ready = ovh_file_has(path, "pipeline: sampling") ||
+				ovh_file_has(path, "pipeline: profiling time off the CPU");
 			break;
+		case OVH_TOOL_OFFCPUTIME: {
+			/* It says nothing: ready once its program runs (the
+			 * caller has the kernel's BPF counters on). */
+			uint64_t ns = 0, cnt = 0;
+			ready = ovh_proc__bpf_run(p->child.pid, &ns, &cnt) > 0 && cnt > 0;
+			break;
+		}
 		case OVH_TOOL_PERF:
 			ready = ovh_proc__perf_event_fds(p->child.pid) >= (int)n_cpus;
 			break;
@@ -421,6 +466,7 @@ int ovh_profiler__figures(const struct ovh_profiler *p, int cpu, struct ovh_prof
 		ovh_fmt(path, sizeof(path), "%s/stderr.txt", p->dir);
 		break;
 	case OVH_TOOL_BPFTRACE:
+	case OVH_TOOL_OFFCPUTIME:
 		ovh_fmt(path, sizeof(path), "%s/stdout.txt", p->dir);
 		break;
 	default:
@@ -445,6 +491,12 @@ int ovh_profiler__figures(const struct ovh_profiler *p, int cpu, struct ovh_prof
 		break;
 	case OVH_TOOL_PERF:
 		ovh_perf_figures(text, f);
+		break;
+	case OVH_TOOL_OFFCPUTIME:
+		f->samples = 0;
+		for (const char *q = text; (q = strstr(q, "\n    -  ")); q++)
+			f->samples++;
+		f->dropped = 0; /* it does not say */
 		break;
 	default:
 		ovh_bpftrace_figures(text, f);

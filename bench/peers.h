@@ -2,8 +2,9 @@
 /*
  * The profilers `pipeline-bench overhead` runs, behind one interface:
  * this project's agent (`pipeline`, next to pipeline-bench in the build's
- * bin/), `perf record -e cpu-clock -F HZ -a -g` and `bpftrace -e
- * 'profile:hz:HZ { @[ustack, kstack] = count(); }'`. Each writes its own
+ * bin/), `perf record -e cpu-clock -F HZ -a -g`, `bpftrace -e
+ * 'profile:hz:HZ { @[ustack, kstack] = count(); }'`, and for off-CPU time
+ * libbpf-tools' `offcputime -u`. Each writes its own
  * output into a directory of its own, runs on every CPU, and is stopped
  * with SIGINT, as a user would stop it. What each says about itself at
  * exit (samples, drops; for pipeline its self-stats, as JSON with
@@ -26,13 +27,15 @@ enum ovh_tool {
 	OVH_TOOL_PIPELINE,
 	OVH_TOOL_PERF,
 	OVH_TOOL_BPFTRACE,
+	OVH_TOOL_OFFCPUTIME, /* libbpf-tools offcputime -u: the off-CPU peer */
 };
 
 struct ovh_profiler {
 	enum ovh_tool tool;
 	unsigned hz;
-	bool stats_json;    /* pipeline: --stats-json DIR/stats.json */
-	char dir[PATH_MAX]; /* its output directory */
+	bool stats_json;      /* pipeline: --stats-json DIR/stats.json */
+	const char *profiles; /* pipeline: --profiles, or NULL (cpu) */
+	char dir[PATH_MAX];   /* its output directory */
 	struct ovh_child child;
 	uint64_t ready_ns; /* CLOCK_MONOTONIC when it was seen sampling */
 	uint64_t stop_ns;  /* ... when SIGINT was sent */
@@ -49,7 +52,7 @@ struct ovh_profiler_figures {
 	double stack_errors;   /* stacks it could not capture or print */
 };
 
-/* Returns the tool's name: "off", "pipeline", "perf", "bpftrace". */
+/* Returns the tool's name: "off", "pipeline", "perf", "bpftrace", "offcputime". */
 const char *ovh_tool__name(enum ovh_tool t);
 
 /* Returns 0 if the tool can be started (found, executable), or -ENOENT with
@@ -59,7 +62,8 @@ int ovh_profiler__check(enum ovh_tool t, const char *bin_dir, char *why, size_t 
 /* Returns true if `pipeline --help` lists --stats-json. */
 bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir);
 
-/* Starts tool t at hz into dir (created); pipeline with --unwind unwind. pipeline runs as a
+/* Starts tool t at hz into dir (created); pipeline with --unwind unwind and
+ * --profiles profiles (NULL: cpu). pipeline runs as a
  * continuous deployment does, flushing every interval_s into files of their own
  * (--per-interval), and stops by itself after max_s (--duration) if nobody
  * stops it sooner; perf and bpftrace run until
@@ -67,7 +71,7 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir);
  * SIGKILLed then). Returns 0 or -errno. */
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
 			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
-			const char *unwind);
+			const char *unwind, const char *profiles);
 /* Returns how many flushes pipeline has completed into p->dir (the files of
  * its --per-interval intervals), or -errno. */
 int ovh_pipeline__flushes(const struct ovh_profiler *p);

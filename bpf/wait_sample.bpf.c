@@ -14,17 +14,20 @@
  * The walk is the cost (on a 2-vCPU KVM guest under the bench server's
  * load: 4 us for the kernel stack, 1.2 us for the user stack, against
  * 0.1 us for the tracepoint itself), and a busy host switches hundreds of
- * thousands of times a second: so stacks are taken for 1 switch-out in
- * offcpu_every, which user space raises above 1 only when the rate of
- * switch-outs exceeds its budget, and each record stands for that many.
- * The choice is random, so the sampled switches are a fair draw whatever
- * their timing.
+ * thousands of times a second: so each CPU takes stacks for 1 switch-out
+ * in N, N set every RATE_WINDOW_NS from the rate of the window before so
+ * that the CPU takes at most max_rate stacks a second (and halved at most
+ * per window when the rate falls, so a lull does not open the gates to the
+ * next burst), and each record stands for N. The choice is random, so the
+ * sampled switches are a fair draw whatever their timing; N is fixed
+ * before the event, so the weighted totals stay unbiased.
  *
  * Lock contention. sys_enter_futex notes the time of a wait (FUTEX_WAIT,
  * _BITSET, _REQUEUE_PI, LOCK_PI, LOCK_PI2; futex_waitv); sys_exit_futex
  * sends the wait's length with the user stack, walked there (the waiting
  * thread is current again). A wait that returned EAGAIN did not sleep (the
- * word had changed) and is only counted.
+ * word had changed) and is only counted. Sampled as off-CPU time is, with
+ * a rate of its own.
  *
  * Never waits for user space: a full ring drops and counts. Kernel
  * threads, the idle task and the agent itself are left out.
@@ -51,10 +54,30 @@ const volatile bool filter_pids = false;
 const volatile bool kernel_stacks = true;
 const volatile __u64 min_ns = 1000;
 const volatile __u64 wakeup_bytes = 0;
+const volatile __u32 max_rate = 200; /* stacks per second per CPU and signal */
 
-/* 1 in N: set by user space while running (pipeline/wait_probes.c). */
-volatile __u32 offcpu_every = 1;
-volatile __u32 lock_every = 1;
+#define RATE_WINDOW_NS 100000000ull
+
+/* Per CPU and signal (0: off-CPU, 1: lock): the current window's events
+ * and the 1 in N in force (read by user space for its stats). Windows are
+ * timed in jiffies, a plain load, where the clock read costs about 60 ns
+ * per event on a KVM guest; their length in jiffies is learned from the
+ * clock at each window's end (the kernel's HZ is not known here). */
+struct rate_state {
+	__u64 window_ns;
+	__u64 window_jiffies;
+	__u32 count;
+	__u32 every;
+	__u32 window_len; /* jiffies per RATE_WINDOW_NS; 0 before the first window */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct rate_state);
+} rates SEC(".maps");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -134,6 +157,37 @@ static __always_inline bool in_scope(struct task_struct *task)
 	if (!task->pid || (task->flags & PF_KTHREAD) || tgid == self_tgid)
 		return false;
 	return !filter_pids || bpf_map_lookup_elem(&target_pids, &tgid);
+}
+
+/* Counts an event of signal which (0: off-CPU, 1: lock) and returns the
+ * 1 in N in force on this CPU. */
+static __always_inline __u32 sample_every(__u32 which)
+{
+	struct rate_state *r = bpf_map_lookup_elem(&rates, &which);
+	__u64 j = bpf_jiffies64(), now, elapsed, rate, every, len;
+
+	if (!r)
+		return 1;
+	if (j - r->window_jiffies >= r->window_len) {
+		now = bpf_ktime_get_ns();
+		elapsed = now - r->window_ns;
+		if (r->window_ns && elapsed && j > r->window_jiffies) {
+			rate = (__u64)r->count * 1000000000ull / elapsed;
+			every = rate > max_rate ? rate / max_rate + 1 : 1;
+			if (every < r->every / 2)
+				every = r->every / 2;
+			r->every = every > 1000000 ? 1000000 : every;
+			len = RATE_WINDOW_NS * (j - r->window_jiffies) / elapsed;
+			r->window_len = len ? len : 1;
+		} else {
+			r->window_len = 1; /* the first window: one jiffy, to learn its length */
+		}
+		r->count = 0;
+		r->window_ns = now;
+		r->window_jiffies = j;
+	}
+	r->count++;
+	return r->every ? r->every : 1;
 }
 
 /* Whether this event is one of the 1 in every sampled. */
@@ -251,23 +305,26 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 {
 	struct wait_sample_rec *r;
 	struct wait_task *t;
-	__u32 zero = 0, tid, every = offcpu_every;
+	__u32 zero = 0, tid, every;
+	__u64 now;
 	long nk = 0;
 
 	if (!in_scope(prev))
 		return;
 	st->switches++;
+	every = sample_every(0);
 	if (!sampled(every))
 		return;
+	now = bpf_ktime_get_ns();
 	t = bpf_task_storage_get(&task_states, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	r = bpf_map_lookup_elem(&scratch, &zero);
 	if (!t || !r) {
 		st->no_task_state++;
 		return;
 	}
-	fill_header(r, prev, CPU_SAMPLE_KIND_OFFCPU, bpf_ktime_get_ns());
+	fill_header(r, prev, CPU_SAMPLE_KIND_OFFCPU, now);
 	r->ev.delay_ns = 0;
-	r->ev.weight = every ? every : 1;
+	r->ev.weight = every;
 	r->ev.addr = 0;
 	r->ev.state = preempt ? 0 : prev->__state;
 	if (kernel_stacks) {
@@ -335,22 +392,25 @@ static __always_inline void lock_begin(__u64 addr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct wait_sample_stats *st = cpu_stats();
-	__u32 every = lock_every;
 	struct wait_task *t;
+	__u64 now;
+	__u32 every;
 
 	if (!st || !in_scope(task))
 		return;
 	st->futex_waits++;
+	every = sample_every(1);
 	if (!sampled(every))
 		return;
+	now = bpf_ktime_get_ns();
 	t = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
 		st->no_task_state++;
 		return;
 	}
-	t->lock_ts = bpf_ktime_get_ns();
+	t->lock_ts = now;
 	t->lock_addr = addr;
-	t->lock_weight = every ? every : 1;
+	t->lock_weight = every;
 	st->lock_taken++;
 }
 

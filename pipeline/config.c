@@ -135,7 +135,7 @@ static const struct opt_desc opt_table[] = {
 	 "offcpu: periods off the CPU shorter than this are left out (default 1)"},
 	{"wait-max-rate", OPT_UINT, CFG(wait_max_rate), 1, 1000000, "N",
 	 "offcpu, lock: stacks taken per second per CPU and signal, at most; above it 1 in "
-	 "N switches or waits is sampled and stands for N (default 500)"},
+	 "N switches or waits is sampled and stands for N (default 200)"},
 	{"alloc-sample-bytes", OPT_UINT, CFG(alloc_sample_bytes), 1, 1073741824, "N",
 	 "alloc: sample allocations by bytes, each byte with probability 1/N, weighted "
 	 "back as pprof and Go's heap profiler do; 1 tracks every allocation exactly "
@@ -192,7 +192,7 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->alloc_max_tracked = 1000000;
 	cfg->leak_min_age = 60;
 	cfg->offcpu_min_us = 1;
-	cfg->wait_max_rate = 500;
+	cfg->wait_max_rate = 200;
 	cfg->alloc_view = "inuse";
 }
 

@@ -370,14 +370,12 @@ int main(int argc, char **argv)
 			pids_gone = true;
 			break;
 		}
-		wait_probes__tune(wprobes);
-		/* Wake for the next flush or the end, and see below. */
+		/* With --pid, wake at least once a second to notice exited
+		 * targets; otherwise only for the next flush or the end. */
 		uint64_t wake = next_flush;
 		if (end_mono && end_mono < wake)
 			wake = end_mono;
-		/* With --pid, wake at least once a second to notice exited
-		 * targets; with wait probes, to retune their sampling. */
-		if ((cfg.n_pids || wprobes) && wake > now + 1000000000ULL)
+		if (cfg.n_pids && wake > now + 1000000000ULL)
 			wake = now + 1000000000ULL;
 		uint64_t d = wake - now;
 		struct timespec ts = {.tv_sec = d / 1000000000ULL, .tv_nsec = d % 1000000000ULL};

@@ -3,13 +3,13 @@
  * Off-CPU and futex-wait probes (see wait_probes.h and
  * bpf/wait_sample.bpf.c).
  *
- * The budget: taking a stack costs microseconds, and a busy host switches
- * or waits on futexes far more often than the CPU sampler ticks. Once a
- * second the busiest CPU's rate of each kind of event sets N, the 1 in N
- * events whose stacks are taken, so that no CPU takes more than max_rate
- * stacks a second per signal; each record then stands for N events. N is
- * random per event in the kernel, so sampling is fair whatever the
- * events' rhythm, and the totals stay estimates of the true ones.
+ * The budget: taking a stack costs microseconds (12 us with the kernel
+ * stack, under load on a 2-vCPU KVM guest), and a busy host switches or
+ * waits on futexes far more often than the CPU sampler ticks. Each CPU
+ * keeps its own rate of each kind of event and samples 1 in N of them so
+ * as to take at most max_rate stacks a second (bpf/wait_sample.bpf.c);
+ * each record stands for N events, so the totals stay estimates of the
+ * true ones.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wait_probes.h"
@@ -30,20 +29,9 @@ struct wait_probes {
 	struct bpf_link *links[5];
 	unsigned n_links;
 	unsigned n_cpus;
-	uint32_t max_rate;
-	struct wait_sample_stats *last; /* per CPU, at the last tune */
-	struct wait_sample_stats *now;	/* per CPU, scratch */
-	uint64_t last_ns;
-	bool futex_waitv; /* its tracepoints were attached */
+	struct wait_sample_stats *now; /* per CPU, scratch */
+	bool futex_waitv;	       /* its tracepoints were attached */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int add_link(struct wait_probes *wp, struct bpf_link *l, const char *what)
 {
@@ -111,11 +99,9 @@ int wait_probes__new(const struct wait_probes_opts *opts, struct wait_probes **o
 	if (!wp)
 		return -ENOMEM;
 	wp->n_cpus = opts->n_cpus;
-	wp->max_rate = opts->max_rate ? opts->max_rate : 1;
-	wp->last = calloc(opts->n_cpus, sizeof(*wp->last));
 	wp->now = calloc(opts->n_cpus, sizeof(*wp->now));
 	wp->skel = wait_sample_bpf__open();
-	if (!wp->last || !wp->now || !wp->skel) {
+	if (!wp->now || !wp->skel) {
 		err = -ENOMEM;
 		fprintf(stderr, "pipeline: cannot open the off-CPU and lock BPF object\n");
 		goto fail;
@@ -125,6 +111,7 @@ int wait_probes__new(const struct wait_probes_opts *opts, struct wait_probes **o
 	wp->skel->rodata->kernel_stacks = opts->kernel_stacks;
 	wp->skel->rodata->min_ns = opts->min_ns;
 	wp->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+	wp->skel->rodata->max_rate = opts->max_rate ? opts->max_rate : 1;
 	bpf_map__set_max_entries(wp->skel->maps.inflight, opts->inflight ? opts->inflight : 1);
 	bpf_map__set_max_entries(wp->skel->maps.rings, opts->n_cpus);
 	bpf_program__set_autoload(wp->skel->progs.offcpu_switch, opts->offcpu);
@@ -163,7 +150,6 @@ int wait_probes__new(const struct wait_probes_opts *opts, struct wait_probes **o
 		if (err)
 			goto fail;
 	}
-	wp->last_ns = mono_ns();
 	*out = wp;
 	return 0;
 fail:
@@ -185,7 +171,6 @@ void wait_probes__free(struct wait_probes *wp)
 		return;
 	wait_probes__stop(wp);
 	wait_sample_bpf__destroy(wp->skel);
-	free(wp->last);
 	free(wp->now);
 	free(wp);
 }
@@ -198,38 +183,6 @@ static int read_per_cpu(const struct wait_probes *wp, struct wait_sample_stats *
 				 wp->n_cpus * sizeof(*per_cpu), 0))
 		return -errno;
 	return 0;
-}
-
-/* The 1 in N that keeps rate events a second under the budget. */
-static uint32_t one_in(double rate, uint32_t max_rate)
-{
-	double n = rate / max_rate;
-
-	if (n <= 1)
-		return 1;
-	return n >= 1e6 ? 1000000 : (uint32_t)n + 1;
-}
-
-void wait_probes__tune(struct wait_probes *wp)
-{
-	if (!wp || read_per_cpu(wp, wp->now))
-		return;
-	uint64_t now = mono_ns();
-	double secs = (double)(now - wp->last_ns) / 1e9, switches = 0, waits = 0;
-
-	if (secs < 0.2)
-		return; /* too short to tell a rate */
-	for (unsigned c = 0; c < wp->n_cpus; c++) {
-		double s = (double)(wp->now[c].switches - wp->last[c].switches) / secs;
-		double w = (double)(wp->now[c].futex_waits - wp->last[c].futex_waits) / secs;
-
-		switches = s > switches ? s : switches;
-		waits = w > waits ? w : waits;
-	}
-	wp->skel->data->offcpu_every = one_in(switches, wp->max_rate);
-	wp->skel->data->lock_every = one_in(waits, wp->max_rate);
-	memcpy(wp->last, wp->now, wp->n_cpus * sizeof(*wp->now));
-	wp->last_ns = now;
 }
 
 int wait_probes__read_stats(const struct wait_probes *wp, struct wait_sample_stats *out)
@@ -247,6 +200,23 @@ int wait_probes__read_stats(const struct wait_probes *wp, struct wait_sample_sta
 			dst[i] += src[i];
 	}
 	return 0;
+}
+
+/* The largest 1 in N in force on a CPU for signal which (0: off-CPU, 1: lock). */
+static uint32_t max_every(const struct wait_probes *wp, uint32_t which)
+{
+	struct {
+		uint64_t window_ns, window_jiffies;
+		uint32_t count, every, window_len, pad;
+	} *per_cpu = calloc(wp->n_cpus, sizeof(*per_cpu));
+	uint32_t n = 1;
+
+	if (per_cpu && !bpf_map__lookup_elem(wp->skel->maps.rates, &which, sizeof(which), per_cpu,
+					     wp->n_cpus * sizeof(*per_cpu), 0))
+		for (unsigned c = 0; c < wp->n_cpus; c++)
+			n = per_cpu[c].every > n ? per_cpu[c].every : n;
+	free(per_cpu);
+	return n;
 }
 
 int wait_probes__read_bpf_stats(const struct wait_probes *wp, uint64_t *run_ns, uint64_t *run_cnt)
@@ -278,19 +248,21 @@ void wait_probes__print_stats(const struct wait_probes *wp, FILE *f)
 	wait_probes__read_bpf_stats(wp, &run_ns, &run_cnt);
 	if (wp->skel->progs.offcpu_switch && bpf_program__fd(wp->skel->progs.offcpu_switch) >= 0)
 		fprintf(f,
-			"  off-CPU                    %llu switch-outs, %llu stacks taken (now 1 "
-			"in "
-			"%u), %llu sent, %llu back within the minimum, %llu lost (more sampled "
+			"  off-CPU                    %llu switch-outs, %llu stacks taken (now up "
+			"to "
+			"1 in %u), %llu sent, %llu back within the minimum, %llu lost (more "
+			"sampled "
 			"threads asleep than tracked)\n",
 			(unsigned long long)st.switches, (unsigned long long)st.offcpu_taken,
-			wp->skel->data->offcpu_every, (unsigned long long)st.offcpu_sent,
+			max_every(wp, 0), (unsigned long long)st.offcpu_sent,
 			(unsigned long long)st.offcpu_short, (unsigned long long)st.offcpu_lost);
 	if (bpf_program__fd(wp->skel->progs.futex_enter) >= 0)
 		fprintf(f,
-			"  futex waits                %llu waits, %llu taken (now 1 in %u), %llu "
+			"  futex waits                %llu waits, %llu taken (now up to 1 in %u), "
+			"%llu "
 			"sent, %llu did not sleep%s\n",
 			(unsigned long long)st.futex_waits, (unsigned long long)st.lock_taken,
-			wp->skel->data->lock_every, (unsigned long long)st.lock_sent,
+			max_every(wp, 1), (unsigned long long)st.lock_sent,
 			(unsigned long long)st.lock_no_wait,
 			wp->futex_waitv ? "" : " (futex_waitv not traced)");
 	fprintf(f,
@@ -323,11 +295,10 @@ void wait_probes__write_json(const struct wait_probes *wp, FILE *f)
 		"\"bpf_runs\": %llu}",
 		(unsigned long long)st.switches, (unsigned long long)st.offcpu_taken,
 		(unsigned long long)st.offcpu_sent, (unsigned long long)st.offcpu_short,
-		(unsigned long long)st.offcpu_lost, wp->skel->data->offcpu_every,
+		(unsigned long long)st.offcpu_lost, max_every(wp, 0),
 		(unsigned long long)st.futex_waits, (unsigned long long)st.lock_taken,
 		(unsigned long long)st.lock_sent, (unsigned long long)st.lock_no_wait,
-		wp->skel->data->lock_every, (unsigned long long)st.ring_full,
-		(unsigned long long)st.no_ring, (unsigned long long)st.no_task_state,
-		(unsigned long long)st.stack_failed, (unsigned long long)run_ns,
-		(unsigned long long)run_cnt);
+		max_every(wp, 1), (unsigned long long)st.ring_full, (unsigned long long)st.no_ring,
+		(unsigned long long)st.no_task_state, (unsigned long long)st.stack_failed,
+		(unsigned long long)run_ns, (unsigned long long)run_cnt);
 }

@@ -2,8 +2,8 @@
 /*
  * The kernel side of the off-CPU and lock-contention profiles: owns the
  * wait_sample BPF skeleton (sched_switch, and the futex syscall
- * tracepoints), writing into the sampler's per-CPU rings, and the rate
- * budget that keeps its cost bounded on a busy host (wait_probes__tune).
+ * tracepoints), writing into the sampler's per-CPU rings, with a budget of
+ * stacks per second per CPU that keeps its cost bounded on a busy host.
  */
 #ifndef PIPELINE_WAIT_PROBES_H
 #define PIPELINE_WAIT_PROBES_H
@@ -38,11 +38,6 @@ int wait_probes__new(const struct wait_probes_opts *opts, struct wait_probes **o
 void wait_probes__stop(struct wait_probes *wp);
 /* Detaches and frees. Accepts NULL. */
 void wait_probes__free(struct wait_probes *wp);
-
-/* Sets each signal's 1-in-N sampling from the event rates since the last
- * call, so that the busiest CPU takes at most max_rate stacks a second.
- * Call about once a second. Accepts NULL. */
-void wait_probes__tune(struct wait_probes *wp);
 
 /* Sums the per-CPU counters. Returns 0 or -errno. */
 int wait_probes__read_stats(const struct wait_probes *wp, struct wait_sample_stats *out);

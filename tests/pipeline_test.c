@@ -91,8 +91,9 @@ static int test_config_rejects(void)
 static int test_config_wait_signals(void)
 {
 	struct pipeline_config cfg;
-	const char *both[] = {"--profiles", "cpu,offcpu,lock", "--offcpu-min-us", "50",
-			      "--wait-max-rate", "100", NULL};
+	const char *both[] = {"--profiles", "cpu,offcpu,lock", "--offcpu-min-us",
+			      "50",	    "--wait-max-rate", "100",
+			      NULL};
 	const char *unknown[] = {"--profiles", "cpu,offcpus", NULL};
 	const char *empty[] = {"--profiles", "", NULL};
 	const char *rate0[] = {"--wait-max-rate", "0", NULL};
@@ -104,7 +105,7 @@ static int test_config_wait_signals(void)
 	CHECK(parse(&cfg, lock_only) == CONFIG_OK);
 	CHECK(!cfg.profile_cpu && !cfg.profile_offcpu && cfg.profile_lock);
 	CHECK_EQ_U64(cfg.offcpu_min_us, 1);
-	CHECK_EQ_U64(cfg.wait_max_rate, 500);
+	CHECK_EQ_U64(cfg.wait_max_rate, 200);
 	CHECK(parse(&cfg, unknown) == CONFIG_EXIT_USAGE);
 	CHECK(parse(&cfg, empty) == CONFIG_EXIT_USAGE);
 	CHECK(parse(&cfg, rate0) == CONFIG_EXIT_USAGE);
@@ -397,8 +398,12 @@ static int test_agg_weighted_waits(void)
 	CHECK_STR(off.p.value_types[1].type, "off_cpu");
 	struct profile_stack cpu_stack = make_stack(9, 9, "svc", b, 0, 1);
 	cpu_stack.count = 3;
-	struct profile cpu = {.signal = "cpu", .period_ns = 10000000, .stacks = &cpu_stack,
-			      .n_stacks = 1, .total_samples = 3, .frequency_hz = 100};
+	struct profile cpu = {.signal = "cpu",
+			      .period_ns = 10000000,
+			      .stacks = &cpu_stack,
+			      .n_stacks = 1,
+			      .total_samples = 3,
+			      .frequency_hz = 100};
 	CHECK(wait_report__wall(&cpu, &off.p, &wall) == 0);
 	CHECK_EQ_U64(wall.p.n_stacks, 4);
 	CHECK_EQ_U64(wall.p.total_samples, 30000000ull + off.p.total_samples);
