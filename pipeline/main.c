@@ -102,14 +102,21 @@ static bool any_pid_alive(const struct pipeline_config *cfg)
 	return false;
 }
 
-static void collect_drops(struct sampler *smp, struct shard *const *shards, unsigned n,
-			  struct profile_drops *d)
+/* The run's drops so far, exported with every profile: the CPU sampler's
+ * and the wait probes' (wp may be NULL) in the kernel, the shards' after. */
+static void collect_drops(struct sampler *smp, const struct wait_probes *wp,
+			  struct shard *const *shards, unsigned n, struct profile_drops *d)
 {
 	struct cpu_sample_stats ks = {0};
+	struct wait_sample_stats ws = {0};
 	memset(d, 0, sizeof(*d));
 	if (sampler__read_stats(smp, &ks) == 0) {
 		d->kernel_ring_full = ks.ring_full;
 		d->kernel_no_ring = ks.no_ring;
+	}
+	if (wp && wait_probes__read_stats(wp, &ws) == 0) {
+		d->kernel_ring_full += ws.ring_full;
+		d->kernel_no_ring += ws.no_ring;
 	}
 	struct shard_stats st;
 	shard__stats_sum(shards, n, &st);
@@ -358,7 +365,7 @@ int main(int argc, char **argv)
 		if (end_mono && now >= end_mono)
 			break;
 		if (now >= next_flush) {
-			collect_drops(smp, shards, n_shards, &drops);
+			collect_drops(smp, wprobes, shards, n_shards, &drops);
 			flusher__flush(flusher, shards, n_shards, &drops, false);
 			symbolizer__interval_flushed(sym);
 			/* A late flush covers the slots it missed; no back-to-back catch-up. */
@@ -383,7 +390,7 @@ int main(int argc, char **argv)
 		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
 			break;
 		if (sig == SIGUSR1) {
-			collect_drops(smp, shards, n_shards, &drops);
+			collect_drops(smp, wprobes, shards, n_shards, &drops);
 			self_stats__print(stderr, &cfg, smp, shards, n_shards, flusher, sym,
 					  exporter, clock_ns(CLOCK_MONOTONIC) - start_mono);
 			proc_tracker__print(procs, stderr);
@@ -398,7 +405,7 @@ int main(int argc, char **argv)
 	wait_probes__stop(wprobes);
 	for (unsigned i = 0; i < n_shards; i++)
 		shard__stop(shards[i]);
-	collect_drops(smp, shards, n_shards, &drops);
+	collect_drops(smp, wprobes, shards, n_shards, &drops);
 	struct otlp_exporter_stats io_before = {0}, io_after = {0};
 	if (exporter)
 		otlp_exporter__stats(exporter, &io_before);

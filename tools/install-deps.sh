@@ -13,9 +13,10 @@ BUILD_PKGS=(
 	g++ binutils xz-utils # the C++ DWARF test subject and its stripped variants
 )
 # Needed only by tests: pprof reader, headless browser, sanitizer runtime,
-# and the peer profilers `pipeline-bench overhead --peers` runs (perf, bpftrace).
+# and the peer profilers `pipeline-bench overhead --peers` and `--waits` run
+# (perf, bpftrace, libbpf-tools' offcputime).
 TEST_PKGS=(golang-go chromium chromium-driver clang-format libclang-rt-14-dev openssl
-	linux-perf bpftrace)
+	linux-perf bpftrace libbpf-tools)
 
 want=("${BUILD_PKGS[@]}")
 if [ "${1:-}" = "--with-tests" ]; then
