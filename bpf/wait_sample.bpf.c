@@ -38,6 +38,7 @@
 
 #include "wait_sample.h"
 
+#define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
 #define EAGAIN	   11
 
@@ -101,14 +102,13 @@ struct {
 	__type(value, __u8);
 } target_pids SEC(".maps");
 
-/* Per thread: when its sampled switch-out or futex wait began. Task
- * storage: no bound to size and freed with the thread. */
+/* Per thread: when its sampled switch-out began (its record in inflight),
+ * 0 when none, for a record the LRU evicted to be counted. Task storage: no
+ * bound to size, freed with the thread. Its lookup fails, though, while a
+ * task storage is being freed on this CPU (an exiting thread preempted
+ * there): then the record is looked for in inflight all the same. */
 struct wait_task {
-	__u64 off_ts;  /* sampled switch-out (its stacks in inflight); 0: none */
-	__u64 lock_ts; /* sampled futex wait; 0: none */
-	__u64 lock_addr;
-	__u32 lock_weight;
-	__u32 pad;
+	__u64 off_ts;
 };
 
 struct {
@@ -117,6 +117,23 @@ struct {
 	__type(key, int);
 	__type(value, struct wait_task);
 } task_states SEC(".maps");
+
+/* Each thread's sampled futex wait in progress, by thread id. A hash, not
+ * task storage: a wait must not be lost to a busy task storage lock, and a
+ * full map (more threads waiting at once than this) is counted. */
+struct lock_wait {
+	__u64 ts;
+	__u64 addr;
+	__u32 weight;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct lock_wait);
+} lock_waits SEC(".maps");
 
 /* The record of each sampled thread now off the CPU, by thread id. Bounded
  * (user space sizes it): least recently used entries go first, which are
@@ -309,7 +326,8 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	__u64 now;
 	long nk = 0;
 
-	if (!in_scope(prev))
+	/* A thread's last switch-out, as it exits, has no return. */
+	if (!in_scope(prev) || (prev->flags & PF_EXITING))
 		return;
 	st->switches++;
 	every = sample_every(0);
@@ -352,20 +370,32 @@ static __always_inline void switch_in(struct task_struct *next, struct wait_samp
 {
 	struct wait_task *t = bpf_task_storage_get(&task_states, next, 0, 0);
 	struct wait_sample_rec *r;
-	__u64 off_ts, now;
+	__u64 off_ts = 0, now;
 	__u32 tid;
 
-	if (!t || !t->off_ts)
-		return;
-	off_ts = t->off_ts;
-	t->off_ts = 0;
-	now = bpf_ktime_get_ns();
+	if (t) {
+		if (!t->off_ts)
+			return; /* not sampled */
+		off_ts = t->off_ts;
+		t->off_ts = 0;
+	}
 	tid = next->pid;
 	r = bpf_map_lookup_elem(&inflight, &tid);
-	if (!r || r->ts_ns != off_ts) {
-		st->offcpu_lost++;
+	if (!r) {
+		if (off_ts)
+			st->offcpu_lost++;
 		return;
 	}
+	/* Without the time from the task storage, the record must be this
+	 * thread's, not one of an earlier thread of the same id. */
+	if (off_ts ? r->ts_ns != off_ts : r->ts_ns < next->start_time) {
+		if (off_ts)
+			st->offcpu_lost++;
+		else
+			bpf_map_delete_elem(&inflight, &tid);
+		return;
+	}
+	now = bpf_ktime_get_ns();
 	if (now - off_ts < min_ns) {
 		st->offcpu_short++;
 	} else {
@@ -392,41 +422,37 @@ static __always_inline void lock_begin(__u64 addr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct wait_sample_stats *st = cpu_stats();
-	struct wait_task *t;
-	__u64 now;
-	__u32 every;
+	struct lock_wait w = {.addr = addr};
+	__u32 tid;
 
 	if (!st || !in_scope(task))
 		return;
 	st->futex_waits++;
-	every = sample_every(1);
-	if (!sampled(every))
+	w.weight = sample_every(1);
+	if (!sampled(w.weight))
 		return;
-	now = bpf_ktime_get_ns();
-	t = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!t) {
+	w.ts = bpf_ktime_get_ns();
+	tid = task->pid;
+	if (bpf_map_update_elem(&lock_waits, &tid, &w, BPF_ANY)) {
 		st->no_task_state++;
 		return;
 	}
-	t->lock_ts = now;
-	t->lock_addr = addr;
-	t->lock_weight = every;
 	st->lock_taken++;
 }
 
 static __always_inline void lock_end(void *ctx, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct wait_task *t = bpf_task_storage_get(&task_states, task, 0, 0);
+	__u32 zero = 0, tid = task->pid;
+	struct lock_wait *lw = bpf_map_lookup_elem(&lock_waits, &tid);
 	struct wait_sample_stats *st;
 	struct wait_sample_rec *r;
-	__u32 zero = 0;
-	__u64 start;
+	struct lock_wait w;
 
-	if (!t || !t->lock_ts)
+	if (!lw)
 		return;
-	start = t->lock_ts;
-	t->lock_ts = 0;
+	w = *lw;
+	bpf_map_delete_elem(&lock_waits, &tid);
 	st = cpu_stats();
 	if (!st)
 		return;
@@ -437,10 +463,10 @@ static __always_inline void lock_end(void *ctx, long ret)
 	r = bpf_map_lookup_elem(&scratch, &zero);
 	if (!r)
 		return;
-	fill_header(r, task, CPU_SAMPLE_KIND_LOCK, start);
-	r->ev.delay_ns = bpf_ktime_get_ns() - start;
-	r->ev.weight = t->lock_weight;
-	r->ev.addr = t->lock_addr;
+	fill_header(r, task, CPU_SAMPLE_KIND_LOCK, w.ts);
+	r->ev.delay_ns = bpf_ktime_get_ns() - w.ts;
+	r->ev.weight = w.weight;
+	r->ev.addr = w.addr;
 	r->ev.state = 0;
 	r->kernel_frames = 0;
 	user_stack(ctx, task, r, 0, st);

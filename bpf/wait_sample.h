@@ -67,7 +67,9 @@ struct wait_sample_stats {
 	__u64 lock_no_wait;  /* returned EAGAIN: the word had changed, no wait */
 	__u64 ring_full;     /* records dropped: ring full */
 	__u64 no_ring;	     /* records dropped: no ring for the CPU */
-	__u64 no_task_state; /* per-thread state unavailable: event not seen */
+	__u64 no_task_state; /* per-thread state unavailable (off-CPU: task storage
+			      * busy; lock: more threads waiting than tracked): event
+			      * not seen */
 	__u64 stack_failed;  /* stack capture errors (record still sent) */
 };
 

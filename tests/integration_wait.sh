@@ -2,7 +2,8 @@
 # BPF integration test (root) of the off-CPU and lock profiles, on
 # tests/wait_workload.c: a holder keeps a mutex for known periods while two
 # waiters block on it, and a sleeper sleeps in a known function.
-#   1. --pid, --profiles cpu,offcpu,lock, files and OTLP at once:
+#   1. --pid, --profiles cpu,offcpu,lock, every event taken, files and OTLP
+#      at once; every record taken in the kernel arrives:
 #      - lock: the waits under contend_for_lock -> pthread_mutex_lock add
 #        up to the designed delay within 10 %, with the call path whole
 #        through the C library; lock.txt lists that path first, with its
@@ -69,11 +70,23 @@ mkdir -p "$tmp/r1"
 pids+=("$!")
 wait_for "$tmp/r1.out" '^PORT ' 5 || fail "the receiver did not start"
 port=$(sed -n 's/^PORT //p' "$tmp/r1.out")
-run_workload one pid --profiles cpu,offcpu,lock --otlp-endpoint "http://127.0.0.1:$port"
+# Every event taken (no sampling): the waiters' and holder's 100 us polls
+# switch thousands of times a second in bursts, past the default budget,
+# and this section checks the attribution, not the sampling's variance.
+run_workload one pid --profiles cpu,offcpu,lock --wait-max-rate 1000000 \
+	--otlp-endpoint "http://127.0.0.1:$port"
 d=$tmp/one
 cat "$d/lock.txt"
 grep -E "off-CPU|futex waits|wait drops|wait BPF" "$tmp/one.err"
 
+# Every switch-out taken came back as a record (threads' last switch-outs,
+# as they exit, are not taken), and every futex wait.
+node -e '
+	const w = JSON.parse(require("fs").readFileSync(process.argv[1])).wait;
+	if (w.offcpu_taken !== w.offcpu_sent + w.offcpu_short || w.offcpu_lost ||
+	    w.lock_taken !== w.lock_sent + w.lock_no_wait || w.no_task_state || w.ring_full)
+		throw new Error("records missing: " + JSON.stringify(w));
+' "$d/stats.json" || fail "one: wait records went missing"
 lock_ms=$(folded_ms "$d/lock.folded" ';contend_for_lock;[^ ]*pthread_mutex_lock')
 want=$(figure one lock_designed_ms)
 echo "lock: contend_for_lock waited $lock_ms ms (designed $want, measured by the workload $(figure one lock_measured_ms))"
