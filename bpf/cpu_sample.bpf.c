@@ -20,6 +20,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "cpu_sample.h"
 
@@ -121,12 +122,12 @@ static __always_inline void fill_header(struct cpu_sample_rec *s, struct task_st
  * have it set up a callchain and clear 1 KiB to return nothing. (Timed
  * inside the program at 99 Hz, the skipped call took 0.7-1.1 us, but the
  * user stack walk after it then paid most of that in cold cache lines the
- * call had warmed: the net is within this machine's noise.) Kernel
- * addresses are the top half of the address space. */
-static __always_inline __u32 kernel_stack(struct bpf_perf_event_data *ctx, struct cpu_sample_rec *s,
+ * call had warmed: the net is within this machine's noise.) in_kernel:
+ * the sample interrupted kernel code. */
+static __always_inline __u32 kernel_stack(void *ctx, bool in_kernel, struct cpu_sample_rec *s,
 					  struct cpu_sample_stats *st)
 {
-	if (!kernel_stacks || (long)ctx->regs.ip >= 0)
+	if (!kernel_stacks || !in_kernel)
 		return 0;
 	long n = bpf_get_stack(ctx, s->frames, CPU_SAMPLE_MAX_FRAMES * sizeof(__u64), 0);
 	if (n < 0) {
@@ -220,7 +221,7 @@ static __always_inline __u32 copy_user_stack(struct task_struct *task, struct cp
 
 /* --unwind dwarf: the kernel stack, then the user registers and a copy of
  * the user stack, which the shard worker unwinds with the binaries' CFI. */
-static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
+static __always_inline void sample_with_copy(void *ctx, bool in_kernel, __u32 flags,
 					     struct cpu_sample_stats *st, void *ring, __u32 cpu,
 					     __u32 tgid, __u32 tid, __u32 want)
 {
@@ -232,8 +233,8 @@ static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
 	struct cpu_sample_rec *s = &sc->rec;
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	fill_header(s, task, tgid, tid, cpu, CPU_SAMPLE_STACK_COPY);
-	__u32 nk = kernel_stack(ctx, s, st);
+	fill_header(s, task, tgid, tid, cpu, CPU_SAMPLE_STACK_COPY | flags);
+	__u32 nk = kernel_stack(ctx, in_kernel, s, st);
 	nk &= 127; /* CPU_SAMPLE_MAX_FRAMES; a mask the verifier can follow */
 	s->kernel_frames = nk;
 	s->user_frames = 0;
@@ -253,8 +254,10 @@ static __always_inline void sample_with_copy(struct bpf_perf_event_data *ctx,
 	submit(ring, sc, size, st);
 }
 
-SEC("perf_event")
-int on_cpu_sample(struct bpf_perf_event_data *ctx)
+/* One sample of the task running on this CPU: ctx is the program's own
+ * (perf_event or tp_btf: bpf_get_stack takes either), in_kernel whether it
+ * interrupted kernel code, flags added to the record's (CPU_SAMPLE_TICK). */
+static __always_inline int take_sample(void *ctx, bool in_kernel, __u32 flags)
 {
 	__u32 zero = 0;
 	struct cpu_sample_stats *st = bpf_map_lookup_elem(&stats, &zero);
@@ -286,7 +289,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		if (want || !copy_auto) {
 			__u32 w = want && *want && *want < stack_copy_bytes ? *want
 									    : stack_copy_bytes;
-			sample_with_copy(ctx, st, ring, cpu, tgid, tid, w);
+			sample_with_copy(ctx, in_kernel, flags, st, ring, cpu, tgid, tid, w);
 			return 0;
 		}
 	}
@@ -298,9 +301,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	}
 
 	struct task_struct *task = bpf_get_current_task_btf();
-	fill_header(s, task, tgid, tid, cpu, tid == 0 ? CPU_SAMPLE_IDLE : 0);
+	fill_header(s, task, tgid, tid, cpu, (tid == 0 ? CPU_SAMPLE_IDLE : 0) | flags);
 	long n = 0;
-	__u32 nk = kernel_stack(ctx, s, st), nu = 0;
+	__u32 nk = kernel_stack(ctx, in_kernel, s, st), nu = 0;
 
 	if (tid != 0) {
 		/* The user stack goes right after the kernel one. */
@@ -356,6 +359,76 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		size = sizeof(*fsc); /* cannot happen; tells the verifier the bound */
 	submit(ring, s, size, st);
 	return 0;
+}
+
+/* The cpu-clock perf event: kernel addresses are the top half of the
+ * address space. */
+SEC("perf_event")
+int on_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	return take_sample(ctx, (long)ctx->regs.ip < 0, 0);
+}
+
+/*
+ * --clock tick: the scheduler tick's own hrtimer (tick_fn, the address of
+ * the kernel's tick handler), which interrupts every busy CPU HZ times a
+ * second anyway: every tick_every-th tick on average is a sample, at no
+ * interrupt of its own. The gap between two taken ticks is drawn at random
+ * from 1 .. 2 tick_every - 1 (mean tick_every), so a task whose rhythm is a
+ * multiple of the tick is not always seen, or never. A CPU that stops its
+ * tick when idle (NO_HZ) takes no sample then, as cpu-clock leaves the idle
+ * task out. CPUs listed in tick_off (NO_HZ_FULL: no tick while busy either)
+ * are sampled by cpu-clock instead.
+ *
+ * Whether the tick interrupted kernel code (and a kernel stack is worth its
+ * walk): the interrupt's own registers are out of reach (__irq_regs is a
+ * per-CPU variable, which the verifier can resolve only with
+ * CONFIG_KALLSYMS_ALL), so the task's user registers tell: an interrupt
+ * from user mode saved them with orig_ax = -1 (no system call), while a
+ * task inside a system call or a fault left its number or error code
+ * there. Kernel threads are always in the kernel. Misread: softirq work
+ * run on the way out of an interrupt that came from user mode (no kernel
+ * stack taken then).
+ */
+const volatile __u64 tick_fn = 0;
+const volatile __u32 tick_every = 1;
+
+struct tick_state {
+	__u32 countdown; /* ticks until the next sample */
+	__u32 off;	 /* this CPU is sampled by cpu-clock instead */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tick_state);
+} tick_states SEC(".maps");
+
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(on_tick, struct hrtimer *timer, ktime_t *now)
+{
+	__u32 zero = 0;
+	struct tick_state *ts;
+
+	if ((__u64)timer->function != tick_fn)
+		return 0;
+	ts = bpf_map_lookup_elem(&tick_states, &zero);
+	if (!ts || ts->off)
+		return 0;
+	if (ts->countdown > 1) {
+		ts->countdown--;
+		return 0;
+	}
+	ts->countdown = tick_every > 1 ? 1 + bpf_get_prandom_u32() % (2 * tick_every - 1) : 1;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	bool in_kernel = true;
+	if (!(task->flags & 0x00200000 /* PF_KTHREAD */)) {
+		struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
+		in_kernel = (long)ur->orig_ax >= 0;
+	}
+	return take_sample(ctx, in_kernel, CPU_SAMPLE_TICK);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -42,7 +42,10 @@
  * of stack from sp follow the user frames, for the worker to put back the
  * caller of a function sampled without a frame (a GCC leaf, a prologue). */
 #define CPU_SAMPLE_LEAF_WINDOW_BIT (1u << 7)
-#define CPU_SAMPLE_LEAF_WINDOW	   256
+/* --clock tick: taken on the scheduler tick, in its interrupt: the kernel
+ * stack starts with the tick's own interrupt path, which the worker trims. */
+#define CPU_SAMPLE_TICK	       (1u << 11)
+#define CPU_SAMPLE_LEAF_WINDOW 256
 
 /* What a record is, in flags: the rings carry every signal's records, all
  * starting with CPU_SAMPLE_HEADER (alloc_sample.h, wait_sample.h). */

@@ -44,6 +44,12 @@ static const struct opt_desc opt_table[] = {
 	 "ring reader and one worker thread)"},
 	{"frequency", OPT_UINT, CFG(frequency), 1, 10000, "HZ",
 	 "samples per second on each CPU, 1-10000 (default 99)"},
+	{"clock", OPT_STRING, CFG(clock), 0, 0, "cpu-clock|tick|auto",
+	 "what paces the CPU samples: cpu-clock (a software perf event per CPU: its own "
+	 "timer interrupt), tick (every Nth scheduler tick, N the closest HZ/N to "
+	 "--frequency, no interrupt of its own; HZ is measured from the kernel), auto (tick "
+	 "where the kernel's tick can serve --frequency, else cpu-clock) (default "
+	 "cpu-clock)"},
 	{"duration", OPT_UINT, CFG(duration), 0, 31536000, "SEC",
 	 "stop after SEC seconds; 0 runs until SIGINT/SIGTERM (default 0)"},
 	{"interval", OPT_UINT, CFG(interval), 1, 3600, "SEC",
@@ -191,6 +197,7 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->alloc_sample_bytes = 512u << 10;
 	cfg->alloc_max_tracked = 1000000;
 	cfg->leak_min_age = 60;
+	cfg->clock = "cpu-clock";
 	cfg->offcpu_min_us = 1;
 	cfg->wait_max_rate = 200;
 	cfg->alloc_view = "inuse";
@@ -416,6 +423,14 @@ int config__parse(struct pipeline_config *cfg, int argc, char **argv)
 	}
 	if (cfg->otlp_file && !cfg->output_given) {
 		fprintf(stderr, "pipeline: --otlp-file needs --output DIR\n");
+		return CONFIG_EXIT_USAGE;
+	}
+	if (strcmp(cfg->clock, "cpu-clock") && strcmp(cfg->clock, "tick") &&
+	    strcmp(cfg->clock, "auto")) {
+		fprintf(stderr,
+			"pipeline: invalid value '%s' for --clock: expected cpu-clock, tick or "
+			"auto\n",
+			cfg->clock);
 		return CONFIG_EXIT_USAGE;
 	}
 	if (!strcmp(cfg->unwind, "dwarf") || !strcmp(cfg->unwind, "auto")) {

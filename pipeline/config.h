@@ -19,6 +19,10 @@
 struct pipeline_config {
 	unsigned shards;    /* 0 = auto */
 	unsigned frequency; /* Hz, 1..10000 */
+	const char *clock;  /* --clock: "cpu-clock", "tick" or "auto" */
+	/* What one CPU sample stands for, in ns: set by main from the sampler
+	 * (the clock in use decides); 0 before: 1e9 / frequency. */
+	uint64_t sample_period_ns;
 	unsigned duration;  /* s, 0 = until SIGINT/SIGTERM */
 	unsigned interval;  /* s between flushes, 1..3600 */
 	const char *output; /* output directory */

@@ -301,8 +301,13 @@ static int flusher__build(struct flusher *f, const struct stack_agg *agg, uint64
 		.hostname = f->hostname,
 		.time_ns = start_ns,
 		.duration_ns = now_real_ns() - start_ns,
-		.frequency_hz = f->cfg->frequency,
-		.period_ns = 1000000000ULL / f->cfg->frequency,
+		.frequency_hz =
+			f->cfg->sample_period_ns
+				? (uint32_t)((1000000000ULL + f->cfg->sample_period_ns / 2) /
+					     f->cfg->sample_period_ns)
+				: f->cfg->frequency,
+		.period_ns = f->cfg->sample_period_ns ? f->cfg->sample_period_ns
+						      : 1000000000ULL / f->cfg->frequency,
 		.stacks = b->snap.stacks,
 		.n_stacks = b->snap.n_stacks,
 		.total_samples = stack_agg__total(agg),

@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 	if (!smp)
 		goto cleanup; /* sampler__new said what failed */
 	unsigned n_cpus = sampler__n_cpus(smp);
+	cfg.sample_period_ns = sampler__period_ns(smp);
 	if (cfg.unwind_dwarf)
 		proc_tracker__forget_at_exec_exit(procs, sampler__copy_tgids_fd(smp));
 	if (cfg.profile_alloc) {
@@ -322,10 +323,11 @@ int main(int argc, char **argv)
 		if (cfg.profile_cpu)
 			fprintf(stderr,
 				"pipeline: sampling %u CPUs at %u Hz%s with %u shard%s, %llu KiB "
-				"ring per CPU\n",
+				"ring per CPU; clock: %s\n",
 				n_cpus, cfg.frequency, cfg.n_pids ? " (--pid filter)" : "",
 				n_shards, n_shards == 1 ? "" : "s",
-				(unsigned long long)(sampler__ring_bytes(smp) / 1024));
+				(unsigned long long)(sampler__ring_bytes(smp) / 1024),
+				sampler__clock(smp));
 		if (aprobes) {
 			fprintf(stderr,
 				"pipeline: profiling allocations (%s) with %u shard%s; writing "

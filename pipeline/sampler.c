@@ -2,7 +2,11 @@
 /*
  * Loads bpf/cpu_sample.bpf.c and wires it to the hardware-independent
  * software cpu-clock event (no PMU is assumed), in period mode so every
- * sample stands for exactly 1e9/frequency ns of CPU.
+ * sample stands for exactly 1e9/frequency ns of CPU; or, with --clock tick
+ * (or auto, where the tick can serve the rate), to the scheduler tick's
+ * hrtimer (tick_clock.h), every Nth tick on average a sample standing for
+ * N ticks, with the cpu-clock event only on CPUs whose tick stops while
+ * busy (NO_HZ_FULL).
  *
  * Ring sizing: by default each CPU's ring holds about one second of samples
  * at the configured frequency (at least 256 KiB), and the BPF program wakes
@@ -24,6 +28,7 @@
 
 #include "cpu_sample.skel.h"
 #include "sampler.h"
+#include "tick_clock.h"
 
 struct sampler {
 	struct cpu_sample_bpf *skel;
@@ -33,15 +38,84 @@ struct sampler {
 	int *ring_fds; /* per CPU, -1 if offline */
 	int stats_fd;  /* bpf_enable_stats fd, -1 if off */
 	uint64_t ring_bytes;
+	bool tick;		    /* sampling rides the scheduler tick */
+	unsigned hz, tick_every;    /* tick: the kernel's HZ, ticks per sample */
+	struct bpf_link *tick_link; /* tick: the hrtimer_expire_entry program */
+	uint64_t period_ns;	    /* what one sample stands for */
+	char clock[256];	    /* the clock in use, for people */
 };
 
-static int perf_event_open_cpu_clock(int cpu, unsigned frequency)
+/* --clock tick or auto: decides whether samples ride the tick, filling
+ * s->tick, hz, tick_every. Returns 0, or -errno when tick was asked for and
+ * cannot be had (said why). */
+static int sampler__choose_clock(struct sampler *s, const struct pipeline_config *cfg)
+{
+	struct tick_clock tc;
+	char why[200];
+	bool forced = !strcmp(cfg->clock, "tick");
+	int err;
+
+	snprintf(s->clock, sizeof(s->clock), "cpu-clock");
+	if (!cfg->profile_cpu || !strcmp(cfg->clock, "cpu-clock"))
+		return 0;
+	err = tick_clock__probe(&tc, why, sizeof(why));
+	if (!err && cfg->frequency > tc.hz) {
+		snprintf(why, sizeof(why), "--frequency %u is above the tick's %u Hz",
+			 cfg->frequency, tc.hz);
+		err = -ERANGE;
+	}
+	if (err) {
+		if (forced) {
+			fprintf(stderr, "pipeline: --clock tick: %s\n", why);
+			return err;
+		}
+		snprintf(s->clock, sizeof(s->clock), "cpu-clock (--clock auto: %s)", why);
+		return 0;
+	}
+	s->tick = true;
+	s->hz = tc.hz;
+	s->tick_every = tick_clock__every(tc.hz, cfg->frequency);
+	s->skel->rodata->tick_fn = tc.handler;
+	s->skel->rodata->tick_every = s->tick_every;
+	snprintf(s->clock, sizeof(s->clock),
+		 "tick (1 in %u of the %u Hz scheduler tick, %s: %.1f Hz)", s->tick_every, tc.hz,
+		 tc.handler_name, (double)tc.hz / s->tick_every);
+	return 0;
+}
+
+/* Tick mode: CPUs whose tick stops while busy get the cpu-clock event and
+ * are left out by the tick program. Marks them in cpu_clock[]. */
+static int sampler__nohz_full(struct sampler *s, bool *cpu_clock)
+{
+	struct {
+		uint32_t countdown, off;
+	} *per_cpu = calloc(s->n_cpus, sizeof(*per_cpu));
+	uint32_t zero = 0;
+	int err = 0;
+
+	if (!per_cpu)
+		return -ENOMEM;
+	if (tick_clock__nohz_full(cpu_clock, s->n_cpus)) {
+		for (unsigned c = 0; c < s->n_cpus; c++)
+			per_cpu[c].off = cpu_clock[c];
+		err = bpf_map__update_elem(s->skel->maps.tick_states, &zero, sizeof(zero), per_cpu,
+					   s->n_cpus * sizeof(*per_cpu), BPF_ANY);
+		size_t len = strlen(s->clock);
+		snprintf(s->clock + len, sizeof(s->clock) - len,
+			 "; cpu-clock on the NO_HZ_FULL CPUs");
+	}
+	free(per_cpu);
+	return err;
+}
+
+/* The cpu-clock event of cpu, a sample every period_ns of its CPU time. */
+static int perf_event_open_cpu_clock(int cpu, uint64_t period_ns)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
 		.size = sizeof(attr),
 		.config = PERF_COUNT_SW_CPU_CLOCK,
-		.sample_period = 1000000000ULL / frequency,
+		.sample_period = period_ns,
 		.freq = 0,
 	};
 	return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
@@ -160,6 +234,12 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 		s->skel->rodata->copy_auto = cfg->unwind_auto;
 		bpf_map__set_max_entries(s->skel->maps.copy_scratch, s->n_cpus);
 	}
+	err = sampler__choose_clock(s, cfg);
+	if (err)
+		goto cleanup;
+	s->period_ns = s->tick ? (uint64_t)s->tick_every * 1000000000ULL / s->hz
+			       : 1000000000ULL / cfg->frequency;
+	bpf_program__set_autoload(s->skel->progs.on_tick, s->tick);
 	s->ring_bytes = ring_size_for(cfg);
 	s->skel->rodata->wakeup_bytes = s->ring_bytes / 4;
 	bpf_map__set_max_entries(s->skel->maps.rings, s->n_cpus);
@@ -227,17 +307,37 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 			goto cleanup;
 		}
 	}
+	/* Tick mode: cpu-clock only where the tick stops while busy. */
+	bool *cpu_clock = calloc(s->n_cpus, sizeof(bool));
+	if (!cpu_clock) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (s->tick)
+		err = sampler__nohz_full(s, cpu_clock);
+	else
+		memset(cpu_clock, 1, s->n_cpus * sizeof(bool));
+	if (!err && s->tick) {
+		s->tick_link = bpf_program__attach(s->skel->progs.on_tick);
+		if (!s->tick_link) {
+			err = -errno;
+			fprintf(stderr,
+				"pipeline: --clock tick: cannot attach to "
+				"timer:hrtimer_expire_entry: %s\n",
+				strerror(errno));
+		}
+	}
 	/* Without the cpu signal the rings still carry the other signals'
 	 * records (allocations): no perf event then. */
-	for (unsigned cpu = 0; cfg->profile_cpu && cpu < s->n_cpus; cpu++) {
-		if (!online[cpu])
+	for (unsigned cpu = 0; !err && cfg->profile_cpu && cpu < s->n_cpus; cpu++) {
+		if (!online[cpu] || !cpu_clock[cpu])
 			continue;
-		s->perf_fds[cpu] = perf_event_open_cpu_clock((int)cpu, cfg->frequency);
+		s->perf_fds[cpu] = perf_event_open_cpu_clock((int)cpu, s->period_ns);
 		if (s->perf_fds[cpu] < 0) {
 			err = -errno;
 			fprintf(stderr, "pipeline: cannot open the cpu-clock event on CPU %u: %s\n",
 				cpu, strerror(errno));
-			goto cleanup;
+			break;
 		}
 		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.on_cpu_sample,
 							       s->perf_fds[cpu]);
@@ -245,9 +345,12 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 			err = -errno;
 			fprintf(stderr, "pipeline: cannot attach to CPU %u: %s\n", cpu,
 				strerror(errno));
-			goto cleanup;
+			break;
 		}
 	}
+	free(cpu_clock);
+	if (err)
+		goto cleanup;
 	free(online);
 	return s;
 
@@ -260,6 +363,8 @@ cleanup:
 
 void sampler__stop(struct sampler *s)
 {
+	bpf_link__destroy(s->tick_link);
+	s->tick_link = NULL;
 	for (unsigned cpu = 0; cpu < s->n_cpus; cpu++)
 		if (s->perf_fds[cpu] >= 0)
 			ioctl(s->perf_fds[cpu], PERF_EVENT_IOC_DISABLE, 0);
@@ -269,6 +374,7 @@ void sampler__free(struct sampler *s)
 {
 	if (!s)
 		return;
+	bpf_link__destroy(s->tick_link);
 	for (unsigned cpu = 0; s->links && cpu < s->n_cpus; cpu++)
 		bpf_link__destroy(s->links[cpu]);
 	for (unsigned cpu = 0; s->perf_fds && cpu < s->n_cpus; cpu++)
@@ -284,6 +390,16 @@ void sampler__free(struct sampler *s)
 	free(s->perf_fds);
 	free(s->ring_fds);
 	free(s);
+}
+
+uint64_t sampler__period_ns(const struct sampler *s)
+{
+	return s->period_ns;
+}
+
+const char *sampler__clock(const struct sampler *s)
+{
+	return s->clock;
 }
 
 int sampler__rings_map_fd(const struct sampler *s)
@@ -346,14 +462,20 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 
 int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out)
 {
-	struct bpf_prog_info info = {0};
-	uint32_t len = sizeof(info);
-	int err =
-		bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.on_cpu_sample), &info, &len);
-	if (err)
-		return -errno;
-	out->run_time_ns = info.run_time_ns;
-	out->run_cnt = info.run_cnt;
+	const struct bpf_program *progs[2] = {s->skel->progs.on_cpu_sample, s->skel->progs.on_tick};
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < 2; i++) {
+		struct bpf_prog_info info = {0};
+		uint32_t len = sizeof(info);
+
+		if (bpf_program__fd(progs[i]) < 0)
+			continue; /* on_tick without --clock tick: not loaded */
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len))
+			return -errno;
+		out->run_time_ns += info.run_time_ns;
+		out->run_cnt += info.run_cnt;
+	}
 	return 0;
 }
 

@@ -28,6 +28,12 @@ struct sampler *sampler__new(const struct pipeline_config *cfg);
 /* Detaches, closes and frees everything. Accepts NULL. */
 void sampler__free(struct sampler *s);
 
+/* What one sample stands for, in ns of CPU: 1e9/frequency with cpu-clock,
+ * N ticks with --clock tick. */
+uint64_t sampler__period_ns(const struct sampler *s);
+/* The clock in use, in words: "cpu-clock", or "tick (1 in N of the ...)". */
+const char *sampler__clock(const struct sampler *s);
+
 /* Stops sampling (disables every perf event); rings keep what they hold. */
 void sampler__stop(struct sampler *s);
 

@@ -52,6 +52,8 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 
 	fprintf(f, "{\n  \"elapsed_s\": %.3f,\n  \"cpus\": %u,\n  \"frequency_hz\": %u,\n",
 		(double)elapsed_ns / 1e9, n_cpus, cfg->frequency);
+	fprintf(f, "  \"clock\": \"%s\",\n  \"sample_period_ns\": %llu,\n", sampler__clock(smp),
+		(unsigned long long)cfg->sample_period_ns);
 	fprintf(f, "  \"shards\": %u,\n  \"samples_taken\": %llu,\n  \"samples_filtered\": %llu,\n",
 		n_shards, (unsigned long long)ks.seen, (unsigned long long)ks.filtered);
 	fprintf(f, "  \"samples_received\": %llu,\n  \"samples_aggregated\": %llu,\n",

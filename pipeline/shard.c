@@ -440,12 +440,44 @@ static void shard__splice_window(struct shard *sh, struct shard_slot *slot)
 	}
 }
 
+/* Drops the n innermost kernel frames of key. */
+static void drop_kernel_leaf(struct profile_stack *key, uint32_t n)
+{
+	key->frames += n;
+	key->n_kernel -= n;
+}
+
+static bool frame_is(const struct sym_frame *f, const char *name)
+{
+	return f->function && !strcmp(f->function, name);
+}
+
+/* A tick sample's kernel stack starts with the tick's own interrupt path
+ * (the BPF program, the hrtimer code, the interrupt's entry): what the task
+ * was doing starts below the entry. */
+static void trim_tick_path(struct profile_stack *key)
+{
+	for (uint32_t i = 0; i < key->n_kernel; i++) {
+		if (frame_is(key->frames[i], "asm_sysvec_apic_timer_interrupt") ||
+		    frame_is(key->frames[i], "sysvec_apic_timer_interrupt")) {
+			/* The entry's outer half, when both are there. */
+			if (i + 1 < key->n_kernel &&
+			    frame_is(key->frames[i + 1], "asm_sysvec_apic_timer_interrupt"))
+				i++;
+			drop_kernel_leaf(key, i + 1);
+			return;
+		}
+	}
+}
+
 static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, struct stack_agg *agg)
 {
 	const struct sym_frame *frames[2 * CPU_SAMPLE_MAX_FRAMES];
 	struct profile_stack key;
 
 	shard__key(sh, rec, frames, &key);
+	if (rec->flags & CPU_SAMPLE_TICK)
+		trim_tick_path(&key);
 	if (sh->judge && sh->opts.auto_switch && key.n_user &&
 	    !(rec->flags & CPU_SAMPLE_STACK_COPY))
 		unwind_auto__judge(sh->judge, rec->tgid, rec->ts_ns, frames + key.n_kernel,
@@ -475,10 +507,8 @@ static void shard__aggregate_wait(struct shard *sh, const struct shard_slot *slo
 	 * the BPF program and the tracepoint's caller, not the thread's. */
 	while (key.n_kernel && key.frames[0]->function &&
 	       (!strncmp(key.frames[0]->function, "bpf_", 4) ||
-		!strncmp(key.frames[0]->function, "__bpf_", 6))) {
-		key.frames++;
-		key.n_kernel--;
-	}
+		!strncmp(key.frames[0]->function, "__bpf_", 6)))
+		drop_kernel_leaf(&key, 1);
 	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
 	if (stack_agg__add_weighted(agg, &key, slot->wait.weight ? slot->wait.weight : 1,
 				    slot->wait.delay_ns, ts, rec->cpu))

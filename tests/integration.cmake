@@ -164,3 +164,18 @@ add_test(NAME integration_wait COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_w
 set_tests_properties(integration_wait PROPERTIES SKIP_RETURN_CODE 77 LABELS "bpf;concurrency"
 	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
 	TIMEOUT 300 RUN_SERIAL TRUE)
+
+# --clock tick (tests/integration_tick.sh): tests/tick_workload.c wakes in
+# step with the scheduler tick; the known-split workload is tools/workload.c.
+set(TICK_WORKLOAD_BIN ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/tick_workload)
+add_custom_command(OUTPUT ${TICK_WORKLOAD_BIN}
+	COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}
+	COMMAND ${PIPELINE_GCC} -std=gnu11 -O2 -g -Wall -Wextra -fno-omit-frame-pointer
+		-o ${TICK_WORKLOAD_BIN} ${CMAKE_CURRENT_SOURCE_DIR}/tick_workload.c
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tick_workload.c
+	COMMENT "tick_workload (gcc -O2, frame pointers)")
+add_custom_target(tick_workload ALL DEPENDS ${TICK_WORKLOAD_BIN})
+add_test(NAME integration_tick COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration_tick.sh)
+set_tests_properties(integration_tick PROPERTIES SKIP_RETURN_CODE 77 LABELS bpf
+	ENVIRONMENT "PIPELINE_SOURCE_DIR=${PROJECT_SOURCE_DIR};PIPELINE_BINARY_DIR=${PROJECT_BINARY_DIR}"
+	TIMEOUT 300 RUN_SERIAL TRUE)
