@@ -57,6 +57,7 @@ enum ovh_opt {
 	OVH_OPT_PEERS,
 	OVH_OPT_UNWIND,
 	OVH_OPT_WAITS,
+	OVH_OPT_TICK,
 	OVH_OPT_TOOLS,
 	OVH_OPT_JSON,
 	OVH_OPT_HZ,
@@ -98,6 +99,9 @@ static const struct ovh_opt_desc ovh_opts[] = {
 			   "also the wait profiles: pipeline --profiles offcpu, and "
 			   "offcpu,lock, at 99 Hz's warm-up, beside libbpf-tools offcputime -u; "
 			   "their cost is per context switch (BPF ns per run), not per sample"},
+	[OVH_OPT_TICK] = {"tick", NULL, 0, 0,
+			  "also pipeline --clock tick (fp) at every rate: samples on the "
+			  "scheduler tick, at the closest rate HZ/N"},
 	[OVH_OPT_TOOLS] = {"tools", "LIST", 0, 0,
 			   "only these profilers: pipeline, perf, bpftrace (comma-separated; "
 			   "default pipeline, all three with --peers)"},
@@ -283,6 +287,9 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 			break;
 		case OVH_OPT_WAITS:
 			s->waits = true;
+			break;
+		case OVH_OPT_TICK:
+			s->tick = true;
 			break;
 		case OVH_OPT_TOOLS:
 			if (ovh_parse_tools(optarg, &s->tools))
@@ -559,9 +566,9 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 					    2 * b->set.seconds) +
 				 120;
 
-		err = ovh_profiler__start(&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s,
-					  ovh_flush_interval_s(b), b->stats_json,
-					  cfg->unwind ? cfg->unwind : "fp", cfg->profiles);
+		err = ovh_profiler__start(
+			&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s, ovh_flush_interval_s(b),
+			b->stats_json, cfg->unwind ? cfg->unwind : "fp", cfg->profiles, cfg->clock);
 		if (!err)
 			err = ovh_profiler__wait_ready(&p, b->n_cpus, OVH_READY_TIMEOUT_MS);
 		if (err) {
@@ -793,6 +800,14 @@ static int ovh_build(struct ovh_bench *b, const char *bin_dir)
 				ovh_add_config(b, tools[t], b->set.hz[h],
 					       t == 0 ? ovh_unwind_names[u] : NULL,
 					       usable[t] ? NULL : why[t]);
+			}
+			if (t == 0 && b->set.tick && usable[0]) {
+				order[n_order++] = b->n_configs;
+				struct ovh_config *c = ovh_add_config(b, OVH_TOOL_PIPELINE,
+								      b->set.hz[h], "fp", NULL);
+				c->clock = "tick";
+				snprintf(c->name, sizeof(c->name), "pipeline %uHz tick",
+					 b->set.hz[h]);
 			}
 		}
 	if (b->set.waits)

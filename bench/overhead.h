@@ -35,7 +35,7 @@
 #define OVH_N_UNWINDS 3 /* pipeline's --unwind modes: fp, dwarf, auto */
 #define OVH_N_WAITS   3 /* --waits: pipeline offcpu, pipeline offcpu+lock, offcputime */
 /* off, each tool at each rate, the wait configurations */
-#define OVH_MAX_CONFIGS (1 + (2 + OVH_N_UNWINDS) * OVH_MAX_HZ + OVH_N_WAITS)
+#define OVH_MAX_CONFIGS (1 + (3 + OVH_N_UNWINDS) * OVH_MAX_HZ + OVH_N_WAITS)
 extern const char *const ovh_unwind_names[OVH_N_UNWINDS];
 #define OVH_MAX_REPS  50
 #define OVH_MAX_RUNS  (OVH_MAX_REPS * 2 * OVH_MAX_CONFIGS + 1)
@@ -52,6 +52,7 @@ struct ovh_config {
 	 * --profiles profiles (and hz is only its warm-up's unit). */
 	bool waits;
 	const char *profiles;
+	const char *clock; /* pipeline --clock: NULL (cpu-clock) or "tick" */
 	char name[32];
 	char skip[128]; /* non-empty: not run, and why */
 };
@@ -92,6 +93,7 @@ struct ovh_settings {
 	double warmup_s; /* load before each window */
 	bool quick, peers, gate, keep;
 	bool waits;	  /* also the wait configurations */
+	bool tick;	  /* also pipeline --clock tick at every rate */
 	unsigned unwinds; /* bit u: pipeline runs with --unwind ovh_unwind_names[u] */
 	unsigned tools;	  /* bit t: enum ovh_tool t is run */
 	const char *json;

@@ -164,10 +164,13 @@ static void ovh_add_run(const struct ovh_bench *b, unsigned k, const struct ovh_
 	if (!have_base)
 		return;
 	double d = irq_rate(r) - base_irq; /* µs per s */
+	/* Samples a second on the busy gap CPU: the rate asked for, or with
+	 * --clock tick the one the tick gave (its period, from the agent). */
+	double hz = r->self.period_ns > 0 ? 1e9 / r->self.period_ns : cfg->hz;
 	stat_add(&st->dp99, 100 * (r->p99_ms / base_p99 - 1));
-	stat_add(&st->ab, d / cfg->hz);
+	stat_add(&st->ab, d / hz);
 	stat_add(&st->ab_pct, d / 1e4);
-	stat_add(total_ab, d / cfg->hz + proc_us);
+	stat_add(total_ab, d / hz + proc_us);
 }
 
 void ovh_summarize(const struct ovh_bench *b, unsigned c, struct ovh_summary *s)
@@ -290,7 +293,7 @@ static const char *fmt_range(char *buf, size_t size, const char *f, double lo, d
 static bool ovh_config__gated(const struct ovh_config *cfg)
 {
 	return cfg->tool == OVH_TOOL_PIPELINE && cfg->hz == OVH_GATE_HZ && !cfg->waits &&
-	       (!cfg->unwind || !strcmp(cfg->unwind, "fp"));
+	       !cfg->clock && (!cfg->unwind || !strcmp(cfg->unwind, "fp"));
 }
 
 bool ovh_gate(const struct ovh_bench *b, char *why, size_t why_len)
@@ -343,7 +346,8 @@ static void ovh_print_target(const struct ovh_bench *b, unsigned hz, FILE *f)
 		const struct ovh_config *cfg = &b->configs[c];
 		struct ovh_summary s;
 
-		if (cfg->hz != hz || cfg->waits || (cfg->unwind && strcmp(cfg->unwind, "fp")))
+		if (cfg->hz != hz || cfg->waits || cfg->clock ||
+		    (cfg->unwind && strcmp(cfg->unwind, "fp")))
 			continue;
 		ovh_summarize(b, c, &s);
 		if (cfg->tool == OVH_TOOL_PIPELINE)
@@ -415,6 +419,57 @@ static void ovh_print_waits(const struct ovh_bench *b, FILE *f)
 			cfg->name, OVH_WAITS_PCT, s.agent_bpf_pct,
 			s.agent_bpf_pct < OVH_WAITS_PCT ? "met" : "NOT met", s.dp99_pct, lo, hi,
 			p99_ok ? "met" : "NOT met");
+	}
+}
+
+/* --tick: tick mode's cost per sample against the cheapest peer's at the
+ * same rate (target: a third of it), and its throughput against the off
+ * runs' spread. */
+static void ovh_print_tick_targets(const struct ovh_bench *b, FILE *f)
+{
+	double qps_lo = NAN, qps_hi = NAN;
+
+	for (unsigned k = 0; k < b->n_runs; k++) {
+		const struct ovh_run *r = &b->runs[k];
+		if (r->config || !r->ok)
+			continue;
+		qps_lo = isfinite(qps_lo) && qps_lo < r->qps ? qps_lo : r->qps;
+		qps_hi = isfinite(qps_hi) && qps_hi > r->qps ? qps_hi : r->qps;
+	}
+	for (unsigned c = 1; c < b->n_configs; c++) {
+		const struct ovh_config *cfg = &b->configs[c];
+		struct ovh_summary s, p;
+		double best = NAN;
+		const char *best_name = NULL;
+
+		if (!cfg->clock || cfg->skip[0])
+			continue;
+		ovh_summarize(b, c, &s);
+		if (!s.reps)
+			continue;
+		for (unsigned q = 1; q < b->n_configs; q++) {
+			const struct ovh_config *peer = &b->configs[q];
+			if (peer->hz != cfg->hz || peer->waits || peer->tool == OVH_TOOL_PIPELINE ||
+			    peer->skip[0])
+				continue;
+			ovh_summarize(b, q, &p);
+			if (isfinite(p.total_us) && (!isfinite(best) || p.total_us < best)) {
+				best = p.total_us;
+				best_name = peer->name;
+			}
+		}
+		if (isfinite(best))
+			fprintf(f,
+				"target: %s at most a third of the cheapest peer's cost per "
+				"sample: "
+				"%.2f µs vs %s %.2f µs: %s\n",
+				cfg->name, s.total_us, best_name, best,
+				s.total_us * 3 <= best ? "met" : "NOT met");
+		/* Open-loop load: above the off runs is no loss. */
+		fprintf(f,
+			"target: %s throughput no lower than the off runs' spread: %.0f req/s, "
+			"off [%.0f, %.0f]: %s\n",
+			cfg->name, s.qps, qps_lo, qps_hi, s.qps >= qps_lo ? "met" : "NOT met");
 	}
 }
 
@@ -530,6 +585,8 @@ void ovh_report__print(const struct ovh_bench *b, FILE *f)
 			if (b->set.hz[h] == 99 || b->set.hz[h] == 1000)
 				ovh_print_target(b, b->set.hz[h], f);
 	}
+	if (b->set.tick)
+		ovh_print_tick_targets(b, f);
 }
 
 /* ---- JSON ------------------------------------------------------------------ */
@@ -723,6 +780,8 @@ int ovh_report__write_json(const struct ovh_bench *b, const char *path)
 			json_str(f, "unwind", cfg->unwind ? cfg->unwind : "fp", ", ");
 		if (cfg->profiles)
 			json_str(f, "profiles", cfg->profiles, ", ");
+		if (cfg->clock)
+			json_str(f, "clock", cfg->clock, ", ");
 		fprintf(f, "\"waits\": %s, ", cfg->waits ? "true" : "false");
 		fprintf(f, "\"hz\": %u, \"reps\": %u, ", cfg->hz, s.reps);
 		if (cfg->skip[0])

@@ -170,7 +170,7 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir)
 
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
 			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
-			const char *unwind, const char *profiles)
+			const char *unwind, const char *profiles, const char *clock)
 {
 	char exe[PATH_MAX], a_hz[16], a_dur[16], a_int[16], a_out[PATH_MAX], a_stats[PATH_MAX];
 	char prog[128], out[PATH_MAX], err[PATH_MAX];
@@ -181,6 +181,7 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 	p->tool = t;
 	p->hz = hz;
 	p->profiles = profiles;
+	p->clock = clock;
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		return -errno;
@@ -213,6 +214,10 @@ int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, co
 		if (profiles) {
 			argv[n++] = "--profiles";
 			argv[n++] = (char *)profiles;
+		}
+		if (clock) {
+			argv[n++] = "--clock";
+			argv[n++] = (char *)clock;
 		}
 		if (stats_json) {
 			ovh_fmt(a_stats, sizeof(a_stats), "%s/stats.json", dir);
@@ -431,6 +436,7 @@ static void ovh_pipeline_figures(const char *text, bool json, int cpu,
 		f->self_elapsed_s = ovh_find_number(text, "\"elapsed_s\"");
 		f->cpu_samples = ovh_json_array_at(text, "\"samples_by_cpu\"", cpu);
 		f->stack_errors = ovh_find_number(text, "\"stack_errors\"");
+		f->period_ns = ovh_find_number(text, "\"sample_period_ns\"");
 		return;
 	}
 	/* The last self-stats block on stderr is the one printed at exit. */
@@ -456,7 +462,7 @@ int ovh_profiler__figures(const struct ovh_profiler *p, int cpu, struct ovh_prof
 	char path[PATH_MAX];
 	char *text;
 
-	*f = (struct ovh_profiler_figures){-1, -1, -1, -1, -1, -1, -1};
+	*f = (struct ovh_profiler_figures){-1, -1, -1, -1, -1, -1, -1, -1};
 	switch (p->tool) {
 	case OVH_TOOL_PIPELINE:
 		ovh_fmt(path, sizeof(path), "%s/%s", p->dir,

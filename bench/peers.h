@@ -35,6 +35,7 @@ struct ovh_profiler {
 	unsigned hz;
 	bool stats_json;      /* pipeline: --stats-json DIR/stats.json */
 	const char *profiles; /* pipeline: --profiles, or NULL (cpu) */
+	const char *clock;    /* pipeline: --clock, or NULL (cpu-clock) */
 	char dir[PATH_MAX];   /* its output directory */
 	struct ovh_child child;
 	uint64_t ready_ns; /* CLOCK_MONOTONIC when it was seen sampling */
@@ -50,6 +51,7 @@ struct ovh_profiler_figures {
 	double self_elapsed_s; /* pipeline: its run time */
 	double cpu_samples;    /* pipeline with --stats-json: samples on the given CPU */
 	double stack_errors;   /* stacks it could not capture or print */
+	double period_ns;      /* pipeline with --stats-json: what one sample stands for */
 };
 
 /* Returns the tool's name: "off", "pipeline", "perf", "bpftrace", "offcputime". */
@@ -62,8 +64,9 @@ int ovh_profiler__check(enum ovh_tool t, const char *bin_dir, char *why, size_t 
 /* Returns true if `pipeline --help` lists --stats-json. */
 bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir);
 
-/* Starts tool t at hz into dir (created); pipeline with --unwind unwind and
- * --profiles profiles (NULL: cpu). pipeline runs as a
+/* Starts tool t at hz into dir (created); pipeline with --unwind unwind,
+ * --profiles profiles (NULL: cpu) and --clock clock (NULL: cpu-clock).
+ * pipeline runs as a
  * continuous deployment does, flushing every interval_s into files of their own
  * (--per-interval), and stops by itself after max_s (--duration) if nobody
  * stops it sooner; perf and bpftrace run until
@@ -71,7 +74,7 @@ bool ovh_pipeline__has_stats_json(const char *bin_dir, const char *tmp_dir);
  * SIGKILLed then). Returns 0 or -errno. */
 int ovh_profiler__start(struct ovh_profiler *p, enum ovh_tool t, unsigned hz, const char *bin_dir,
 			const char *dir, unsigned max_s, unsigned interval_s, bool stats_json,
-			const char *unwind, const char *profiles);
+			const char *unwind, const char *profiles, const char *clock);
 /* Returns how many flushes pipeline has completed into p->dir (the files of
  * its --per-interval intervals), or -errno. */
 int ovh_pipeline__flushes(const struct ovh_profiler *p);
