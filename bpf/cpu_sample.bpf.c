@@ -393,23 +393,18 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 const volatile __u64 tick_fn = 0;
 const volatile __u32 tick_every = 1;
 
-struct tick_state {
-	__u32 countdown; /* ticks until the next sample */
-	__u32 off;	 /* this CPU is sampled by cpu-clock instead */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tick_state);
+	__type(value, struct cpu_sample_tick_state);
 } tick_states SEC(".maps");
 
 SEC("tp_btf/hrtimer_expire_entry")
 int BPF_PROG(on_tick, struct hrtimer *timer, ktime_t *now)
 {
 	__u32 zero = 0;
-	struct tick_state *ts;
+	struct cpu_sample_tick_state *ts;
 
 	if ((__u64)timer->function != tick_fn)
 		return 0;

@@ -60,6 +60,12 @@
 #define CPU_SAMPLE_STACK_COPY_MAX 65536 /* bytes, --stack-copy-bytes at most */
 #endif
 
+/* --clock tick, per CPU (map tick_states). */
+struct cpu_sample_tick_state {
+	__u32 countdown; /* ticks until the next sample */
+	__u32 off;	 /* this CPU is sampled by cpu-clock instead (NO_HZ_FULL) */
+};
+
 /* The sampled thread's user registers, as the unwinder needs them. */
 struct cpu_sample_regs {
 	__u64 ip, sp, bp;

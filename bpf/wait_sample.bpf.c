@@ -59,25 +59,15 @@ const volatile __u32 max_rate = 200; /* stacks per second per CPU and signal */
 
 #define RATE_WINDOW_NS 100000000ull
 
-/* Per CPU and signal (0: off-CPU, 1: lock): the current window's events
- * and the 1 in N in force (read by user space for its stats). Windows are
- * timed in jiffies, a plain load, where the clock read costs about 60 ns
- * per event on a KVM guest; their length in jiffies is learned from the
- * clock at each window's end (the kernel's HZ is not known here). */
-struct rate_state {
-	__u64 window_ns;
-	__u64 window_jiffies;
-	__u32 count;
-	__u32 every;
-	__u32 window_len; /* jiffies per RATE_WINDOW_NS; 0 before the first window */
-	__u32 pad;
-};
-
+/* struct wait_rate_state per CPU and signal. Windows are timed in jiffies,
+ * a plain load, where the clock read costs about 60 ns per event on a KVM
+ * guest; their length in jiffies is learned from the clock at each
+ * window's end (the kernel's HZ is not known here). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__type(value, struct rate_state);
+	__type(value, struct wait_rate_state);
 } rates SEC(".maps");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -180,7 +170,7 @@ static __always_inline bool in_scope(struct task_struct *task)
  * 1 in N in force on this CPU. */
 static __always_inline __u32 sample_every(__u32 which)
 {
-	struct rate_state *r = bpf_map_lookup_elem(&rates, &which);
+	struct wait_rate_state *r = bpf_map_lookup_elem(&rates, &which);
 	__u64 j = bpf_jiffies64(), now, elapsed, rate, every, len;
 
 	if (!r)
@@ -291,7 +281,8 @@ static __always_inline __u64 rec_size(struct wait_sample_rec *r)
 	return WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, len);
 }
 
-static __always_inline void submit(struct wait_sample_rec *rec, struct wait_sample_stats *st)
+/* Returns whether the ring took the record (a drop is counted). */
+static __always_inline bool submit(struct wait_sample_rec *rec, struct wait_sample_stats *st)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	void *ring = bpf_map_lookup_elem(&rings, &cpu);
@@ -299,7 +290,7 @@ static __always_inline void submit(struct wait_sample_rec *rec, struct wait_samp
 
 	if (!ring) {
 		st->no_ring++;
-		return;
+		return false;
 	}
 	size = rec_size(rec);
 	if (size > sizeof(*rec))
@@ -312,8 +303,11 @@ static __always_inline void submit(struct wait_sample_rec *rec, struct wait_samp
 				? BPF_RB_FORCE_WAKEUP
 				: BPF_RB_NO_WAKEUP;
 	}
-	if (bpf_ringbuf_output(ring, rec, size, flags))
+	if (bpf_ringbuf_output(ring, rec, size, flags)) {
 		st->ring_full++;
+		return false;
+	}
+	return true;
 }
 
 /* prev leaves the CPU: maybe take its stacks and note the time. */
@@ -395,13 +389,14 @@ static __always_inline void switch_in(struct task_struct *next, struct wait_samp
 			bpf_map_delete_elem(&inflight, &tid);
 		return;
 	}
+	off_ts = r->ts_ns; /* the switch-out's time, found either way */
 	now = bpf_ktime_get_ns();
 	if (now - off_ts < min_ns) {
 		st->offcpu_short++;
 	} else {
 		r->ev.delay_ns = now - off_ts;
-		submit(r, st);
-		st->offcpu_sent++;
+		if (submit(r, st))
+			st->offcpu_sent++;
 	}
 	bpf_map_delete_elem(&inflight, &tid);
 }
@@ -470,8 +465,8 @@ static __always_inline void lock_end(void *ctx, long ret)
 	r->ev.state = 0;
 	r->kernel_frames = 0;
 	user_stack(ctx, task, r, 0, st);
-	submit(r, st);
-	st->lock_sent++;
+	if (submit(r, st))
+		st->lock_sent++;
 }
 
 SEC("tracepoint/syscalls/sys_enter_futex")

@@ -53,17 +53,28 @@ struct wait_sample_rec {
 #define WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, len)                                                   \
 	(WAIT_SAMPLE_REC_SIZE(nk, nu) + sizeof(struct cpu_sample_regs) + (__u64)(len))
 
+/* Per CPU and signal (0: off-CPU, 1: lock), map `rates`: the current
+ * window's events and the 1 in N in force (user space reads every). */
+struct wait_rate_state {
+	__u64 window_ns;
+	__u64 window_jiffies;
+	__u32 count;
+	__u32 every;
+	__u32 window_len; /* jiffies per window; 0 before the first window */
+	__u32 pad;
+};
+
 /* Per-CPU counters. */
 struct wait_sample_stats {
 	__u64 switches;	     /* switch-outs of threads in scope (offcpu) */
 	__u64 offcpu_taken;  /* of them, sampled: stacks captured */
-	__u64 offcpu_sent;   /* records sent: back on a CPU after at least min_ns */
+	__u64 offcpu_sent;   /* records in the ring: back on a CPU after at least min_ns */
 	__u64 offcpu_short;  /* back within min_ns: not sent */
 	__u64 offcpu_lost;   /* sampled, but the stack was evicted before the thread
 			      * came back (more threads waiting than `inflight` holds) */
 	__u64 futex_waits;   /* futex wait calls of threads in scope (lock) */
 	__u64 lock_taken;    /* of them, sampled */
-	__u64 lock_sent;     /* records sent */
+	__u64 lock_sent;     /* records in the ring */
 	__u64 lock_no_wait;  /* returned EAGAIN: the word had changed, no wait */
 	__u64 ring_full;     /* records dropped: ring full */
 	__u64 no_ring;	     /* records dropped: no ring for the CPU */

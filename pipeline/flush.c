@@ -567,7 +567,10 @@ static int flusher__write_lock_text(struct flusher *f, const struct profile *p)
 	return err;
 }
 
-/* Each wait signal's interval to the collector, and its files. */
+/* Each wait signal's interval: merged into the run's stacks first, so a
+ * failed export loses nothing of it, then sent to the collector, then the
+ * files rewritten. Encode and write errors are said by their functions;
+ * merge and build (memory) errors here. */
 static int flusher__write_waits(struct flusher *f, uint64_t interval_start,
 				const struct profile_drops *drops)
 {
@@ -575,51 +578,59 @@ static int flusher__write_waits(struct flusher *f, uint64_t interval_start,
 
 	for (int i = 0; i < SHARD_WAIT_N; i++) {
 		enum shard_wait w = (enum shard_wait)i;
+		const char *what = w == SHARD_WAIT_OFFCPU ? "off-CPU" : "lock";
 		struct profile_process *procs;
 		struct wait_built b;
 		int err = 0;
 
 		if (!f->wait_interval[w])
 			continue;
+		if (f->wait_total[w]) {
+			int64_t lost = stack_agg__merge(f->wait_total[w], f->wait_interval[w]);
+			if (lost < 0) {
+				err = (int)lost;
+				fprintf(stderr, "pipeline: cannot merge the %s stacks: %s\n", what,
+					strerror(-err));
+			} else {
+				f->stats.merge_dropped += (uint64_t)lost;
+			}
+		}
 		if (f->send_otlp && stack_agg__size(f->wait_interval[w])) {
-			err = flusher__build_wait(f, w, f->wait_interval[w], interval_start, drops,
-						  &b, &procs);
-			if (!err) {
-				err = flusher__export_columns(f, &b.p);
+			int e = flusher__build_wait(f, w, f->wait_interval[w], interval_start,
+						    drops, &b, &procs);
+			if (e) {
+				fprintf(stderr, "pipeline: cannot build the %s profile: %s\n", what,
+					strerror(-e));
+			} else {
+				e = flusher__export_columns(f, &b.p);
 				free(procs);
 				wait_built__free(&b);
 			}
-		}
-		if (!err && f->wait_total[w]) {
-			int64_t lost = stack_agg__merge(f->wait_total[w], f->wait_interval[w]);
-			if (lost < 0)
-				err = (int)lost;
-			else
-				f->stats.merge_dropped += (uint64_t)lost;
+			err = err ? err : e;
 		}
 		const struct stack_agg *agg = flusher__wait_files_agg(f, w);
-		if (!err && f->files && stack_agg__size(agg)) {
+		if (f->files && agg && stack_agg__size(agg)) {
 			uint64_t start = f->cfg->per_interval ? interval_start : f->run_start_ns;
-			err = flusher__build_wait(f, w, agg, start, drops, &b, &procs);
-			if (!err) {
-				err = flusher__write_files(f, &b.p,
-							   w == SHARD_WAIT_OFFCPU
-								   ? encode_offcpu_svg
-								   : encode_lock_svg);
+			int e = flusher__build_wait(f, w, agg, start, drops, &b, &procs);
+			if (e) {
+				fprintf(stderr, "pipeline: cannot build the %s profile: %s\n", what,
+					strerror(-e));
+			} else {
+				e = flusher__write_files(f, &b.p,
+							 w == SHARD_WAIT_OFFCPU ? encode_offcpu_svg
+										: encode_lock_svg);
+				/* lock.txt: of the whole run, so not per interval. */
 				if (w == SHARD_WAIT_LOCK && !f->cfg->per_interval) {
-					int terr = flusher__write_lock_text(f, &b.p);
-					err = err ? err : terr;
+					int te = flusher__write_lock_text(f, &b.p);
+					e = e ? e : te;
 				}
 				free(procs);
 				wait_built__free(&b);
 			}
+			err = err ? err : e;
 		}
-		if (err) {
-			fprintf(stderr, "pipeline: cannot write the %s profile: %s\n",
-				w == SHARD_WAIT_OFFCPU ? "off-CPU" : "lock", strerror(-err));
-			if (!first_err)
-				first_err = err;
-		}
+		if (err && !first_err)
+			first_err = err;
 	}
 	return first_err;
 }
@@ -692,6 +703,9 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 	f->stats.samples += stack_agg__total(f->interval);
 	uint64_t interval_start = f->interval_start_ns;
 	f->interval_start_ns = now_real_ns();
+	/* The wait signals first: the CPU profile's errors below end the
+	 * flush early, and must not take the waits' interval with them. */
+	first_err = flusher__write_waits(f, interval_start, drops);
 
 	/* Nothing sampled: nothing to send, and no interval files. */
 	bool empty = stack_agg__size(f->interval) == 0;
@@ -711,7 +725,9 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		}
 		if (f->files && f->cfg->per_interval) {
 			f->stats.distinct_stacks = b.p.n_stacks;
-			first_err = flusher__write_files(f, &b.p, encode_svg);
+			err = flusher__write_files(f, &b.p, encode_svg);
+			if (err && !first_err)
+				first_err = err;
 			err = flusher__write_wall(f, &b.p, drops);
 			if (err && !first_err)
 				first_err = err;
@@ -723,9 +739,6 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		if (err && !first_err)
 			first_err = err;
 	}
-	err = flusher__write_waits(f, interval_start, drops);
-	if (err && !first_err)
-		first_err = err;
 	if ((f->files || f->send_otlp) && f->alloc) {
 		err = flusher__write_alloc(f, drops);
 		if (err && !first_err)

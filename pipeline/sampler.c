@@ -87,9 +87,7 @@ static int sampler__choose_clock(struct sampler *s, const struct pipeline_config
  * are left out by the tick program. Marks them in cpu_clock[]. */
 static int sampler__nohz_full(struct sampler *s, bool *cpu_clock)
 {
-	struct {
-		uint32_t countdown, off;
-	} *per_cpu = calloc(s->n_cpus, sizeof(*per_cpu));
+	struct cpu_sample_tick_state *per_cpu = calloc(s->n_cpus, sizeof(*per_cpu));
 	uint32_t zero = 0;
 	int err = 0;
 
@@ -313,9 +311,13 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	if (s->tick)
+	if (s->tick) {
 		err = sampler__nohz_full(s, cpu_clock);
-	else
+		if (err)
+			fprintf(stderr,
+				"pipeline: --clock tick: cannot mark the NO_HZ_FULL CPUs: %s\n",
+				strerror(-err));
+	} else
 		memset(cpu_clock, 1, s->n_cpus * sizeof(bool));
 	if (!err && s->tick) {
 		s->tick_link = bpf_program__attach(s->skel->progs.on_tick);

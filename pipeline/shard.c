@@ -158,7 +158,10 @@ static bool record_ok(const struct shard *sh, const struct cpu_sample_rec *rec, 
 		if (size < WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, 0))
 			return false;
 		memcpy(&regs, (const uint8_t *)rec + WAIT_SAMPLE_REC_SIZE(nk, nu), sizeof(regs));
+		/* Within the slot's tail too: it has room for a wait window
+		 * only when wait records were asked for. */
 		return regs.stack_len <= WAIT_WINDOW &&
+		       regs.stack_len <= sh->slot_size - sizeof(struct shard_slot) &&
 		       size >= WAIT_SAMPLE_WINDOW_REC_SIZE(nk, nu, regs.stack_len);
 	}
 	if (rec->flags & CPU_SAMPLE_STACK_COPY) {
@@ -507,7 +510,8 @@ static void shard__aggregate_wait(struct shard *sh, const struct shard_slot *slo
 	 * the BPF program and the tracepoint's caller, not the thread's. */
 	while (key.n_kernel && key.frames[0]->function &&
 	       (!strncmp(key.frames[0]->function, "bpf_", 4) ||
-		!strncmp(key.frames[0]->function, "__bpf_", 6)))
+		!strncmp(key.frames[0]->function, "__bpf_", 6) ||
+		!strncmp(key.frames[0]->function, "__traceiter_", 12)))
 		drop_kernel_leaf(&key, 1);
 	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
 	if (stack_agg__add_weighted(agg, &key, slot->wait.weight ? slot->wait.weight : 1,

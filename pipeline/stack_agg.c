@@ -340,6 +340,14 @@ uint64_t stack_agg__hist_quantile(const uint32_t *hist, double q)
 	return stack_agg__hist_upper(STACK_AGG_HIST_BUCKETS - 1);
 }
 
+/* Adds n to a bucket, saturating: a day of a hot lock's waits can pass
+ * 2^32, and a full bucket still ranks the quantiles. */
+static void hist_add(uint32_t *bucket, uint64_t n)
+{
+	uint64_t sum = (uint64_t)*bucket + n;
+	*bucket = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
 /* e's distribution of values, made empty on first use; NULL without memory. */
 static uint32_t *entry__hist(struct stack_agg *agg, struct agg_entry *e)
 {
@@ -373,8 +381,7 @@ int stack_agg__add_weighted(struct stack_agg *agg, const struct profile_stack *k
 		uint32_t *hist = entry__hist(agg, e);
 		if (!hist)
 			return -ENOMEM;
-		hist[stack_agg__hist_bucket(value)] +=
-			weight > UINT32_MAX ? UINT32_MAX : (uint32_t)weight;
+		hist_add(&hist[stack_agg__hist_bucket(value)], weight);
 	}
 	return 0;
 }
@@ -407,7 +414,7 @@ int64_t stack_agg__merge(struct stack_agg *dst, const struct stack_agg *src)
 			if (!hist)
 				return -ENOMEM;
 			for (unsigned b = 0; b < STACK_AGG_HIST_BUCKETS; b++)
-				hist[b] += se->hist[b];
+				hist_add(&hist[b], se->hist[b]);
 		}
 		if (!dst->max_times)
 			continue;

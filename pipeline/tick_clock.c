@@ -58,11 +58,21 @@ static int measure_hz(unsigned *hz)
 	return 0;
 }
 
-/* The address of the first of names in /proc/kallsyms. Returns 0 or -errno. */
+/*
+ * The tick's hrtimer function in /proc/kallsyms. Its name moved: Linux up
+ * to 6.6 calls it tick_sched_timer, 6.7 and 6.8 tick_nohz_highres_handler
+ * (and tick_nohz_handler is then the low-resolution clock-event handler,
+ * which no hrtimer runs), 6.9 on tick_nohz_handler. The first found in
+ * that order wins. Returns 0, -ENOENT (none), or -EPERM (named, but the
+ * addresses are hidden: kptr_restrict), or -errno.
+ */
 static int find_handler(struct tick_clock *tc)
 {
-	static const char *const names[] = {"tick_nohz_handler", "tick_sched_timer"};
-	uint64_t found[2] = {0, 0};
+	static const char *const names[] = {"tick_sched_timer", "tick_nohz_highres_handler",
+					    "tick_nohz_handler"};
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	uint64_t found[N] = {0};
+	bool seen[N] = {false};
 	char line[512], sym[256], type;
 	unsigned long long addr;
 	FILE *f = fopen("/proc/kallsyms", "re");
@@ -71,16 +81,20 @@ static int find_handler(struct tick_clock *tc)
 		return -errno;
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) == 3)
-			for (int i = 0; i < 2; i++)
-				if (!found[i] && !strcmp(sym, names[i]))
+			for (int i = 0; i < N; i++)
+				if (!seen[i] && !strcmp(sym, names[i])) {
+					seen[i] = true;
 					found[i] = addr;
+				}
 	fclose(f);
-	for (int i = 0; i < 2; i++) {
-		if (found[i]) {
-			tc->handler = found[i];
-			tc->handler_name = names[i];
-			return 0;
-		}
+	for (int i = 0; i < N; i++) {
+		if (!seen[i])
+			continue;
+		if (!found[i])
+			return -EPERM;
+		tc->handler = found[i];
+		tc->handler_name = names[i];
+		return 0;
 	}
 	return -ENOENT;
 }
@@ -97,17 +111,14 @@ int tick_clock__probe(struct tick_clock *tc, char *why, size_t why_len)
 		return err;
 	}
 	err = find_handler(tc);
-	if (err == -ENOENT) {
+	if (err == -ENOENT)
 		snprintf(why, why_len,
-			 "no tick hrtimer handler (tick_nohz_handler, tick_sched_timer) in "
-			 "/proc/kallsyms: the kernel ticks without a high-resolution timer");
-		return err;
-	}
-	if (!err && !tc->handler) {
-		snprintf(why, why_len, "/proc/kallsyms shows no addresses (kptr_restrict)");
-		return -EPERM;
-	}
-	if (err)
+			 "no tick hrtimer function (tick_sched_timer, tick_nohz_highres_handler, "
+			 "tick_nohz_handler) in /proc/kallsyms");
+	else if (err == -EPERM)
+		snprintf(why, why_len,
+			 "/proc/kallsyms hides the tick function's address (kptr_restrict)");
+	else if (err)
 		snprintf(why, why_len, "cannot read /proc/kallsyms: %s", strerror(-err));
 	return err;
 }

@@ -96,8 +96,10 @@ int wait_probes__new(const struct wait_probes_opts *opts, struct wait_probes **o
 	int err;
 
 	*out = NULL;
-	if (!wp)
+	if (!wp) {
+		fprintf(stderr, "pipeline: out of memory for the off-CPU and lock probes\n");
 		return -ENOMEM;
+	}
 	wp->n_cpus = opts->n_cpus;
 	wp->now = calloc(opts->n_cpus, sizeof(*wp->now));
 	wp->skel = wait_sample_bpf__open();
@@ -136,8 +138,14 @@ int wait_probes__new(const struct wait_probes_opts *opts, struct wait_probes **o
 	for (unsigned i = 0; i < opts->n_pids; i++) {
 		uint8_t one = 1;
 
-		bpf_map__update_elem(wp->skel->maps.target_pids, &opts->pids[i], sizeof(uint32_t),
-				     &one, sizeof(one), BPF_ANY);
+		err = bpf_map__update_elem(wp->skel->maps.target_pids, &opts->pids[i],
+					   sizeof(uint32_t), &one, sizeof(one), BPF_ANY);
+		if (err) {
+			fprintf(stderr,
+				"pipeline: cannot add pid %u to the off-CPU and lock filter: %s\n",
+				opts->pids[i], strerror(-err));
+			goto fail;
+		}
 	}
 	if (opts->lock) {
 		err = attach_futex(wp);
@@ -205,10 +213,7 @@ int wait_probes__read_stats(const struct wait_probes *wp, struct wait_sample_sta
 /* The largest 1 in N in force on a CPU for signal which (0: off-CPU, 1: lock). */
 static uint32_t max_every(const struct wait_probes *wp, uint32_t which)
 {
-	struct {
-		uint64_t window_ns, window_jiffies;
-		uint32_t count, every, window_len, pad;
-	} *per_cpu = calloc(wp->n_cpus, sizeof(*per_cpu));
+	struct wait_rate_state *per_cpu = calloc(wp->n_cpus, sizeof(*per_cpu));
 	uint32_t n = 1;
 
 	if (per_cpu && !bpf_map__lookup_elem(wp->skel->maps.rates, &which, sizeof(which), per_cpu,
@@ -216,6 +221,22 @@ static uint32_t max_every(const struct wait_probes *wp, uint32_t which)
 		for (unsigned c = 0; c < wp->n_cpus; c++)
 			n = per_cpu[c].every > n ? per_cpu[c].every : n;
 	free(per_cpu);
+	return n;
+}
+
+/* Sampled threads off the CPU now: their records wait in `inflight` for
+ * a switch-in (at the end of a run: never sent). */
+static unsigned inflight_count(const struct wait_probes *wp)
+{
+	uint32_t key, next;
+	unsigned n = 0;
+	int fd = bpf_map__fd(wp->skel->maps.inflight);
+
+	for (int err = bpf_map_get_next_key(fd, NULL, &next); !err && n < 1000000;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		n++;
+	}
 	return n;
 }
 
@@ -252,15 +273,16 @@ void wait_probes__print_stats(const struct wait_probes *wp, FILE *f)
 			"to "
 			"1 in %u), %llu sent, %llu back within the minimum, %llu lost (more "
 			"sampled "
-			"threads asleep than tracked)\n",
+			"threads asleep than tracked), %u still off the CPU (their time not in the "
+			"profile)\n",
 			(unsigned long long)st.switches, (unsigned long long)st.offcpu_taken,
 			max_every(wp, 0), (unsigned long long)st.offcpu_sent,
-			(unsigned long long)st.offcpu_short, (unsigned long long)st.offcpu_lost);
+			(unsigned long long)st.offcpu_short, (unsigned long long)st.offcpu_lost,
+			inflight_count(wp));
 	if (bpf_program__fd(wp->skel->progs.futex_enter) >= 0)
 		fprintf(f,
 			"  futex waits                %llu waits, %llu taken (now up to 1 in %u), "
-			"%llu "
-			"sent, %llu did not sleep%s\n",
+			"%llu sent, %llu did not sleep%s\n",
 			(unsigned long long)st.futex_waits, (unsigned long long)st.lock_taken,
 			max_every(wp, 1), (unsigned long long)st.lock_sent,
 			(unsigned long long)st.lock_no_wait,
@@ -287,7 +309,8 @@ void wait_probes__write_json(const struct wait_probes *wp, FILE *f)
 	fprintf(f,
 		",\n  \"wait\": {\"switches\": %llu, \"offcpu_taken\": %llu, \"offcpu_sent\": "
 		"%llu, "
-		"\"offcpu_short\": %llu, \"offcpu_lost\": %llu, \"offcpu_every\": %u, "
+		"\"offcpu_short\": %llu, \"offcpu_lost\": %llu, \"offcpu_unfinished\": %u, "
+		"\"offcpu_every\": %u, "
 		"\"futex_waits\": %llu, \"lock_taken\": %llu, \"lock_sent\": %llu, "
 		"\"lock_no_wait\": %llu, \"lock_every\": %u, \"ring_full\": %llu, \"no_ring\": "
 		"%llu, "
@@ -295,7 +318,7 @@ void wait_probes__write_json(const struct wait_probes *wp, FILE *f)
 		"\"bpf_runs\": %llu}",
 		(unsigned long long)st.switches, (unsigned long long)st.offcpu_taken,
 		(unsigned long long)st.offcpu_sent, (unsigned long long)st.offcpu_short,
-		(unsigned long long)st.offcpu_lost, max_every(wp, 0),
+		(unsigned long long)st.offcpu_lost, inflight_count(wp), max_every(wp, 0),
 		(unsigned long long)st.futex_waits, (unsigned long long)st.lock_taken,
 		(unsigned long long)st.lock_sent, (unsigned long long)st.lock_no_wait,
 		max_every(wp, 1), (unsigned long long)st.ring_full, (unsigned long long)st.no_ring,

@@ -178,8 +178,10 @@ static long lock_paths(const struct profile *p, struct lock_path **out)
 			lp->contentions += (double)s->values[0];
 			lp->delay_ns += (double)s->values[1];
 		}
-		for (unsigned b = 0; s->value_hist && b < STACK_AGG_HIST_BUCKETS; b++)
-			lp->hist[b] += s->value_hist[b];
+		for (unsigned b = 0; s->value_hist && b < STACK_AGG_HIST_BUCKETS; b++) {
+			uint64_t sum = (uint64_t)lp->hist[b] + s->value_hist[b];
+			lp->hist[b] = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+		}
 	}
 	free(order);
 	qsort(paths, (size_t)n, sizeof(*paths), cmp_delay_desc);

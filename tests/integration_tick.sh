@@ -7,15 +7,16 @@
 #   2. The known-split workload (work_alpha/beta/gamma 50/30/20) profiled by
 #      two agents at once, one on the tick (every tick) and one on cpu-clock
 #      at the same rate: each function's share agrees within 2 points.
-#   3. tests/tick_workload.c in step with the tick: waking at HZ/2 and busy
-#      for one tick period of two, profiled at once by tick mode at HZ/2
-#      (1 tick in 2, the rate that would always see the same half without
-#      the random gaps between taken ticks) and by cpu-clock at 99 Hz: both
-#      find its true CPU share (its exact runtime) within 5 points. Waking
-#      at HZ and busy 40 % of each tick period: cpu-clock finds it; tick
-#      mode's share is printed, not checked: such a task is seen at every
-#      taken tick or at none, whatever ticks are taken
-#      (docs/PERFORMANCE.md, "Sampling on the tick").
+#   3. tests/tick_workload.c in step with the tick: waking at HZ/2, half a
+#      tick after a tick, and busy for one tick period of two (so each burst
+#      holds exactly one tick, in its middle), profiled at once by tick mode
+#      at HZ/2 (1 tick in 2: without the random gaps between taken ticks it
+#      would take the burst's tick always or never) and by cpu-clock at
+#      99 Hz: both find its true CPU share (its exact runtime) within 5
+#      points. Waking at HZ, a quarter tick after each tick, and busy 40 %
+#      of the tick period: cpu-clock finds it; tick mode's share is printed,
+#      not checked: the burst holds no tick, and whatever ticks are taken it
+#      is never seen (docs/PERFORMANCE.md, "Sampling on the tick").
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -105,10 +106,11 @@ grep -q 'bpf_prog_\|hrtimer_interrupt\|sysvec_apic_timer' "$tmp/split-tick/cpu.f
 	fail "tick samples keep the tick's own interrupt frames"
 
 echo "== 3. a task in step with the tick"
-for run in "$((hz / 2)) 0.5" "$hz 0.4"; do
+tick_us=$((1000000 / hz))
+for run in "$((hz / 2)) 0.5 $((tick_us / 2))" "$hz 0.4 $((tick_us / 4))"; do
 	set -- $run
 	rate=$1
-	"$bin/tick_workload" "$rate" "$2" 5 >"$tmp/r$rate.wl" &
+	"$bin/tick_workload" "$rate" "$2" 5 "$3" >"$tmp/r$rate.wl" &
 	wl=$!
 	pids+=("$wl")
 	wait_for "$tmp/r$rate.wl" '^ready' 10 || fail "tick_workload did not start"

@@ -83,7 +83,7 @@ grep -E "off-CPU|futex waits|wait drops|wait BPF" "$tmp/one.err"
 # as they exit, are not taken), and every futex wait.
 node -e '
 	const w = JSON.parse(require("fs").readFileSync(process.argv[1])).wait;
-	if (w.offcpu_taken !== w.offcpu_sent + w.offcpu_short || w.offcpu_lost ||
+	if (w.offcpu_taken !== w.offcpu_sent + w.offcpu_short + w.offcpu_unfinished || w.offcpu_lost ||
 	    w.lock_taken !== w.lock_sent + w.lock_no_wait || w.no_task_state || w.ring_full)
 		throw new Error("records missing: " + JSON.stringify(w));
 ' "$d/stats.json" || fail "one: wait records went missing"

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * A thread in lockstep with a timer, for the tick clock's bias test
- * (tests/integration_tick.sh): `tick_workload RATE DUTY SECONDS` wakes
- * RATE times a second on absolute deadlines (clock_nanosleep, so the
- * rhythm does not drift) and spins in lockstep_spin() for DUTY (0-1) of
- * each period, then sleeps to the next deadline. With RATE the kernel's HZ
+ * (tests/integration_tick.sh): `tick_workload RATE DUTY SECONDS [PHASE_US]`
+ * wakes RATE times a second on absolute deadlines, at PHASE_US past each
+ * multiple of the period on CLOCK_MONOTONIC (clock_nanosleep, so the rhythm
+ * does not drift), and spins in lockstep_spin() for DUTY (0-1) of each
+ * period, then sleeps to the next deadline. The kernel's ticks fall on
+ * multiples of 1/HZ of that clock (tick_init_jiffy_update aligns them), so
+ * the phase places the bursts against the ticks. With RATE the kernel's HZ
  * or HZ/2 it runs in step with the scheduler tick, the worst case for a
  * sampler riding that tick. It prints `ready` and waits for SIGUSR1 before
  * it starts (so the profilers are sampling first); at the end it prints its
@@ -40,11 +43,12 @@ __attribute__((noinline)) static void lockstep_spin(long long until)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: tick_workload RATE DUTY SECONDS\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: tick_workload RATE DUTY SECONDS [PHASE_US]\n");
 		return 2;
 	}
 	double rate = atof(argv[1]), duty = atof(argv[2]), secs = atof(argv[3]);
+	long long phase = argc == 5 ? atoll(argv[4]) * 1000 : 0;
 	if (rate <= 0 || rate > 10000 || duty <= 0 || duty >= 1 || secs <= 0 || secs > 600) {
 		fprintf(stderr, "tick_workload: RATE 1-10000, DUTY in (0, 1), SECONDS 1-600\n");
 		return 2;
@@ -60,7 +64,8 @@ int main(int argc, char **argv)
 
 	long long period = (long long)(1e9 / rate), busy = (long long)(duty * 1e9 / rate);
 	long long start = now_ns(CLOCK_MONOTONIC), cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-	long long end = start + (long long)(secs * 1e9), next = start + period;
+	long long end = start + (long long)(secs * 1e9);
+	long long next = (start / period + 1) * period + phase % period;
 	long long rounds = (long long)(secs * rate) + 1;
 
 	for (long long r = 0; r < rounds && next < end; r++) {
