@@ -26,6 +26,9 @@ expect 2 "invalid value 'lots' for --shards" --shards lots
 expect 2 "needs a value" --output
 expect 2 "invalid value 'frames' for --unwind: expected fp, dwarf or auto" --unwind frames
 expect 2 "invalid value '100' for --stack-copy-bytes" --stack-copy-bytes 100
+expect 2 "invalid value 'jiffies' for --clock: expected cpu-clock, tick or auto" --clock jiffies
+expect 2 "unknown signal 'offcpus' \\(expected cpu, alloc, offcpu, lock\\)" --profiles cpu,offcpus
+expect 2 "invalid value '0' for --wait-max-rate" --wait-max-rate 0
 expect 0 "--shards auto" --help
 expect 0 "^pipeline [0-9]" --version
 
