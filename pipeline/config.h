@@ -19,7 +19,7 @@
 struct pipeline_config {
 	unsigned shards;    /* 0 = auto */
 	unsigned frequency; /* Hz, 1..10000 */
-	const char *clock;  /* --clock: "cpu-clock", "tick" or "auto" */
+	const char *clock;  /* --clock: "cpu-clock", "tick" or "auto"; NULL: cpu-clock */
 	/* What one CPU sample stands for, in ns: set by main from the sampler
 	 * (the clock in use decides); 0 before: 1e9 / frequency. */
 	uint64_t sample_period_ns;

@@ -52,11 +52,11 @@ static int sampler__choose_clock(struct sampler *s, const struct pipeline_config
 {
 	struct tick_clock tc;
 	char why[200];
-	bool forced = !strcmp(cfg->clock, "tick");
+	bool forced = cfg->clock && !strcmp(cfg->clock, "tick");
 	int err;
 
 	snprintf(s->clock, sizeof(s->clock), "cpu-clock");
-	if (!cfg->profile_cpu || !strcmp(cfg->clock, "cpu-clock"))
+	if (!cfg->profile_cpu || !cfg->clock || !strcmp(cfg->clock, "cpu-clock"))
 		return 0;
 	err = tick_clock__probe(&tc, why, sizeof(why));
 	if (!err && cfg->frequency > tc.hz) {
