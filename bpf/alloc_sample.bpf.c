@@ -41,6 +41,9 @@
 #include <bpf/bpf_core_read.h>
 
 #include "alloc_sample.h"
+/* Probes are attached per process: no pid filter map. */
+#define SAMPLE_MAPS_NO_PID_FILTER
+#include "sample_maps.bpf.h"
 
 const volatile __u64 sample_bytes = 512 * 1024;
 const volatile __u64 wakeup_bytes = 0;
@@ -62,19 +65,6 @@ enum fn {
 	FN_POSIX_MEMALIGN,
 	FN_ALIGNED,
 };
-
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-};
-
-/* The on-CPU sampler's rings, shared (user space reuses the map's fd). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CPU_SAMPLE_MAX_CPUS);
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

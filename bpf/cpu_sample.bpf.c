@@ -23,6 +23,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "cpu_sample.h"
+#include "sample_maps.bpf.h"
 
 const volatile bool filter_pids = false;
 const volatile bool include_idle = false;
@@ -44,26 +45,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } copy_tgids SEC(".maps");
-
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024); /* resized by user space before load */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CPU_SAMPLE_MAX_CPUS); /* resized to the number of CPUs */
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
-
-/* Thread group ids to sample when filter_pids is set; value unused. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u8);
-} target_pids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

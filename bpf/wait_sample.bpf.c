@@ -36,6 +36,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "sample_maps.bpf.h"
 #include "wait_sample.h"
 
 #define PF_EXITING 0x00000004
@@ -71,26 +72,6 @@ struct {
 } rates SEC(".maps");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-};
-
-/* The on-CPU sampler's rings, shared (user space reuses the map's fd). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CPU_SAMPLE_MAX_CPUS);
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u8);
-} target_pids SEC(".maps");
 
 /* Per thread: when its sampled switch-out began (its record in inflight),
  * 0 when none, for a record the LRU evicted to be counted. Task storage: no

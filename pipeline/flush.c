@@ -660,6 +660,17 @@ static int flusher__write_wall(struct flusher *f, const struct profile *cpu,
 	return err;
 }
 
+/* The CPU profile p's files (pprof, folded, SVG) and, with the off-CPU
+ * signal, wall.svg. Returns 0 or the first -errno. */
+static int flusher__write_cpu_files(struct flusher *f, const struct profile *p,
+				    const struct profile_drops *drops)
+{
+	f->stats.distinct_stacks = p->n_stacks;
+	int err = flusher__write_files(f, p, encode_svg);
+	int wall = flusher__write_wall(f, p, drops);
+	return err ? err : wall;
+}
+
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
 		   const struct profile_drops *drops, bool last)
 {
@@ -724,11 +735,7 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 				f->stats.distinct_stacks = b.p.n_stacks;
 		}
 		if (f->files && f->cfg->per_interval) {
-			f->stats.distinct_stacks = b.p.n_stacks;
-			err = flusher__write_files(f, &b.p, encode_svg);
-			if (err && !first_err)
-				first_err = err;
-			err = flusher__write_wall(f, &b.p, drops);
+			err = flusher__write_cpu_files(f, &b.p, drops);
 			if (err && !first_err)
 				first_err = err;
 		}
@@ -754,11 +761,7 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		err = flusher__build(f, f->total, f->run_start_ns, drops, &b);
 		if (err)
 			goto out;
-		f->stats.distinct_stacks = b.p.n_stacks;
-		err = flusher__write_files(f, &b.p, encode_svg);
-		if (err && !first_err)
-			first_err = err;
-		err = flusher__write_wall(f, &b.p, drops);
+		err = flusher__write_cpu_files(f, &b.p, drops);
 		if (err && !first_err)
 			first_err = err;
 		built_profile__free(&b);

@@ -278,20 +278,28 @@ int stack_agg__add(struct stack_agg *agg, const struct profile_stack *key, uint6
 	return 0;
 }
 
-int stack_agg__add_sample(struct stack_agg *agg, const struct profile_stack *key, uint64_t ns,
-			  uint32_t cpu)
+/* The entry of key with one more sample at wall time ns on cpu (its time
+ * recorded when recording is on); NULL with *err as findnew(). */
+static struct agg_entry *stack_agg__sample(struct stack_agg *agg, const struct profile_stack *key,
+					   uint64_t ns, uint32_t cpu, int *err)
 {
-	int err = 0;
-	struct agg_entry *e = stack_agg__findnew(agg, key, &err);
+	struct agg_entry *e = stack_agg__findnew(agg, key, err);
 	if (!e)
-		return err;
+		return NULL;
 	entry__count(agg, e, 1, ns, ns);
 	if (agg->max_times) {
 		struct profile_sample_time t = {.ns = ns, .cpu = cpu};
 		if (!entry__add_time(agg, e, &t))
 			agg->times_dropped = true;
 	}
-	return 0;
+	return e;
+}
+
+int stack_agg__add_sample(struct stack_agg *agg, const struct profile_stack *key, uint64_t ns,
+			  uint32_t cpu)
+{
+	int err = 0;
+	return stack_agg__sample(agg, key, ns, cpu, &err) ? 0 : err;
 }
 
 void stack_agg__record_times(struct stack_agg *agg, size_t max_times)
@@ -365,15 +373,9 @@ int stack_agg__add_weighted(struct stack_agg *agg, const struct profile_stack *k
 			    uint64_t value, uint64_t ns, uint32_t cpu)
 {
 	int err = 0;
-	struct agg_entry *e = stack_agg__findnew(agg, key, &err);
+	struct agg_entry *e = stack_agg__sample(agg, key, ns, cpu, &err);
 	if (!e)
 		return err;
-	entry__count(agg, e, 1, ns, ns);
-	if (agg->max_times) {
-		struct profile_sample_time t = {.ns = ns, .cpu = cpu};
-		if (!entry__add_time(agg, e, &t))
-			agg->times_dropped = true;
-	}
 	e->vals[0] += (int64_t)weight;
 	e->vals[1] += (int64_t)(value * weight);
 	e->stack.values = e->vals;
