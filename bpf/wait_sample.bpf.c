@@ -362,12 +362,16 @@ static __always_inline void switch_in(struct task_struct *next, struct wait_samp
 		return;
 	}
 	/* Without the time from the task storage, the record must be this
-	 * thread's, not one of an earlier thread of the same id. */
-	if (off_ts ? r->ts_ns != off_ts : r->ts_ns < next->start_time) {
-		if (off_ts)
+	 * thread's, not one of an earlier thread of the same id: taken after
+	 * this thread began (with 1 ms to spare: the programs' clock, the
+	 * NMI-safe one, may trail the one start_time was read from). */
+	if (off_ts ? r->ts_ns != off_ts : r->ts_ns + 1000000 < next->start_time) {
+		if (off_ts) {
 			st->offcpu_lost++;
-		else
+		} else {
+			st->offcpu_stale++;
 			bpf_map_delete_elem(&inflight, &tid);
+		}
 		return;
 	}
 	off_ts = r->ts_ns; /* the switch-out's time, found either way */

@@ -72,6 +72,8 @@ struct wait_sample_stats {
 	__u64 offcpu_short;  /* back within min_ns: not sent */
 	__u64 offcpu_lost;   /* sampled, but the stack was evicted before the thread
 			      * came back (more threads waiting than `inflight` holds) */
+	__u64 offcpu_stale;  /* records of exited threads found by a new thread of
+			      * the same id, and dropped */
 	__u64 futex_waits;   /* futex wait calls of threads in scope (lock) */
 	__u64 lock_taken;    /* of them, sampled */
 	__u64 lock_sent;     /* records in the ring */
