@@ -24,20 +24,11 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bench_inject.h"
+/* The rings only: the injector filters nothing. */
+#define SAMPLE_MAPS_NO_PID_FILTER
+#include "sample_maps.bpf.h"
 
 const volatile __u64 wakeup_bytes = 0; /* 0: wake on every record */
-
-struct ring {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024); /* the inner map template is set by user space */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CPU_SAMPLE_MAX_CPUS); /* resized to the number of CPUs */
-	__type(key, __u32);
-	__array(values, struct ring);
-} rings SEC(".maps");
 
 /* Filled by user space before the runs (global data, mmapped). */
 struct bench_inject_stack stacks[BENCH_INJECT_MAX_STACKS];

@@ -31,6 +31,7 @@
 #include "alloc_probes.h"
 #include "alloc_sample.skel.h"
 #include "alloc_target.h"
+#include "bpf_run_stats.h"
 
 struct probed {
 	struct alloc_target target;
@@ -545,19 +546,7 @@ int alloc_probes__read_stats(const struct alloc_probes *ap, struct alloc_sample_
 
 int alloc_probes__read_bpf_stats(const struct alloc_probes *ap, uint64_t *run_ns, uint64_t *run_cnt)
 {
-	struct bpf_program *prog;
-
-	*run_ns = *run_cnt = 0;
-	bpf_object__for_each_program (prog, ap->skel->obj) {
-		struct bpf_prog_info info = {0};
-		uint32_t len = sizeof(info);
-
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-			return -errno;
-		*run_ns += info.run_time_ns;
-		*run_cnt += info.run_cnt;
-	}
-	return 0;
+	return bpf_run_stats__sum(ap->skel->obj, run_ns, run_cnt);
 }
 
 void alloc_probes__describe(const struct alloc_probes *ap, FILE *f, const char *indent)

@@ -28,6 +28,7 @@
 
 #include "cpu_sample.skel.h"
 #include "sampler.h"
+#include "bpf_run_stats.h"
 #include "tick_clock.h"
 
 struct sampler {
@@ -464,21 +465,8 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 
 int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out)
 {
-	const struct bpf_program *progs[2] = {s->skel->progs.on_cpu_sample, s->skel->progs.on_tick};
-
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < 2; i++) {
-		struct bpf_prog_info info = {0};
-		uint32_t len = sizeof(info);
-
-		if (bpf_program__fd(progs[i]) < 0)
-			continue; /* on_tick without --clock tick: not loaded */
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len))
-			return -errno;
-		out->run_time_ns += info.run_time_ns;
-		out->run_cnt += info.run_cnt;
-	}
-	return 0;
+	/* on_cpu_sample, and on_tick with --clock tick. */
+	return bpf_run_stats__sum(s->skel->obj, &out->run_time_ns, &out->run_cnt);
 }
 
 int sampler__copy_tgids_fd(const struct sampler *s)

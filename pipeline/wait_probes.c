@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "wait_probes.h"
+#include "bpf_run_stats.h"
 #include "wait_sample.skel.h"
 
 #define TRACEFS "/sys/kernel/tracing"
@@ -242,21 +243,7 @@ static unsigned inflight_count(const struct wait_probes *wp)
 
 int wait_probes__read_bpf_stats(const struct wait_probes *wp, uint64_t *run_ns, uint64_t *run_cnt)
 {
-	struct bpf_program *prog;
-
-	*run_ns = *run_cnt = 0;
-	bpf_object__for_each_program (prog, wp->skel->obj) {
-		struct bpf_prog_info info = {0};
-		uint32_t len = sizeof(info);
-
-		if (bpf_program__fd(prog) < 0)
-			continue; /* not loaded: its signal is off */
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-			return -errno;
-		*run_ns += info.run_time_ns;
-		*run_cnt += info.run_cnt;
-	}
-	return 0;
+	return bpf_run_stats__sum(wp->skel->obj, run_ns, run_cnt);
 }
 
 void wait_probes__print_stats(const struct wait_probes *wp, FILE *f)
