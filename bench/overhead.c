@@ -94,7 +94,8 @@ static const struct ovh_opt_desc ovh_opts[] = {
 			   "profile:hz:HZ at every rate"},
 	[OVH_OPT_UNWIND] = {"unwind", "LIST", 0, 0,
 			    "pipeline's --unwind modes, each run at every rate: fp, dwarf, auto "
-			    "(comma-separated; default fp); the gate and targets are on fp"},
+			    "(comma-separated; default auto, pipeline's default); the gate and "
+			    "targets are on auto"},
 	[OVH_OPT_WAITS] = {"waits", NULL, 0, 0,
 			   "also the wait profiles: pipeline --profiles offcpu, and "
 			   "offcpu,lock, at 99 Hz's warm-up, beside libbpf-tools offcputime -u; "
@@ -343,7 +344,7 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 	s->seconds = secs ? secs : s->quick ? 8 : 10;
 	s->gate |= s->quick;
 	if (!s->unwinds)
-		s->unwinds = 1u; /* fp */
+		s->unwinds = 1u << 2; /* auto, pipeline's default (ovh_unwind_names) */
 	if (!s->tools)
 		s->tools = 1u << OVH_TOOL_PIPELINE |
 			   (s->peers ? 1u << OVH_TOOL_PERF | 1u << OVH_TOOL_BPFTRACE : 0);
@@ -566,9 +567,10 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 					    2 * b->set.seconds) +
 				 120;
 
-		err = ovh_profiler__start(
-			&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s, ovh_flush_interval_s(b),
-			b->stats_json, cfg->unwind ? cfg->unwind : "fp", cfg->profiles, cfg->clock);
+		err = ovh_profiler__start(&p, cfg->tool, cfg->hz, x->bin_dir, dir, max_s,
+					  ovh_flush_interval_s(b), b->stats_json,
+					  cfg->unwind ? cfg->unwind : OVH_DEFAULT_UNWIND,
+					  cfg->profiles, cfg->clock);
 		if (!err)
 			err = ovh_profiler__wait_ready(&p, b->n_cpus, OVH_READY_TIMEOUT_MS);
 		if (err) {
@@ -745,8 +747,8 @@ static struct ovh_config *ovh_add_config(struct ovh_bench *b, enum ovh_tool t, u
 		snprintf(c->name, sizeof(c->name), "offcputime");
 	else
 		snprintf(c->name, sizeof(c->name), "%s %uHz%s%s", ovh_tool__name(t), hz,
-			 unwind && strcmp(unwind, "fp") ? " " : "",
-			 unwind && strcmp(unwind, "fp") ? unwind : "");
+			 unwind && strcmp(unwind, OVH_DEFAULT_UNWIND) ? " " : "",
+			 unwind && strcmp(unwind, OVH_DEFAULT_UNWIND) ? unwind : "");
 	if (skip)
 		ovh_fmt(c->skip, sizeof(c->skip), "%s", skip);
 	return c;
@@ -765,7 +767,7 @@ static void ovh_add_waits(struct ovh_bench *b, const char *bin_dir, unsigned *or
 	for (int i = 0; i < 2; i++) {
 		order[(*n_order)++] = b->n_configs;
 		struct ovh_config *c =
-			ovh_add_config(b, OVH_TOOL_PIPELINE, OVH_GATE_HZ, "fp", NULL);
+			ovh_add_config(b, OVH_TOOL_PIPELINE, OVH_GATE_HZ, OVH_DEFAULT_UNWIND, NULL);
 		c->waits = true;
 		c->profiles = profiles[i];
 		snprintf(c->name, sizeof(c->name), "pipeline %s", i ? "offcpu+lock" : "offcpu");
@@ -803,8 +805,9 @@ static int ovh_build(struct ovh_bench *b, const char *bin_dir)
 			}
 			if (t == 0 && b->set.tick && usable[0]) {
 				order[n_order++] = b->n_configs;
-				struct ovh_config *c = ovh_add_config(b, OVH_TOOL_PIPELINE,
-								      b->set.hz[h], "fp", NULL);
+				struct ovh_config *c =
+					ovh_add_config(b, OVH_TOOL_PIPELINE, b->set.hz[h],
+						       OVH_DEFAULT_UNWIND, NULL);
 				c->clock = "tick";
 				snprintf(c->name, sizeof(c->name), "pipeline %uHz tick",
 					 b->set.hz[h]);

@@ -42,6 +42,9 @@ extern const char *const ovh_unwind_names[OVH_N_UNWINDS];
 #define OVH_GATE_HZ   99
 #define OVH_GATE_PCT  0.5 /* agent CPU + BPF, % of wall x CPUs, at 99 Hz */
 #define OVH_WAITS_PCT 1.0 /* target with off-CPU profiling on */
+/* pipeline's default --unwind: the mode the gate and targets are on, and
+ * the one a configuration's name leaves out. */
+#define OVH_DEFAULT_UNWIND "auto"
 
 struct ovh_config {
 	enum ovh_tool tool;

@@ -289,11 +289,11 @@ static const char *fmt_range(char *buf, size_t size, const char *f, double lo, d
 }
 
 /* The configuration the gate and the 0.1 % target are on: pipeline's
- * on-CPU sampling alone, frame pointers, 99 Hz. */
+ * on-CPU sampling alone, its default unwinding, 99 Hz. */
 static bool ovh_config__gated(const struct ovh_config *cfg)
 {
 	return cfg->tool == OVH_TOOL_PIPELINE && cfg->hz == OVH_GATE_HZ && !cfg->waits &&
-	       !cfg->clock && (!cfg->unwind || !strcmp(cfg->unwind, "fp"));
+	       !cfg->clock && (!cfg->unwind || !strcmp(cfg->unwind, OVH_DEFAULT_UNWIND));
 }
 
 bool ovh_gate(const struct ovh_bench *b, char *why, size_t why_len)
@@ -347,7 +347,7 @@ static void ovh_print_target(const struct ovh_bench *b, unsigned hz, FILE *f)
 		struct ovh_summary s;
 
 		if (cfg->hz != hz || cfg->waits || cfg->clock ||
-		    (cfg->unwind && strcmp(cfg->unwind, "fp")))
+		    (cfg->unwind && strcmp(cfg->unwind, OVH_DEFAULT_UNWIND)))
 			continue;
 		ovh_summarize(b, c, &s);
 		if (cfg->tool == OVH_TOOL_PIPELINE)
@@ -777,7 +777,7 @@ int ovh_report__write_json(const struct ovh_bench *b, const char *path)
 		json_str(f, "name", cfg->name, ", ");
 		json_str(f, "tool", ovh_tool__name(cfg->tool), ", ");
 		if (cfg->tool == OVH_TOOL_PIPELINE)
-			json_str(f, "unwind", cfg->unwind ? cfg->unwind : "fp", ", ");
+			json_str(f, "unwind", cfg->unwind ? cfg->unwind : OVH_DEFAULT_UNWIND, ", ");
 		if (cfg->profiles)
 			json_str(f, "profiles", cfg->profiles, ", ");
 		if (cfg->clock)

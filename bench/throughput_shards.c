@@ -615,6 +615,7 @@ static int shards_start(struct shards_bench *b, unsigned n, struct shard **shard
 			.max_stacks = MAX_STACKS,
 			.poll_ms = POLL_MS,
 			.copy_tgids_fd = -1,
+			.unwind_rules_fd = -1,
 		};
 
 		for (unsigned c = lo; c < hi; c++)

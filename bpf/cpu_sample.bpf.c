@@ -46,6 +46,18 @@ struct {
 	__type(value, __u32);
 } copy_tgids SEC(".maps");
 
+/* --unwind auto: the CFI rules of the code where a switched process's
+ * frame-pointer walks broke (cpu_sample.h), learned by the shard workers
+ * from the stacks that came out short. Least recently used rules go first;
+ * a pid reused by another process may meet its predecessor's rules only at
+ * the same addresses, which ASLR makes different code. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CPU_SAMPLE_UNWIND_RULES);
+	__type(key, struct cpu_sample_rule_key);
+	__type(value, struct cpu_sample_rule);
+} unwind_rules SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -235,6 +247,66 @@ static __always_inline void sample_with_copy(void *ctx, bool in_kernel, __u32 fl
 	submit(ring, sc, size, st);
 }
 
+/*
+ * --unwind auto, a process in CPU_SAMPLE_COPY_WALK: its user stack walked
+ * here, from the task's user registers, into out (at most
+ * CPU_SAMPLE_MAX_FRAMES; returns how many). Each frame whose pc has a rule
+ * in unwind_rules steps by it (code without a frame pointer there, such as
+ * a C library's system-call wrapper that keeps its own data in rbp); any
+ * other by frame pointer, as bpf_get_stack would. A rule step costs a hash
+ * lookup and one or two 8-byte user reads, so a process whose frames mostly
+ * need rules is better served by a copy (the worker escalates it).
+ */
+static __always_inline __u32 walk_user_by_rules(struct task_struct *task, __u32 tgid, __u64 *out,
+						struct cpu_sample_stats *st, bool *truncated)
+{
+	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct cpu_sample_rule_key key = {.tgid = tgid};
+	__u64 ip = ur->ip, sp = ur->sp, bp = ur->bp;
+	__u32 n = 0;
+
+	*truncated = false;
+#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < CPU_SAMPLE_MAX_FRAMES; i++) {
+		__u64 cfa, ra, caller_bp = bp;
+
+		if (!ip || (__s64)ip < 0)
+			break;
+		out[i] = ip;
+		n = i + 1;
+		key.pc = i ? ip - 1 : ip;
+		struct cpu_sample_rule *r = bpf_map_lookup_elem(&unwind_rules, &key);
+		if (r) {
+			if (r->outermost)
+				break;
+			cfa = (r->cfa_on_bp ? bp : sp) + (__s64)r->cfa_off;
+			if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa + (__s64)r->ra_off)))
+				break;
+			if (r->bp_saved && bpf_probe_read_user(&caller_bp, sizeof(caller_bp),
+							       (void *)(cfa + (__s64)r->bp_off)))
+				break;
+			st->rule_steps++;
+		} else {
+			__u64 frame[2]; /* the caller's bp, the return address */
+			if (bp < sp || (bp & 7) ||
+			    bpf_probe_read_user(frame, sizeof(frame), (void *)bp))
+				break;
+			cfa = bp + 16;
+			caller_bp = frame[0];
+			ra = frame[1];
+		}
+		if (cfa <= sp)
+			break; /* a caller's frame lies above its callee's */
+		ip = ra;
+		sp = cfa;
+		bp = caller_bp;
+		if (i == CPU_SAMPLE_MAX_FRAMES - 1 && ip && (__s64)ip > 0)
+			*truncated = true;
+	}
+	st->rule_walks++;
+	return n;
+}
+
 /* One sample of the task running on this CPU: ctx is the program's own
  * (perf_event or tp_btf: bpf_get_stack takes either), in_kernel whether it
  * interrupted kernel code, flags added to the record's (CPU_SAMPLE_TICK). */
@@ -265,9 +337,11 @@ static __always_inline int take_sample(void *ctx, bool in_kernel, __u32 flags)
 		st->no_ring++;
 		return 0;
 	}
+	bool rule_walk = false;
 	if (stack_copy_bytes && tid != 0) {
 		__u32 *want = bpf_map_lookup_elem(&copy_tgids, &tgid);
-		if (want || !copy_auto) {
+		rule_walk = want && *want == CPU_SAMPLE_COPY_WALK && copy_auto;
+		if (!rule_walk && (want || !copy_auto)) {
 			__u32 w = want && *want && *want < stack_copy_bytes ? *want
 									    : stack_copy_bytes;
 			sample_with_copy(ctx, in_kernel, flags, st, ring, cpu, tgid, tid, w);
@@ -286,7 +360,13 @@ static __always_inline int take_sample(void *ctx, bool in_kernel, __u32 flags)
 	long n = 0;
 	__u32 nk = kernel_stack(ctx, in_kernel, s, st), nu = 0;
 
-	if (tid != 0) {
+	if (rule_walk && !(task->flags & 0x00200000 /* PF_KTHREAD */)) {
+		bool truncated;
+		s->flags |= CPU_SAMPLE_RULE_WALK;
+		nu = walk_user_by_rules(task, tgid, &s->frames[nk & 127], st, &truncated);
+		if (truncated)
+			s->flags |= CPU_SAMPLE_USER_TRUNCATED;
+	} else if (tid != 0) {
 		/* The user stack goes right after the kernel one. */
 		n = bpf_get_stack(ctx, &s->frames[nk], CPU_SAMPLE_MAX_FRAMES * sizeof(__u64),
 				  BPF_F_USER_STACK);

@@ -44,7 +44,11 @@
 #define CPU_SAMPLE_LEAF_WINDOW_BIT (1u << 7)
 /* --clock tick: taken on the scheduler tick, in its interrupt: the kernel
  * stack starts with the tick's own interrupt path, which the worker trims. */
-#define CPU_SAMPLE_TICK	       (1u << 11)
+#define CPU_SAMPLE_TICK (1u << 11)
+/* --unwind auto: the user stack was walked in the program by frame pointer
+ * and the process's learned CFI rules (map unwind_rules), not by
+ * bpf_get_stack; the leaf window follows as with CPU_SAMPLE_LEAF_WINDOW_BIT. */
+#define CPU_SAMPLE_RULE_WALK   (1u << 12)
 #define CPU_SAMPLE_LEAF_WINDOW 256
 
 /* What a record is, in flags: the rings carry every signal's records, all
@@ -58,6 +62,35 @@
 
 #ifndef CPU_SAMPLE_STACK_COPY_MAX
 #define CPU_SAMPLE_STACK_COPY_MAX 65536 /* bytes, --stack-copy-bytes at most */
+#endif
+
+/* --unwind auto: the value in copy_tgids of a process whose user stacks
+ * are walked with rules (CPU_SAMPLE_RULE_WALK); any other value is the
+ * bytes of stack to copy (at least 1024). */
+#define CPU_SAMPLE_COPY_WALK 1u
+
+/* --unwind auto's rules (map unwind_rules): how to step from a frame of
+ * process tgid whose pc (a leaf's ip, or a return address minus one) is in
+ * code that keeps no frame pointer there, taken from its CFI by a shard
+ * worker. Frames without a rule are stepped by frame pointer. */
+struct cpu_sample_rule_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 pc;
+};
+
+struct cpu_sample_rule {
+	__s32 cfa_off;	/* CFA = (cfa_on_bp ? bp : sp) + cfa_off: the caller's sp */
+	__s16 ra_off;	/* the return address is at CFA + ra_off */
+	__s16 bp_off;	/* the caller's bp is at CFA + bp_off, when bp_saved */
+	__u8 cfa_on_bp; /* the CFA is found from bp, not sp */
+	__u8 bp_saved;	/* else bp is the caller's as it is */
+	__u8 outermost; /* no caller (the thread's first frame) */
+	__u8 pad;
+};
+
+#ifndef CPU_SAMPLE_UNWIND_RULES
+#define CPU_SAMPLE_UNWIND_RULES 16384 /* rules kept, least recently used out */
 #endif
 
 /* --clock tick, per CPU (map tick_states). */
@@ -132,6 +165,8 @@ struct cpu_sample_stats {
 	__u64 copy_failed;   /* dwarf: user registers or stack unreadable (record still sent) */
 	__u64 copy_short;    /* dwarf: the stack ended before the bytes asked for */
 	__u64 copy_bytes;    /* dwarf: stack bytes copied, in all */
+	__u64 rule_walks;    /* auto: user stacks walked with rules (CPU_SAMPLE_RULE_WALK) */
+	__u64 rule_steps;    /* auto: steps of those walks taken by a rule */
 };
 
 #endif /* PIPELINE_BPF_CPU_SAMPLE_H */

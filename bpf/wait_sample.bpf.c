@@ -332,9 +332,15 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	r->kernel_frames = nk;
 	user_stack(ctx, prev, r, nk, st);
 	tid = r->tid;
-	if (bpf_map_update_elem(&inflight, &tid, r, BPF_ANY)) {
-		st->offcpu_lost++;
-		return;
+	/* A record already there was never sent: the thread came back on a
+	 * CPU unseen (or its id changed hands). Counted, then replaced. */
+	if (bpf_map_update_elem(&inflight, &tid, r, BPF_NOEXIST)) {
+		if (bpf_map_lookup_elem(&inflight, &tid))
+			st->offcpu_replaced++;
+		if (bpf_map_update_elem(&inflight, &tid, r, BPF_ANY)) {
+			st->offcpu_lost++;
+			return;
+		}
 	}
 	t->off_ts = r->ts_ns;
 	st->offcpu_taken++;

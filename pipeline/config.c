@@ -63,12 +63,13 @@ static const struct opt_desc opt_table[] = {
 	{"no-kernel-stacks", OPT_FALSE, CFG(kernel_stacks), 0, 0, NULL, "capture user stacks only"},
 	{"unwind", OPT_STRING, CFG(unwind), 0, 0, "fp|dwarf|auto",
 	 "how user stacks are walked: fp follows frame pointers in the kernel and puts "
-	 "back the caller of a function sampled without a frame (cheapest; stacks through "
-	 "code built without frame pointers end early); dwarf copies the top of each "
-	 "sampled thread's stack and unwinds it in the agent with the binaries' .eh_frame "
-	 "CFI (complete stacks, more cost per sample); auto walks frame pointers and "
-	 "switches a process to copies when its stacks end short of a thread's start "
-	 "(docs/UNWINDING.md) (default fp)"},
+	 "back the caller of a function sampled without a frame (stacks through code "
+	 "built without frame pointers end early); dwarf copies the top of each sampled "
+	 "thread's stack and unwinds it in the agent with the binaries' .eh_frame CFI "
+	 "(complete stacks, about twice the cost per sample); auto walks frame pointers, "
+	 "and a process whose stacks end short of a thread's start is walked in the "
+	 "kernel with the CFI rules of the code where its walks broke, or, when that is "
+	 "not enough, with copies (docs/UNWINDING.md) (default auto)"},
 	{"stack-copy-bytes", OPT_UINT, CFG(stack_copy_bytes), 512, 65536, "N",
 	 "dwarf: bytes of user stack copied per sample, from the stack pointer up; frames "
 	 "above them are cut off and counted (default 16384)"},
@@ -183,7 +184,7 @@ static void config__defaults(struct pipeline_config *cfg)
 	cfg->export_queue_bytes = 64u << 20;
 	cfg->shutdown_timeout = 5;
 	cfg->kernel_stacks = true;
-	cfg->unwind = "fp";
+	cfg->unwind = "auto";
 	cfg->stack_copy_bytes = 16384;
 	cfg->track_processes = true;
 	cfg->idle = false;

@@ -308,6 +308,7 @@ int main(int argc, char **argv)
 			.alloc_period = cfg.profile_alloc ? cfg.alloc_sample_bytes : 0,
 			.stack_copy_bytes = cfg.unwind_dwarf ? cfg.stack_copy_bytes : 0,
 			.copy_tgids_fd = cfg.unwind_dwarf ? sampler__copy_tgids_fd(smp) : -1,
+			.unwind_rules_fd = cfg.unwind_auto ? sampler__unwind_rules_fd(smp) : -1,
 			.auto_switch = cfg.unwind_auto,
 			.waits = {cfg.profile_offcpu, cfg.profile_lock},
 		};

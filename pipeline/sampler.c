@@ -136,7 +136,7 @@ static int perf_event_open_cpu_clock(int cpu, uint64_t period_ns)
 #define RING_ALLOC_MIN_BYTES (4u << 20)
 #define RING_COPY_MAX_BYTES  (32u << 20)
 
-static uint64_t ring_size_for(const struct pipeline_config *cfg)
+static uint64_t ring_size_for(const struct pipeline_config *cfg, bool with_copies)
 {
 	uint64_t want;
 	if (cfg->ring_kib)
@@ -146,9 +146,14 @@ static uint64_t ring_size_for(const struct pipeline_config *cfg)
 	else
 		want = (uint64_t)cfg->frequency * RING_BYTES_PER_SAMPLE;
 	/* A dwarf-mode record carries the stack copy: one second of them, at
-	 * most RING_COPY_MAX_BYTES (the reader is woken at a quarter full). */
-	if (cfg->unwind_dwarf && !cfg->ring_kib) {
+	 * most RING_COPY_MAX_BYTES. With --unwind auto most records are
+	 * frame-pointer ones and only processes switched to copies send
+	 * copies: a quarter of a second of them (the reader is woken long
+	 * before, at a quarter of the ring without copies). */
+	if (with_copies && cfg->unwind_dwarf && !cfg->ring_kib) {
 		uint64_t copy = (uint64_t)cfg->frequency * (cfg->stack_copy_bytes + 1024);
+		if (cfg->unwind_auto)
+			copy /= 4;
 		if (copy > RING_COPY_MAX_BYTES)
 			copy = RING_COPY_MAX_BYTES;
 		if (copy > want)
@@ -233,14 +238,21 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 		s->skel->rodata->copy_auto = cfg->unwind_auto;
 		bpf_map__set_max_entries(s->skel->maps.copy_scratch, s->n_cpus);
 	}
+	if (!cfg->unwind_auto)
+		bpf_map__set_max_entries(s->skel->maps.unwind_rules, 1); /* unused */
 	err = sampler__choose_clock(s, cfg);
 	if (err)
 		goto cleanup;
 	s->period_ns = s->tick ? (uint64_t)s->tick_every * 1000000000ULL / s->hz
 			       : 1000000000ULL / cfg->frequency;
 	bpf_program__set_autoload(s->skel->progs.on_tick, s->tick);
-	s->ring_bytes = ring_size_for(cfg);
-	s->skel->rodata->wakeup_bytes = s->ring_bytes / 4;
+	s->ring_bytes = ring_size_for(cfg, true);
+	/* The reader is woken at a quarter of the ring without copies, so
+	 * that a ring sized for copies does not hold frame-pointer records
+	 * (--unwind auto's usual ones) four times longer: a short-lived
+	 * process's samples must reach the symbolizer while its maps can
+	 * still be read. */
+	s->skel->rodata->wakeup_bytes = ring_size_for(cfg, false) / 4;
 	bpf_map__set_max_entries(s->skel->maps.rings, s->n_cpus);
 	/* The rings exist before load: one of them is the inner-map template
 	 * (libbpf 1.1 cannot resize the declared template), and a sample never
@@ -458,6 +470,8 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 		out->copy_failed += per_cpu[i].copy_failed;
 		out->copy_short += per_cpu[i].copy_short;
 		out->copy_bytes += per_cpu[i].copy_bytes;
+		out->rule_walks += per_cpu[i].rule_walks;
+		out->rule_steps += per_cpu[i].rule_steps;
 	}
 	free(per_cpu);
 	return 0;
@@ -472,4 +486,9 @@ int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *o
 int sampler__copy_tgids_fd(const struct sampler *s)
 {
 	return bpf_map__fd(s->skel->maps.copy_tgids);
+}
+
+int sampler__unwind_rules_fd(const struct sampler *s)
+{
+	return bpf_map__fd(s->skel->maps.unwind_rules);
 }

@@ -43,6 +43,8 @@ unsigned sampler__n_cpus(const struct sampler *s);
 int sampler__ring_fd(const struct sampler *s, unsigned cpu);
 /* --unwind auto: the hash map of processes sampled with stack copies. */
 int sampler__copy_tgids_fd(const struct sampler *s);
+/* --unwind auto: the BPF map of learned CFI rules (struct cpu_sample_rule). */
+int sampler__unwind_rules_fd(const struct sampler *s);
 /* The ARRAY_OF_MAPS of per-CPU rings, for other signals' programs to share. */
 int sampler__rings_map_fd(const struct sampler *s);
 /* The reader wake-up watermark the programs use (bytes in a ring). */

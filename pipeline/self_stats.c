@@ -110,13 +110,17 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			u[SYM_UNWIND_STACKS] ? (double)ks.copy_bytes / u[SYM_UNWIND_STACKS] : 0.0,
 			(unsigned long long)u[SYM_UNWIND_OPEN_ERRORS]);
 	}
-	if (tot.auto_switched || tot.auto_switch_failed)
+	if (tot.unwind_auto.walked || tot.unwind_auto.copied || tot.unwind_auto.failed)
 		fprintf(f,
-			"  unwind auto                %llu processes switched to stack copies "
-			"(their "
-			"frame-pointer stacks ended early), %llu refused (map full)\n",
-			(unsigned long long)tot.auto_switched,
-			(unsigned long long)tot.auto_switch_failed);
+			"  unwind auto                %llu processes switched to rule walks (their "
+			"frame-pointer stacks ended early; %llu stacks walked, %llu steps by "
+			"%llu rules learned), %llu of them on to stack copies, %llu map updates "
+			"refused (full)\n",
+			(unsigned long long)tot.unwind_auto.walked,
+			(unsigned long long)ks.rule_walks, (unsigned long long)ks.rule_steps,
+			(unsigned long long)tot.unwind_auto.rules,
+			(unsigned long long)tot.unwind_auto.copied,
+			(unsigned long long)tot.unwind_auto.failed);
 	if (tot.unwind[SYM_UNWIND_LEAF_CALLERS])
 		fprintf(f, "  leaf callers put back      %llu (frame-pointer stacks)\n",
 			(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS]);

@@ -76,7 +76,9 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		"\"fp_steps\": %llu, \"end_window\": %llu, \"end_no_cfi\": %llu, "
 		"\"end_bad_regs\": %llu, \"copy_failed\": %llu, \"copy_short\": %llu, "
 		"\"copy_bytes\": %llu, "
-		"\"cfi_open_errors\": %llu, \"leaf_callers\": %llu, \"auto_switched\": %llu, "
+		"\"cfi_open_errors\": %llu, \"leaf_callers\": %llu, \"auto_rule_walks\": %llu, "
+		"\"auto_rules\": %llu, \"rule_walks\": %llu, \"rule_steps\": %llu, "
+		"\"auto_switched\": %llu, "
 		"\"auto_switch_failed\": %llu, \"unwind_us_mean\": %.3f, \"unwind_us_p99\": "
 		"%.3f},\n",
 		(unsigned long long)tot.unwind[SYM_UNWIND_STACKS],
@@ -91,7 +93,10 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 		(unsigned long long)ks.copy_bytes,
 		(unsigned long long)tot.unwind[SYM_UNWIND_OPEN_ERRORS],
 		(unsigned long long)tot.unwind[SYM_UNWIND_LEAF_CALLERS],
-		(unsigned long long)tot.auto_switched, (unsigned long long)tot.auto_switch_failed,
+		(unsigned long long)tot.unwind_auto.walked,
+		(unsigned long long)tot.unwind_auto.rules, (unsigned long long)ks.rule_walks,
+		(unsigned long long)ks.rule_steps, (unsigned long long)tot.unwind_auto.copied,
+		(unsigned long long)tot.unwind_auto.failed,
 		tot.unwind[SYM_UNWIND_STACKS]
 			? (double)tot.unwind[SYM_UNWIND_NS] / tot.unwind[SYM_UNWIND_STACKS] / 1e3
 			: 0.0,

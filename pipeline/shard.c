@@ -483,8 +483,10 @@ static void shard__aggregate(struct shard *sh, const struct cpu_sample *rec, str
 		trim_tick_path(&key);
 	if (sh->judge && sh->opts.auto_switch && key.n_user &&
 	    !(rec->flags & CPU_SAMPLE_STACK_COPY))
-		unwind_auto__judge(sh->judge, rec->tgid, rec->ts_ns, frames + key.n_kernel,
-				   key.n_user, rec->flags & CPU_SAMPLE_USER_TRUNCATED);
+		unwind_auto__judge(sh->judge, rec->tgid, rec->ts_ns,
+				   (const uint64_t *)rec->user_stack, frames + key.n_kernel,
+				   key.n_user, rec->flags & CPU_SAMPLE_USER_TRUNCATED,
+				   rec->flags & CPU_SAMPLE_RULE_WALK);
 
 	uint64_t ts = rec->ts_ns + sh->opts.mono_to_real_ns;
 	if (stack_agg__add_sample(agg, &key, ts, rec->cpu))
@@ -652,8 +654,9 @@ struct shard *shard__start(const struct shard_opts *opts, const struct sampler *
 	sh->held = malloc(sh->slot_size);
 	if (sh->sym_rd)
 		sh->unwinder = sym_unwinder__new(sh->sym_rd);
-	if (opts->copy_tgids_fd >= 0 &&
-	    !(sh->judge = unwind_auto__new(opts->copy_tgids_fd, opts->stack_copy_bytes))) {
+	if (opts->copy_tgids_fd >= 0 && sh->unwinder &&
+	    !(sh->judge = unwind_auto__new(opts->copy_tgids_fd, opts->unwind_rules_fd,
+					   opts->stack_copy_bytes, sh->unwinder))) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -785,7 +788,7 @@ void shard__stats(const struct shard *sh, struct shard_stats *st)
 	st->wait_records = atomic_load_explicit(&sh->wait_records, memory_order_relaxed);
 	sym_unwinder__stats(sh->unwinder, st->unwind);
 	sym_unwinder__hist(sh->unwinder, st->unwind_hist);
-	unwind_auto__stats(sh->judge, &st->auto_switched, &st->auto_switch_failed);
+	unwind_auto__stats(sh->judge, &st->unwind_auto);
 }
 
 struct alloc_agg *shard__retired_allocs(struct shard *sh)
@@ -824,8 +827,10 @@ void shard__stats_sum(struct shard *const *shards, unsigned n, struct shard_stat
 			tot->unwind[c] += st.unwind[c];
 		for (int b = 0; b < SYM_UNWIND_HIST_N; b++)
 			tot->unwind_hist[b] += st.unwind_hist[b];
-		tot->auto_switched += st.auto_switched;
-		tot->auto_switch_failed += st.auto_switch_failed;
+		tot->unwind_auto.walked += st.unwind_auto.walked;
+		tot->unwind_auto.copied += st.unwind_auto.copied;
+		tot->unwind_auto.rules += st.unwind_auto.rules;
+		tot->unwind_auto.failed += st.unwind_auto.failed;
 	}
 }
 

@@ -21,6 +21,7 @@
 
 #include "stack_agg.h"
 #include "symbolizer.h"
+#include "unwind_auto.h"
 
 struct shard;
 struct alloc_agg;
@@ -46,6 +47,7 @@ struct shard_opts {
 	uint64_t alloc_period;	   /* allocation sampling period in bytes; 0: no allocation sites */
 	unsigned stack_copy_bytes; /* --unwind dwarf: stack bytes a record may carry; 0: fp */
 	int copy_tgids_fd;	   /* dwarf, auto: the map of per-process copy sizes; -1: fp */
+	int unwind_rules_fd;	   /* auto: the map of learned rules for rule walks; -1: none */
 	bool auto_switch;	   /* --unwind auto: also switch processes to copies */
 	bool waits[SHARD_WAIT_N];  /* wait signals whose records come */
 };
@@ -66,8 +68,7 @@ struct shard_stats {
 	uint64_t wait_records;	   /* off-CPU and lock records aggregated */
 	uint64_t unwind[SYM_UNWIND_N_COUNTERS];	 /* --unwind dwarf: the unwinder's counters */
 	uint64_t unwind_hist[SYM_UNWIND_HIST_N]; /* time per unwind of a copy */
-	uint64_t auto_switched;	     /* --unwind auto: processes switched to stack copies */
-	uint64_t auto_switch_failed; /* ... that the BPF map could not take (full) */
+	struct unwind_auto_stats unwind_auto;	 /* --unwind auto: the judges' counters */
 };
 
 /* The q-quantile (0-1) of the time per unwind of a stack copy, in us: the

@@ -208,6 +208,21 @@ size_t sym_unwinder__unwind(struct sym_unwinder *u, uint32_t tgid, const struct 
  * hundred bytes from sp), which the frame-pointer walk skipped. */
 bool sym_unwinder__leaf_caller(struct sym_unwinder *u, uint32_t tgid,
 			       const struct sym_stack_copy *c, uint64_t *caller);
+/* The call frame rule of tgid's code at pc, reduced to what a walk that
+ * keeps rip, rsp and rbp applies (--unwind auto's BPF walk). */
+struct sym_cfa_rule {
+	bool cfa_on_bp; /* CFA = (cfa_on_bp ? rbp : rsp) + cfa_off */
+	int32_t cfa_off;
+	bool outermost; /* no caller: the return address is undefined */
+	int32_t ra_off; /* the return address is at CFA + ra_off */
+	bool bp_saved;	/* the caller's rbp is at CFA + bp_off; else rbp is unchanged */
+	int32_t bp_off;
+};
+/* The rule at pc: a leaf's ip when exact, else a return address (looked up
+ * at pc - 1, the call). Returns 0, -ENOENT when pc is in no mapped file
+ * with CFI for it, -ENOTSUP when the rule needs more than those registers. */
+int sym_unwinder__rule(struct sym_unwinder *u, uint32_t tgid, uint64_t pc, bool exact,
+		       struct sym_cfa_rule *out);
 /* Reads the counters (relaxed; any thread). Accepts NULL (all zero). */
 void sym_unwinder__stats(const struct sym_unwinder *u, uint64_t out[SYM_UNWIND_N_COUNTERS]);
 /* Time per unwind of a copy: buckets of SYM_UNWIND_HIST_SUB per power of

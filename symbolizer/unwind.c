@@ -568,52 +568,104 @@ static bool find_place(struct sym_unwinder *u, uint32_t tgid, uint64_t pc, struc
 	return found;
 }
 
+/* The module and ELF address of pc in tgid, for a CFI lookup; NULL when pc
+ * is in no file (anonymous or JIT code) or the file has no CFI. */
+static struct unw_module *cfi_place(struct sym_unwinder *u, uint32_t tgid, uint64_t pc,
+				    uint64_t *vaddr)
+{
+	struct pc_place pl;
+
+	if (!find_place(u, tgid, pc, &pl) || pl.mod == u->rd->sym->anon_mod ||
+	    (pl.mod->kind != MOD_FILE && pl.mod->kind != MOD_VDSO))
+		return NULL;
+	struct unw_module *um = module_cfi(u, pl.mod, tgid, &pl.map);
+	if (!um || !um->cfi || !elf_addr(um, pc - pl.map.start + pl.map.pgoff, vaddr))
+		return NULL;
+	return um;
+}
+
+/* The rule at vaddr of um, from the cache or libdw. For a RULE_COMPLEX
+ * rule *fr is set to libdw's frame (the caller frees it). */
+static struct unw_rule rule_at(struct sym_unwinder *u, struct unw_module *um, uint64_t vaddr,
+			       Dwarf_Frame **fr)
+{
+	uint64_t h = (vaddr ^ ((uintptr_t)um >> 6)) * 0x9E3779B97F4A7C15ull;
+	struct unw_rule *slot = &u->rules[(h >> 40) % UNW_RULES];
+
+	*fr = NULL;
+	if (slot->um == um && slot->vaddr == vaddr &&
+	    (slot->kind == RULE_SIMPLE || slot->kind == RULE_NO_CFI)) {
+		count(u, SYM_UNWIND_RULE_HITS, 1);
+		return *slot;
+	}
+	count(u, SYM_UNWIND_RULE_MISSES, 1);
+	if (dwarf_cfi_addrframe(um->cfi, vaddr, fr) || !*fr) {
+		*fr = NULL;
+		*slot = (struct unw_rule){.um = um, .vaddr = vaddr, .kind = RULE_NO_CFI};
+		return *slot;
+	}
+	struct unw_rule fresh = {.um = um, .vaddr = vaddr};
+	make_rule(*fr, &fresh);
+	*slot = fresh;
+	if (fresh.kind != RULE_COMPLEX) {
+		free(*fr);
+		*fr = NULL;
+	}
+	return fresh;
+}
+
 /* One step from r to its caller. */
 static enum step_result step(struct sym_unwinder *u, uint32_t tgid, struct unw_regs *r,
 			     const struct sym_stack_copy *c)
 {
 	uint64_t pc = r->exact ? r->ip : r->ip - 1, vaddr;
-	struct pc_place pl;
+	struct unw_module *um = cfi_place(u, tgid, pc, &vaddr);
+	Dwarf_Frame *fr;
+	enum step_result res;
 
-	if (!find_place(u, tgid, pc, &pl) || pl.mod == u->rd->sym->anon_mod ||
-	    (pl.mod->kind != MOD_FILE && pl.mod->kind != MOD_VDSO)) {
+	if (!um) {
 		count(u, SYM_UNWIND_FP_STEPS, 1);
 		return step_fp(r, c);
 	}
-	struct unw_module *um = module_cfi(u, pl.mod, tgid, &pl.map);
-	if (!um || !um->cfi || !elf_addr(um, pc - pl.map.start + pl.map.pgoff, &vaddr)) {
+	struct unw_rule rule = rule_at(u, um, vaddr, &fr);
+	if (rule.kind == RULE_SIMPLE) {
+		res = step_simple(&rule, r, c);
+	} else if (fr) {
+		res = step_complex(fr, r, c);
+	} else {
 		count(u, SYM_UNWIND_FP_STEPS, 1);
-		return step_fp(r, c);
+		res = step_fp(r, c);
 	}
-
-	uint64_t h = (vaddr ^ ((uintptr_t)um >> 6)) * 0x9E3779B97F4A7C15ull;
-	struct unw_rule *rule = &u->rules[(h >> 40) % UNW_RULES];
-	if (rule->kind != RULE_NONE && rule->um == um && rule->vaddr == vaddr) {
-		if (rule->kind == RULE_SIMPLE) {
-			count(u, SYM_UNWIND_RULE_HITS, 1);
-			return step_simple(rule, r, c);
-		}
-		if (rule->kind == RULE_NO_CFI) {
-			count(u, SYM_UNWIND_RULE_HITS, 1);
-			count(u, SYM_UNWIND_FP_STEPS, 1);
-			return step_fp(r, c);
-		}
-	}
-
-	Dwarf_Frame *fr = NULL;
-	count(u, SYM_UNWIND_RULE_MISSES, 1);
-	if (dwarf_cfi_addrframe(um->cfi, vaddr, &fr) || !fr) {
-		*rule = (struct unw_rule){.um = um, .vaddr = vaddr, .kind = RULE_NO_CFI};
-		count(u, SYM_UNWIND_FP_STEPS, 1);
-		return step_fp(r, c);
-	}
-	struct unw_rule fresh = {.um = um, .vaddr = vaddr};
-	make_rule(fr, &fresh);
-	*rule = fresh;
-	enum step_result res =
-		fresh.kind == RULE_SIMPLE ? step_simple(&fresh, r, c) : step_complex(fr, r, c);
 	free(fr);
 	return res;
+}
+
+int sym_unwinder__rule(struct sym_unwinder *u, uint32_t tgid, uint64_t pc, bool exact,
+		       struct sym_cfa_rule *out)
+{
+	uint64_t vaddr;
+	Dwarf_Frame *fr;
+	struct unw_module *um = cfi_place(u, tgid, exact ? pc : pc - 1, &vaddr);
+
+	if (!um)
+		return -ENOENT;
+	struct unw_rule rule = rule_at(u, um, vaddr, &fr);
+	free(fr);
+	if (rule.kind == RULE_NO_CFI)
+		return -ENOENT;
+	/* The BPF walk keeps rip, rsp and rbp only, as the copy's unwinder. */
+	if (rule.kind != RULE_SIMPLE || rule.bp == REG_UNDEFINED ||
+	    (rule.ra != REG_AT_CFA && rule.ra != REG_UNDEFINED))
+		return -ENOTSUP;
+	*out = (struct sym_cfa_rule){
+		.cfa_on_bp = rule.cfa_reg == REG_RBP,
+		.cfa_off = rule.cfa_off,
+		.outermost = rule.ra == REG_UNDEFINED,
+		.ra_off = rule.ra_off,
+		.bp_saved = rule.bp == REG_AT_CFA,
+		.bp_off = rule.bp_off,
+	};
+	return 0;
 }
 
 static uint64_t now_ns(void)

@@ -16,12 +16,18 @@
 #   4. --unwind fp, then auto, on unwind_workload_fp (the same code with
 #      frame pointers, GCC's leaves still without): the leaf's caller is
 #      there in at least 95 % of spin_leaf samples (fp: put back from the
-#      stack window by the leaf's CFI; auto: the same until the process is
-#      switched to copies, which its qsort stacks make happen).
-#   5. --unwind auto on unwind_workload: the process is switched to stack
-#      copies, and after the first interval 95 % of its samples are whole.
+#      stack window by the leaf's CFI; auto: the same, through rule walks
+#      or copies, which its qsort stacks make happen).
+#   5. --unwind auto on unwind_workload: the process is switched to rule
+#      walks, then (its frames all lack frame pointers) to stack copies,
+#      and after the first interval 95 % of its samples are whole.
 #   6. --unwind dwarf with a SIGPROF handler spinning: 95 % of the handler's
 #      samples reach main through the signal frame.
+#   7. --unwind auto on unwind_workload_fp calling recv on an empty socket
+#      from a multi-threaded process (glibc's recv keeps its own data in
+#      rbp there): fp mode loses the chain in most samples; auto switches
+#      the process to rule walks, learns recv's rules, does not go on to
+#      copies, and after the first interval 95 % of its samples are whole.
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -176,6 +182,39 @@ echo "handler samples unwound through the signal frame to main: $g %"
 at_least "$g" 95 || {
 	grep in_handler_spin "$tmp/sig/cpu.folded" | sort -t' ' -k2 -n -r | head -3
 	fail "signals: only $g % of the handler's samples reach main (want >= 95 %)"
+}
+
+echo "== 7. --unwind auto: rule walks through glibc's recv"
+# Percent of the workload's samples under recv_batch (all of them, but
+# for the loop's edges) holding the whole chain from main.
+recv_share() {
+	awk -v c="$chain" '
+		/^unwind_workload;/ {
+			n = $NF; total += n
+			if (index($0, ";" c "recv_batch")) hit += n
+		}
+		END { if (total == 0) print "nan"; else printf "%.1f\n", 100 * hit / total }' "$@"
+}
+profile_workload "$tmp/wfp" "$bin/unwind_workload_fp" 10 syscalls -- --unwind fp --duration 4
+w=$(recv_share "$tmp/wfp/cpu.folded")
+echo "whole chains through recv (fp): $w %"
+at_most "$w" 50 || fail "fp: $w % whole chains through recv: the test no longer needs rules (want <= 50 %)"
+profile_workload "$tmp/walk" "$bin/unwind_workload_fp" 12 syscalls -- \
+	--unwind auto --duration 10 --interval 3 --per-interval
+grep -m1 "unwind auto" "$tmp/walk.err"
+json_num() { grep -o "\"$2\": [0-9]*" "$1" | head -1 | awk '{print $2}'; }
+[ "$(json_num "$tmp/walk/stats.json" auto_rule_walks)" -ge 1 ] || fail "walk: no process switched to rule walks"
+[ "$(json_num "$tmp/walk/stats.json" auto_rules)" -ge 1 ] || fail "walk: no rule learned"
+[ "$(json_num "$tmp/walk/stats.json" rule_walks)" -ge 100 ] || fail "walk: fewer than 100 stacks walked with rules"
+[ "$(json_num "$tmp/walk/stats.json" auto_switched)" = 0 ] ||
+	fail "walk: the process went on to stack copies: rules did not make its stacks whole"
+later=$(ls "$tmp/walk"/cpu-*.folded | sort | sed -n '2,3p')
+[ -n "$later" ] || fail "walk: fewer than two interval files"
+w=$(recv_share $later)
+echo "whole chains through recv (auto, rule walks, after the first interval): $w %"
+at_least "$w" 95 || {
+	cat $later | grep '^unwind_workload' | sort -t' ' -k2 -n -r | head -5
+	fail "walk: only $w % of samples hold the whole chain (want >= 95 %)"
 }
 
 echo "PASS"

@@ -18,15 +18,25 @@
  * handler spins in in_handler_spin (about a quarter of the CPU time), so samples
  * there must be unwound through the signal frame (glibc's __restore_rt,
  * whose CFI rules are expressions over the saved context) back into the
- * interrupted chain. Usage: unwind_workload SECONDS [signals].
+ * interrupted chain. With "syscalls", stage_two only asks an empty UDP
+ * socket on 127.0.0.1 for data (MSG_DONTWAIT: nothing is ever sent), from
+ * a process with a second thread: glibc's recv then takes its cancellable
+ * path, which keeps its own data in rbp around the system call, so a
+ * frame-pointer walk from a sample there stops at recv even in the
+ * frame-pointer build (the truth is ...;stage_two;recv_batch;recv).
+ * Usage: unwind_workload SECONDS [signals|syscalls].
  */
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t lib_level1(uint64_t (*fn)(uint64_t), uint64_t x);
 
@@ -85,10 +95,25 @@ __attribute__((noinline)) uint64_t tick_batch(uint64_t x)
 	return r;
 }
 
+static int empty_socket = -1; /* "syscalls": stage_two reads (nothing) here */
+
+__attribute__((noinline)) uint64_t recv_batch(uint64_t x)
+{
+	char c;
+	uint64_t r = x;
+	for (int i = 0; i < 2000; i++)
+		r += (uint64_t)recv(empty_socket, &c, 1, MSG_DONTWAIT);
+	sink += r;
+	return r;
+}
+
 /* The callback the library calls: a third of the calls in each path. */
 __attribute__((noinline)) uint64_t stage_two(uint64_t x)
 {
-	uint64_t r = x % 3 == 0 ? sort_batch(x) : x % 3 == 1 ? compute_batch(x) : tick_batch(x);
+	uint64_t r = empty_socket >= 0 ? recv_batch(x)
+		     : x % 3 == 0      ? sort_batch(x)
+		     : x % 3 == 1      ? compute_batch(x)
+				       : tick_batch(x);
 	sink += r;
 	return r + 7;
 }
@@ -126,6 +151,14 @@ __attribute__((noinline)) void in_handler_spin(void)
 	sink = x;
 }
 
+/* "syscalls": a second thread, so that glibc is no longer single-threaded. */
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -136,11 +169,22 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
-	if (seconds <= 0 || seconds > 3600 || (argc > 2 && strcmp(argv[2], "signals"))) {
-		fprintf(stderr, "usage: unwind_workload SECONDS (0-3600] [signals]\n");
+	if (seconds <= 0 || seconds > 3600 ||
+	    (argc > 2 && strcmp(argv[2], "signals") && strcmp(argv[2], "syscalls"))) {
+		fprintf(stderr, "usage: unwind_workload SECONDS (0-3600] [signals|syscalls]\n");
 		return 2;
 	}
-	if (argc > 2) {
+	if (argc > 2 && !strcmp(argv[2], "syscalls")) {
+		struct sockaddr_in lo = {.sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		pthread_t t;
+		empty_socket = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (empty_socket < 0 || bind(empty_socket, (struct sockaddr *)&lo, sizeof(lo)) ||
+		    pthread_create(&t, NULL, idle_thread, NULL)) {
+			perror("unwind_workload: UDP socket on 127.0.0.1, second thread");
+			return 1;
+		}
+	} else if (argc > 2) {
 		struct sigaction sa = {.sa_handler = on_signal};
 		struct itimerval it = {.it_interval = {0, 5000}, .it_value = {0, 5000}};
 		sigemptyset(&sa.sa_mask);
