@@ -21,6 +21,12 @@
  *
  * One request in flight per connection (no pipelining), so a response is
  * known to answer the connection's current request.
+ *
+ * Closed loop (opts.closed): no schedule. Every free connection sends its
+ * next request at once, so each always has one in flight, and a request's
+ * latency runs from its send; those sent in [window_start, window_end) are
+ * measured. The achieved rate is then the most the server serves over that
+ * many connections.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,13 +70,15 @@ struct lg_plan {
 	uint64_t t0;
 	uint64_t n_warm, n_total; /* warm-up [0, n_warm), measured [n_warm, n_total) */
 	uint64_t window_start, window_end, deadline; /* ns, CLOCK_MONOTONIC */
+	bool closed;				     /* closed loop: no schedule */
 };
 
 struct lg_conn {
 	int fd; /* -1: dead */
 	bool busy;
+	bool measured; /* the request in flight counts */
 	unsigned reconnects;
-	uint64_t idx, due_ns; /* the request in flight */
+	uint64_t idx, due_ns; /* the request in flight (closed loop: sent at due_ns) */
 	size_t in_len;
 	char in[LG_IN_CAP];
 };
@@ -134,7 +142,7 @@ static void lg_conn_reset(struct lg_sender *s, struct lg_conn *c)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - s->conns)};
 	int fd;
 
-	if (c->busy && lg_measured(s->plan, c->idx))
+	if (c->busy && c->measured)
 		s->errors++;
 	close(c->fd);
 	c->fd = -1;
@@ -165,10 +173,13 @@ static void lg_send(struct lg_sender *s, uint64_t idx, uint64_t now)
 
 	c->busy = true;
 	c->idx = idx;
-	c->due_ns = lg_due(p, idx);
+	c->due_ns = p->closed ? now : lg_due(p, idx);
+	c->measured =
+		p->closed ? now >= p->window_start && now < p->window_end : lg_measured(p, idx);
 	c->in_len = 0;
-	if (lg_measured(p, idx)) {
+	if (c->measured) {
 		s->sent++;
+		s->scheduled += p->closed;
 		if (now - c->due_ns > LOADGEN_LATE_NS)
 			s->late++;
 	}
@@ -232,7 +243,7 @@ static void lg_on_readable(struct lg_sender *s, struct lg_conn *c)
 		lg_conn_reset(s, c);
 		return;
 	}
-	if (lg_measured(s->plan, c->idx)) {
+	if (c->measured) {
 		uint64_t now = bench_now_ns();
 
 		if (status == 200) {
@@ -251,6 +262,39 @@ static void lg_on_readable(struct lg_sender *s, struct lg_conn *c)
 	lg_conn_free_push(s, c);
 }
 
+/* Closed loop: keeps one request in flight on every connection until the
+ * window ends, then drains until the deadline. */
+static void lg_sender_closed(struct lg_sender *s)
+{
+	const struct lg_plan *p = s->plan;
+	struct epoll_event evs[LG_EVENTS];
+	uint64_t idx = s->id;
+
+	for (;;) {
+		uint64_t now = bench_now_ns(), wake;
+		struct timespec ts;
+		int n;
+
+		while (now < p->window_end && s->n_free) {
+			lg_send(s, idx, now);
+			idx += p->threads;
+		}
+		if (now >= p->deadline || !s->n_live ||
+		    (now >= p->window_end && s->n_free == s->n_live))
+			break;
+		wake = (now < p->window_end ? p->window_end : p->deadline) - now;
+		ts = (struct timespec){.tv_sec = (time_t)(wake / 1000000000u),
+				       .tv_nsec = (long)(wake % 1000000000u)};
+		n = epoll_pwait2(s->epfd, evs, LG_EVENTS, &ts, NULL);
+		for (int i = 0; i < n; i++) {
+			struct lg_conn *c = &s->conns[evs[i].data.u32];
+
+			if (c->fd >= 0)
+				lg_on_readable(s, c);
+		}
+	}
+}
+
 static void *lg_sender_main(void *arg)
 {
 	struct lg_sender *s = arg;
@@ -261,9 +305,13 @@ static void *lg_sender_main(void *arg)
 	struct timespec cpu;
 
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* wake within 1 us of a due time */
+	if (p->closed) {
+		lg_sender_closed(s);
+		n_mine = 0; /* nothing left unsent */
+	}
 	for (uint64_t j = 0; j < n_mine; j++)
 		s->scheduled += lg_measured(p, s->id + j * p->threads);
-	for (;;) {
+	for (; !p->closed;) {
 		uint64_t wake = p->deadline;
 		struct timespec ts;
 		int n;
@@ -302,7 +350,7 @@ static void *lg_sender_main(void *arg)
 	for (unsigned i = 0; i < s->n_conns; i++) {
 		struct lg_conn *c = &s->conns[i];
 
-		if (c->fd >= 0 && c->busy && lg_measured(p, c->idx)) {
+		if (c->fd >= 0 && c->busy && c->measured) {
 			s->timeouts++;
 			histogram__record(s->hist, now - c->due_ns);
 		}
@@ -345,7 +393,7 @@ static void lg_senders_free(struct lg_sender *senders, unsigned n)
 }
 
 struct lg_run {
-	const struct loadgen_opts *o; /* host, port, connections, threads */
+	const struct loadgen_opts *o; /* host, port, connections, threads, closed */
 	double qps, warmup_s, seconds, drain_s;
 };
 
@@ -356,7 +404,8 @@ static int lg_run_once(const struct lg_run *run, struct loadgen_result *r,
 		       struct histogram *hist_out)
 {
 	const struct loadgen_opts *o = run->o;
-	struct lg_plan plan = {.threads = o->threads, .interval_ns = 1e9 / run->qps};
+	struct lg_plan plan = {
+		.threads = o->threads, .interval_ns = 1e9 / run->qps, .closed = o->closed};
 	struct lg_sender *senders = calloc(o->threads, sizeof(*senders));
 	struct histogram *all = histogram__new();
 	uint64_t last_done = 0, end;
@@ -412,6 +461,10 @@ static int lg_run_once(const struct lg_run *run, struct loadgen_result *r,
 	plan.t0 = bench_now_ns() + 1000000;
 	plan.window_start = lg_due(&plan, plan.n_warm);
 	plan.window_end = lg_due(&plan, plan.n_total);
+	if (plan.closed) {
+		plan.window_start = plan.t0 + (uint64_t)(run->warmup_s * 1e9);
+		plan.window_end = plan.window_start + (uint64_t)(run->seconds * 1e9);
+	}
 	plan.deadline = plan.window_end + (uint64_t)(run->drain_s * 1e9);
 	for (unsigned i = 0; i < o->threads; i++) {
 		rc = -pthread_create(&senders[i].tid, NULL, lg_sender_main, &senders[i]);
@@ -493,7 +546,7 @@ int loadgen__run(const struct loadgen_opts *o, struct loadgen_result *r)
 
 	run = (struct lg_run){
 		.o = &d, .qps = d.qps, .seconds = d.probe_s, .drain_s = d.probe_s / 2};
-	for (int i = 0; d.auto_scale && i <= LG_MAX_HALVINGS; i++) {
+	for (int i = 0; d.auto_scale && !d.closed && i <= LG_MAX_HALVINGS; i++) {
 		rc = lg_run_once(&run, &probe, NULL);
 		if (rc)
 			return rc;
@@ -565,6 +618,7 @@ enum ld_opt {
 	LD_OPT_THREADS,
 	LD_OPT_WARMUP,
 	LD_OPT_NO_SCALE,
+	LD_OPT_CLOSED,
 	LD_OPT_JSON,
 	LD_OPT_HELP,
 	LD_N_OPTS,
@@ -593,6 +647,10 @@ static const struct ld_opt_desc ld_opts[LD_N_OPTS] = {
 			     "keep --qps even when a 1 s probe shows the server cannot serve it "
 			     "(by default the rate is halved, at most 5 times, and a line says "
 			     "so)"},
+	[LD_OPT_CLOSED] = {"closed", NULL, 0, 0,
+			   "closed loop instead: no rate, every connection sends its next "
+			   "request as soon as its response is in; the achieved rate is the "
+			   "server's most over C connections, latency runs from each send"},
 	[LD_OPT_JSON] = {"json", "FILE", 0, 0, "also write the figures as JSON to FILE"},
 	[LD_OPT_HELP] = {"help", NULL, 0, 0, "print this help and exit"},
 };
@@ -602,7 +660,8 @@ static void ld_usage(FILE *f)
 	fprintf(f, "Usage: pipeline-bench load --port N [OPTION]...\n"
 		   "Open-loop HTTP load on a server (such as pipeline-bench-server): requests\n"
 		   "due at a constant rate, latency from each request's due time, so a stalled\n"
-		   "server is charged for every request that waited (no coordinated omission).\n\n"
+		   "server is charged for every request that waited (no coordinated omission).\n"
+		   "With --closed, closed-loop load instead: the most the server serves.\n\n"
 		   "Options:\n");
 	for (size_t i = 0; i < LD_N_OPTS; i++) {
 		char lhs[40];
@@ -678,6 +737,9 @@ static int ld_parse(int argc, char **argv, struct ld_args *a)
 		case LD_OPT_NO_SCALE:
 			a->o.auto_scale = false;
 			break;
+		case LD_OPT_CLOSED:
+			a->o.closed = true;
+			break;
 		case LD_OPT_JSON:
 			a->json = optarg;
 			break;
@@ -720,11 +782,16 @@ int bench_load__main(int argc, char **argv)
 			a.o.host ? a.o.host : "127.0.0.1", a.o.port, strerror(-rc));
 		return BENCH_EXIT_ERROR;
 	}
-	printf("load        %.0f qps asked, %.0f qps run%s, %.1f s, %u connections, %u "
-	       "thread(s)\n",
-	       r.qps_target, r.scaled_qps, r.scaled_down ? " (scaled down)" : "", r.seconds,
-	       a.o.connections ? a.o.connections : LOADGEN_DEFAULT_CONNECTIONS,
-	       a.o.threads ? a.o.threads : 1);
+	if (a.o.closed)
+		printf("load        closed loop, %.1f s, %u connections, %u thread(s)\n", r.seconds,
+		       a.o.connections ? a.o.connections : LOADGEN_DEFAULT_CONNECTIONS,
+		       a.o.threads ? a.o.threads : 1);
+	else
+		printf("load        %.0f qps asked, %.0f qps run%s, %.1f s, %u connections, %u "
+		       "thread(s)\n",
+		       r.qps_target, r.scaled_qps, r.scaled_down ? " (scaled down)" : "", r.seconds,
+		       a.o.connections ? a.o.connections : LOADGEN_DEFAULT_CONNECTIONS,
+		       a.o.threads ? a.o.threads : 1);
 	printf("achieved    %.1f qps\n", r.qps_achieved);
 	printf("requests    %llu due, %llu sent, %llu completed, %llu errors, %llu unanswered, "
 	       "%llu sent >1 ms late\n",
@@ -732,8 +799,9 @@ int bench_load__main(int argc, char **argv)
 	       (unsigned long long)r.completed, (unsigned long long)r.errors,
 	       (unsigned long long)r.timeouts, (unsigned long long)r.late);
 	printf("latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f "
-	       "(from each request's due time)\n",
-	       r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, r.mean_ms);
+	       "(from each request's %s)\n",
+	       r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms, r.mean_ms,
+	       a.o.closed ? "send" : "due time");
 	printf("client CPU  %.2f s over warm-up, window and drain (about %.1f %% of one CPU)\n",
 	       r.client_cpu_s, 100.0 * r.client_cpu_s / (r.seconds + a.o.warmup_s));
 	if (a.json) {

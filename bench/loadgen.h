@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Open-loop HTTP/1.1 load generator (the client side of `pipeline-bench
- * overhead`, and `pipeline-bench load` on its own).
+ * overhead`, and `pipeline-bench load` on its own), or closed-loop with
+ * opts.closed (see loadgen.c).
  *
  * Requests arrive at a constant rate whatever the server does: request i is
  * due at t0 + i / qps, and its latency runs from that due time to the last
@@ -45,6 +46,8 @@ struct loadgen_opts {
 	unsigned threads;	      /* sender threads, at most connections; 0: 1 */
 	double warmup_s;	      /* the same schedule runs this long first, unrecorded */
 	bool auto_scale;	      /* probe first; halve qps while the server cannot keep up */
+	bool closed;		      /* closed loop: qps ignored, every connection keeps one
+				       * request in flight; latency from each send */
 	double probe_s;		      /* length of each auto_scale probe; 0: 1 s */
 	struct histogram *latency_ns; /* optional: the measured latencies (ns) are
 				       * also added to it (the caller owns it) */

@@ -62,6 +62,7 @@ enum ovh_opt {
 	OVH_OPT_JSON,
 	OVH_OPT_HZ,
 	OVH_OPT_QPS,
+	OVH_OPT_CLOSED,
 	OVH_OPT_OFF_EVERY,
 	OVH_OPT_GAP_CPU,
 	OVH_OPT_THRESHOLD,
@@ -112,6 +113,11 @@ static const struct ovh_opt_desc ovh_opts[] = {
 	[OVH_OPT_QPS] = {"qps", "Q", 1, 1000000,
 			 "request rate asked of the load generator (default 10000); lowered, "
 			 "and said so, if a probe finds the server cannot keep up"},
+	[OVH_OPT_CLOSED] = {"closed", NULL, 0, 0,
+			    "closed-loop load instead of --qps: every connection sends its next "
+			    "request when its response is in, so the server runs flat out and "
+			    "the requests per second it serves are what a profiler costs it "
+			    "(latency then runs from each send)"},
 	[OVH_OPT_OFF_EVERY] = {"off-every", "N", 1, 9,
 			       "an off run after every N profiler runs (default 1 with one "
 			       "profiler, 3 with more)"},
@@ -306,6 +312,9 @@ static int ovh_parse(int argc, char **argv, struct ovh_settings *s)
 			break;
 		case OVH_OPT_QPS:
 			s->qps_asked = v;
+			break;
+		case OVH_OPT_CLOSED:
+			s->closed = true;
 			break;
 		case OVH_OPT_OFF_EVERY:
 			off_every = v;
@@ -606,6 +615,7 @@ static void ovh_run_one(struct ovh_ctx *x, unsigned k)
 		.seconds = b->set.seconds,
 		.threads = b->loadgen_threads,
 		.warmup_s = warmup,
+		.closed = b->set.closed,
 	};
 	err = pthread_create(&load.thread, NULL, ovh_load_thread, &load);
 	if (err) {
@@ -886,11 +896,21 @@ static int ovh_probe_qps(struct ovh_ctx *x)
 		.auto_scale = true,
 	};
 	struct loadgen_result r;
-	int err = loadgen__run(&o, &r);
+	int err;
 
+	o.closed = x->b->set.closed;
+	err = loadgen__run(&o, &r);
 	if (err) {
 		fprintf(stderr, "pipeline-bench overhead: load generator: %s\n", strerror(-err));
 		return err;
+	}
+	if (o.closed) {
+		x->b->qps = 0;
+		fprintf(stderr,
+			"pipeline-bench overhead: closed-loop load (probe: %.0f requests/s, p99 "
+			"%.2f ms)\n",
+			r.qps_achieved, r.p99_ms);
+		return 0;
 	}
 	x->b->qps = r.scaled_down ? r.scaled_qps : r.qps_target;
 	x->b->qps_scaled = r.scaled_down;

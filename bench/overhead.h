@@ -103,6 +103,7 @@ struct ovh_settings {
 	unsigned hz[OVH_MAX_HZ];
 	unsigned n_hz;
 	double qps_asked;   /* --qps, 0: the load generator's default */
+	bool closed;	    /* --closed: closed-loop load, its rate is the measure */
 	unsigned off_every; /* an off run after every N profiler runs */
 	int gap_cpu;
 	double threshold_us;

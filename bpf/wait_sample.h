@@ -66,26 +66,28 @@ struct wait_rate_state {
 
 /* Per-CPU counters. */
 struct wait_sample_stats {
-	__u64 switches;	       /* switch-outs of threads in scope (offcpu) */
-	__u64 offcpu_taken;    /* of them, sampled: stacks captured */
-	__u64 offcpu_sent;     /* records in the ring: back on a CPU after at least min_ns */
-	__u64 offcpu_short;    /* back within min_ns: not sent */
-	__u64 offcpu_lost;     /* sampled, but the stack was evicted before the thread
-				* came back (more threads waiting than `inflight` holds) */
-	__u64 offcpu_stale;    /* records of exited threads found by a new thread of
-				* the same id, and dropped */
-	__u64 offcpu_replaced; /* a thread's record still waiting at its next
-				* switch-out: its switch-in was not seen */
-	__u64 futex_waits;     /* futex wait calls of threads in scope (lock) */
-	__u64 lock_taken;      /* of them, sampled */
-	__u64 lock_sent;       /* records in the ring */
-	__u64 lock_no_wait;    /* returned EAGAIN: the word had changed, no wait */
-	__u64 ring_full;       /* records dropped: ring full */
-	__u64 no_ring;	       /* records dropped: no ring for the CPU */
-	__u64 no_task_state;   /* per-thread state unavailable (off-CPU: task storage
-				* busy; lock: more threads waiting than tracked): event
-				* not seen */
-	__u64 stack_failed;    /* stack capture errors (record still sent) */
+	__u64 switches;	     /* switch-outs of threads in scope (offcpu) */
+	__u64 offcpu_taken;  /* of them, sampled: stacks captured */
+	__u64 offcpu_sent;   /* records in the ring: back on a CPU after at least min_ns */
+	__u64 offcpu_short;  /* back within min_ns: not sent */
+	__u64 offcpu_lost;   /* sampled, but the stack was evicted before the thread
+			      * came back (more threads waiting than `inflight` holds) */
+	__u64 offcpu_stale;  /* records of exited threads found by a new thread of
+			      * the same id, and dropped */
+	__u64 offcpu_unseen; /* of the sent or short, records whose switch-in the
+			      * tracepoint did not report: sent at the thread's
+			      * next switch-out, the time off the CPU estimated
+			      * as the time since less the CPU time used */
+	__u64 futex_waits;   /* futex wait calls of threads in scope (lock) */
+	__u64 lock_taken;    /* of them, sampled */
+	__u64 lock_sent;     /* records in the ring */
+	__u64 lock_no_wait;  /* returned EAGAIN: the word had changed, no wait */
+	__u64 ring_full;     /* records dropped: ring full */
+	__u64 no_ring;	     /* records dropped: no ring for the CPU */
+	__u64 no_task_state; /* per-thread state unavailable (off-CPU: task storage
+			      * busy; lock: more threads waiting than tracked): event
+			      * not seen */
+	__u64 stack_failed;  /* stack capture errors (record still sent) */
 };
 
 #endif /* PIPELINE_BPF_WAIT_SAMPLE_H */

@@ -297,7 +297,7 @@ void wait_probes__write_json(const struct wait_probes *wp, FILE *f)
 		",\n  \"wait\": {\"switches\": %llu, \"offcpu_taken\": %llu, \"offcpu_sent\": "
 		"%llu, "
 		"\"offcpu_short\": %llu, \"offcpu_lost\": %llu, \"offcpu_stale\": %llu, "
-		"\"offcpu_replaced\": %llu, "
+		"\"offcpu_unseen\": %llu, "
 		"\"offcpu_unfinished\": %u, "
 		"\"offcpu_every\": %u, "
 		"\"futex_waits\": %llu, \"lock_taken\": %llu, \"lock_sent\": %llu, "
@@ -308,7 +308,7 @@ void wait_probes__write_json(const struct wait_probes *wp, FILE *f)
 		(unsigned long long)st.switches, (unsigned long long)st.offcpu_taken,
 		(unsigned long long)st.offcpu_sent, (unsigned long long)st.offcpu_short,
 		(unsigned long long)st.offcpu_lost, (unsigned long long)st.offcpu_stale,
-		(unsigned long long)st.offcpu_replaced, inflight_count(wp), max_every(wp, 0),
+		(unsigned long long)st.offcpu_unseen, inflight_count(wp), max_every(wp, 0),
 		(unsigned long long)st.futex_waits, (unsigned long long)st.lock_taken,
 		(unsigned long long)st.lock_sent, (unsigned long long)st.lock_no_wait,
 		max_every(wp, 1), (unsigned long long)st.ring_full, (unsigned long long)st.no_ring,

@@ -9,7 +9,9 @@
  *   loadgen     reaches a modest rate with no errors; latency runs from the
  *               due time (a server delay shows in p50; one slow connection
  *               shows the queueing, not the service time); auto_scale halves
- *               a rate the server cannot serve; a refused port is an error
+ *               a rate the server cannot serve; closed loop keeps one request
+ *               per connection in flight and times each from its send; a
+ *               refused port is an error
  * Every check is on counts or on margins much wider than this machine's
  * noise; no check is on the machine's speed.
  */
@@ -563,6 +565,35 @@ static int test_loadgen_auto_scale(void)
 	return 0;
 }
 
+/* Closed loop, 4 connections, each response held back 10 ms: each
+ * connection completes one request per 10 ms or so, 400 a second at most,
+ * and a request's latency is its own 10 ms (from its send), not a queue. */
+static int test_loadgen_closed(void)
+{
+	struct loadgen_result r;
+	struct srv s;
+	int rc;
+
+	CHECK(srv_start(&s, (const char *[]){"--delay-us", "10000", "--work-us", "10", NULL}) == 0);
+	rc = loadgen__run(&(struct loadgen_opts){.port = s.port,
+						 .seconds = 1,
+						 .connections = 4,
+						 .warmup_s = 0.2,
+						 .closed = true},
+			  &r);
+	CHECK(srv_stop(&s, NULL, 0) == 0);
+	CHECK(rc == 0);
+	print_result("closed loop, 4 connections, 10 ms each", &r);
+	CHECK_EQ_U64(r.errors, 0);
+	CHECK_EQ_U64(r.scheduled, r.sent);
+	CHECK(r.completed >= 100);
+	CHECK(r.completed <= 4 * 100 + 4);
+	CHECK(r.p50_ms >= 10.0 * 0.99);
+	CHECK(r.p50_ms < 10.0 + 20.0);
+	CHECK(r.max_ms < 200);
+	return 0;
+}
+
 static int test_loadgen_refused(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -592,6 +623,7 @@ static const struct test_case cases[] = {
 	{"loadgen_delay", test_loadgen_delay},
 	{"loadgen_no_coordinated_omission", test_loadgen_no_coordinated_omission},
 	{"loadgen_auto_scale", test_loadgen_auto_scale},
+	{"loadgen_closed", test_loadgen_closed},
 	{"loadgen_refused", test_loadgen_refused},
 };
 

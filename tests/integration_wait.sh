@@ -80,18 +80,14 @@ cat "$d/lock.txt"
 grep -E "off-CPU|futex waits|wait drops|wait BPF" "$tmp/one.err"
 
 # Every switch-out taken came back as a record (threads' last switch-outs,
-# as they exit, are not taken), and every futex wait. One off-CPU record in
-# about 500 has gone unaccounted in some CI runs (taken, then neither sent,
-# short, lost, stale nor still in flight; not reproduced outside CI, cause
-# not found yet): one is tolerated, and the counts are printed for the log.
-# offcpu_replaced counts one possible cause (a switch-in the program did
-# not see), so that a failing run names it or rules it out.
+# as they exit, are not taken), and every futex wait. About one switch-in
+# in 500 is not reported by the tracepoint on this kernel; those records are
+# sent at the thread's next switch-out (offcpu_unseen, printed for the log).
 node -e '
 	const w = JSON.parse(require("fs").readFileSync(process.argv[1])).wait;
 	console.log("wait counters: " + JSON.stringify(w));
-	const missing = w.offcpu_taken -
-		(w.offcpu_sent + w.offcpu_short + w.offcpu_unfinished + w.offcpu_replaced);
-	if (missing < 0 || missing > 1 || w.offcpu_replaced > 1 || w.offcpu_lost ||
+	const missing = w.offcpu_taken - (w.offcpu_sent + w.offcpu_short + w.offcpu_unfinished);
+	if (missing !== 0 || w.offcpu_unseen > w.offcpu_taken / 50 || w.offcpu_lost ||
 	    w.lock_taken !== w.lock_sent + w.lock_no_wait || w.no_task_state || w.ring_full)
 		throw new Error("records missing: " + JSON.stringify(w));
 ' "$d/stats.json" || fail "one: wait records went missing"
