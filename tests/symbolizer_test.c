@@ -339,6 +339,60 @@ static int test_resolve_shared_lib(void)
 	return 0;
 }
 
+/* ---- CFI rules for --unwind auto's walks ---- */
+
+static void *volatile rule_sink;
+
+/* A function's first instruction: no frame yet. */
+__attribute__((noinline)) static void *rule_probe_callee(void)
+{
+	return __builtin_return_address(0);
+}
+
+/* Built with frame pointers (the project's flags): at the return address of
+ * its call, the CFA is rbp + 16 with rbp saved below it. */
+__attribute__((noinline)) static void *rule_probe_caller(void)
+{
+	void *ra = rule_probe_callee();
+	rule_sink = ra; /* after the call: not a tail call */
+	return ra;
+}
+
+static int test_unwind_rule(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	struct sym_reader *rd = sym ? symbolizer__reader_new(sym) : NULL;
+	struct sym_unwinder *u = rd ? sym_unwinder__new(rd) : NULL;
+	uint32_t self = (uint32_t)getpid();
+	uint64_t entry = (uint64_t)(uintptr_t)rule_probe_callee;
+	uint64_t ret = (uint64_t)(uintptr_t)rule_probe_caller();
+	struct sym_cfa_rule r;
+
+	CHECK(u);
+	/* The maps are read on the first resolve. */
+	CHECK(resolve1(rd, self, entry) != NULL);
+	CHECK(sym_unwinder__rule(u, self, entry, true, &r) == 0);
+	CHECK(!r.cfa_on_bp);
+	CHECK(r.cfa_off == 8);
+	CHECK(r.ra_off == -8);
+	CHECK(!r.bp_saved);
+	CHECK(!r.outermost);
+	CHECK(sym_unwinder__rule(u, self, ret, false, &r) == 0);
+	CHECK(r.cfa_on_bp);
+	CHECK(r.cfa_off == 16);
+	CHECK(r.ra_off == -8);
+	CHECK(r.bp_saved);
+	CHECK(r.bp_off == -16);
+	/* Twice: the second from the rule cache, the same rule. */
+	CHECK(sym_unwinder__rule(u, self, ret, false, &r) == 0 && r.cfa_off == 16);
+	/* No mapping there. */
+	CHECK(sym_unwinder__rule(u, self, 0x1000, true, &r) == -ENOENT);
+	sym_unwinder__free(u);
+	sym_reader__free(rd);
+	symbolizer__free(sym);
+	return 0;
+}
+
 static int check_executable(const char *path)
 {
 	struct symbolizer *sym = new_sym(false, 0);
@@ -1362,6 +1416,7 @@ static const struct test_case cases[] = {
 	{"kallsyms_parse", test_kallsyms_parse},
 	{"elf_image", test_elf_image},
 	{"resolve_shared_lib", test_resolve_shared_lib},
+	{"unwind_rule", test_unwind_rule},
 	{"resolve_pie", test_resolve_pie},
 	{"resolve_non_pie", test_resolve_non_pie},
 	{"process_exited", test_process_exited_keeps_maps},
