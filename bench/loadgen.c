@@ -262,18 +262,31 @@ static void lg_on_readable(struct lg_sender *s, struct lg_conn *c)
 	lg_conn_free_push(s, c);
 }
 
+/* Sleeps until a response comes or wake_ns pass, and reads what came. */
+static void lg_wait_responses(struct lg_sender *s, uint64_t wake_ns)
+{
+	struct epoll_event evs[LG_EVENTS];
+	struct timespec ts = {.tv_sec = (time_t)(wake_ns / 1000000000u),
+			      .tv_nsec = (long)(wake_ns % 1000000000u)};
+	int n = epoll_pwait2(s->epfd, evs, LG_EVENTS, &ts, NULL);
+
+	for (int i = 0; i < n; i++) {
+		struct lg_conn *c = &s->conns[evs[i].data.u32];
+
+		if (c->fd >= 0)
+			lg_on_readable(s, c);
+	}
+}
+
 /* Closed loop: keeps one request in flight on every connection until the
  * window ends, then drains until the deadline. */
 static void lg_sender_closed(struct lg_sender *s)
 {
 	const struct lg_plan *p = s->plan;
-	struct epoll_event evs[LG_EVENTS];
 	uint64_t idx = s->id;
 
 	for (;;) {
-		uint64_t now = bench_now_ns(), wake;
-		struct timespec ts;
-		int n;
+		uint64_t now = bench_now_ns();
 
 		while (now < p->window_end && s->n_free) {
 			lg_send(s, idx, now);
@@ -282,16 +295,7 @@ static void lg_sender_closed(struct lg_sender *s)
 		if (now >= p->deadline || !s->n_live ||
 		    (now >= p->window_end && s->n_free == s->n_live))
 			break;
-		wake = (now < p->window_end ? p->window_end : p->deadline) - now;
-		ts = (struct timespec){.tv_sec = (time_t)(wake / 1000000000u),
-				       .tv_nsec = (long)(wake % 1000000000u)};
-		n = epoll_pwait2(s->epfd, evs, LG_EVENTS, &ts, NULL);
-		for (int i = 0; i < n; i++) {
-			struct lg_conn *c = &s->conns[evs[i].data.u32];
-
-			if (c->fd >= 0)
-				lg_on_readable(s, c);
-		}
+		lg_wait_responses(s, (now < p->window_end ? p->window_end : p->deadline) - now);
 	}
 }
 
@@ -299,7 +303,6 @@ static void *lg_sender_main(void *arg)
 {
 	struct lg_sender *s = arg;
 	const struct lg_plan *p = s->plan;
-	struct epoll_event evs[LG_EVENTS];
 	uint64_t n_mine = p->n_total > s->id ? (p->n_total - s->id - 1) / p->threads + 1 : 0;
 	uint64_t next_j = 0, now;
 	struct timespec cpu;
@@ -311,10 +314,8 @@ static void *lg_sender_main(void *arg)
 	}
 	for (uint64_t j = 0; j < n_mine; j++)
 		s->scheduled += lg_measured(p, s->id + j * p->threads);
-	for (; !p->closed;) {
+	while (!p->closed) {
 		uint64_t wake = p->deadline;
-		struct timespec ts;
-		int n;
 
 		now = bench_now_ns();
 		while (next_j < n_mine && s->n_free) {
@@ -333,16 +334,7 @@ static void *lg_sender_main(void *arg)
 
 			wake = due < wake ? due : wake;
 		}
-		wake = wake > now ? wake - now : 0;
-		ts = (struct timespec){.tv_sec = (time_t)(wake / 1000000000u),
-				       .tv_nsec = (long)(wake % 1000000000u)};
-		n = epoll_pwait2(s->epfd, evs, LG_EVENTS, &ts, NULL);
-		for (int i = 0; i < n; i++) {
-			struct lg_conn *c = &s->conns[evs[i].data.u32];
-
-			if (c->fd >= 0)
-				lg_on_readable(s, c);
-		}
+		lg_wait_responses(s, wake > now ? wake - now : 0);
 	}
 	/* what is left: in flight, or never sent (none once the window closed
 	 * in time); both count, at the latency they have reached */

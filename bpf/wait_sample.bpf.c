@@ -384,7 +384,7 @@ static __always_inline void switch_in(struct task_struct *next, struct wait_samp
 {
 	struct wait_task *t = bpf_task_storage_get(&task_states, next, 0, 0);
 	struct wait_sample_rec *r;
-	__u64 off_ts = 0, now;
+	__u64 off_ts = 0, now, away, ran;
 	__u32 tid;
 
 	if (t) {
@@ -413,12 +413,18 @@ static __always_inline void switch_in(struct task_struct *next, struct wait_samp
 		}
 		return;
 	}
-	off_ts = r->ts_ns; /* the switch-out's time, found either way */
 	now = bpf_ktime_get_ns();
-	if (now - off_ts < min_ns) {
+	away = now - r->ts_ns; /* the switch-out's time, found either way */
+	/* Less any CPU time used since: a switch-in the tracepoint did not
+	 * report, followed by a switch-out that was not sampled (0 else). */
+	ran = 0;
+	if (t && next->se.sum_exec_runtime > t->off_runtime)
+		ran = next->se.sum_exec_runtime - t->off_runtime;
+	away = away > ran ? away - ran : 0;
+	if (away < min_ns) {
 		st->offcpu_short++;
 	} else {
-		r->ev.delay_ns = now - off_ts;
+		r->ev.delay_ns = away;
 		if (submit(r, st))
 			st->offcpu_sent++;
 	}
