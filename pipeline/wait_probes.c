@@ -261,11 +261,12 @@ void wait_probes__print_stats(const struct wait_probes *wp, FILE *f)
 			"1 in %u), %llu sent, %llu back within the minimum, %llu lost (more "
 			"sampled "
 			"threads asleep than tracked), %u still off the CPU (their time not in the "
-			"profile)\n",
+			"profile); %llu switch-ins the kernel did not report (sent at the next "
+			"switch-out)\n",
 			(unsigned long long)st.switches, (unsigned long long)st.offcpu_taken,
 			max_every(wp, 0), (unsigned long long)st.offcpu_sent,
 			(unsigned long long)st.offcpu_short, (unsigned long long)st.offcpu_lost,
-			inflight_count(wp));
+			inflight_count(wp), (unsigned long long)st.offcpu_unseen);
 	if (bpf_program__fd(wp->skel->progs.futex_enter) >= 0)
 		fprintf(f,
 			"  futex waits                %llu waits, %llu taken (now up to 1 in %u), "
