@@ -307,6 +307,114 @@ static __always_inline __u32 walk_user_by_rules(struct task_struct *task, __u32 
 	return n;
 }
 
+/* --clock tick: the sample period (ns), and the time (CLOCK_MONOTONIC)
+ * of the previous reckoning, which user space sets before each run of
+ * tick_reckon (0 before the first). */
+const volatile __u64 tick_period_ns = 0;
+__u64 tick_reckoned_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct cpu_sample_tick_thread);
+} tick_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CPU_SAMPLE_TICK_UNSEEN);
+	__type(key, __u32); /* thread id */
+	__type(value, struct cpu_sample_tick_unseen);
+} tick_unseen SEC(".maps");
+
+static __always_inline void tick_thread_sampled(struct task_struct *task)
+{
+	struct cpu_sample_tick_thread *t =
+		bpf_task_storage_get(&tick_threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		__sync_fetch_and_add(&t->samples, 1);
+}
+
+/*
+ * Weighs a thread's CPU time since its last reckoning (the kernel's exact
+ * count) against the samples taken of it since, each worth tick_period_ns.
+ * Sampling on the tick is unbiased unless the thread runs in step with it:
+ * one that wakes on a timer at HZ and is done before the next tick is never
+ * seen, whatever ticks are taken. Such a gap (CPU_SAMPLE_TICK_UNSEEN_MIN
+ * periods at least, and more than half the thread's time) goes into
+ * tick_unseen, for the profile to show it as unsampled CPU time of that
+ * thread rather than leave it out. t is the thread's storage, or NULL for
+ * a thread that has none (an exiting one never sampled nor reckoned).
+ */
+static __always_inline void tick_reckon_thread(struct task_struct *task,
+					       struct cpu_sample_tick_thread *t)
+{
+	struct cpu_sample_tick_thread none = {};
+	__u64 runtime = task->se.sum_exec_runtime, p = tick_period_ns;
+
+	if (!t)
+		t = &none;
+	if (!t->init) {
+		/* Born since the previous reckoning: all its time is new.
+		 * Otherwise (the first reckoning) this is its baseline. */
+		t->base_ns = tick_reckoned_ns && task->start_time >= tick_reckoned_ns ? 0 : runtime;
+		t->init = 1;
+	}
+	__u64 samples = t->samples;
+	__u64 used = runtime > t->base_ns ? runtime - t->base_ns : 0, seen = samples * p;
+
+	if (used > 2 * seen && used - seen >= CPU_SAMPLE_TICK_UNSEEN_MIN * p) {
+		__u32 tid = task->pid, zero = 0;
+		struct cpu_sample_tick_unseen *u = bpf_map_lookup_elem(&tick_unseen, &tid);
+		if (u) {
+			__sync_fetch_and_add(&u->ns, used - seen);
+		} else {
+			struct cpu_sample_tick_unseen v = {.tgid = task->tgid, .ns = used - seen};
+			__builtin_memcpy(v.comm, task->comm, sizeof(v.comm));
+			__builtin_memcpy(v.pcomm, task->group_leader->comm, sizeof(v.pcomm));
+			if (bpf_map_update_elem(&tick_unseen, &tid, &v, BPF_NOEXIST)) {
+				struct cpu_sample_stats *st = bpf_map_lookup_elem(&stats, &zero);
+				if (st)
+					__sync_fetch_and_add(&st->tick_unseen_lost_ns, used - seen);
+			}
+		}
+	} else if (used < CPU_SAMPLE_TICK_WINDOW * p) {
+		return; /* too little time yet to judge: keep counting */
+	}
+	t->base_ns = runtime;
+	/* Less what was read, not zeroed: a tick on another CPU may have
+	 * counted one meanwhile. */
+	__sync_fetch_and_add(&t->samples, -samples);
+}
+
+/* --clock tick: run by user space (a task iterator) at each flush, and
+ * once before sampling starts (the baseline). */
+SEC("iter/task")
+int tick_reckon(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	if (!task)
+		return 0;
+	__u32 tgid = task->tgid;
+	if (filter_pids && !bpf_map_lookup_elem(&target_pids, &tgid))
+		return 0;
+	tick_reckon_thread(
+		task, bpf_task_storage_get(&tick_threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE));
+	return 0;
+}
+
+/* --clock tick: a thread's last reckoning, as it exits (its storage goes
+ * with it). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tick_thread_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	if (filter_pids && !bpf_map_lookup_elem(&target_pids, &tgid))
+		return 0;
+	tick_reckon_thread(p, bpf_task_storage_get(&tick_threads, p, 0, 0));
+	return 0;
+}
+
 /* One sample of the task running on this CPU: ctx is the program's own
  * (perf_event or tp_btf: bpf_get_stack takes either), in_kernel whether it
  * interrupted kernel code, flags added to the record's (CPU_SAMPLE_TICK). */
@@ -330,6 +438,8 @@ static __always_inline int take_sample(void *ctx, bool in_kernel, __u32 flags)
 		return 0;
 	}
 	st->seen++;
+	if ((flags & CPU_SAMPLE_TICK) && tid != 0)
+		tick_thread_sampled(bpf_get_current_task_btf());
 
 	__u32 cpu = bpf_get_smp_processor_id();
 	void *ring = bpf_map_lookup_elem(&rings, &cpu);

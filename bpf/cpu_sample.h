@@ -99,6 +99,38 @@ struct cpu_sample_tick_state {
 	__u32 off;	 /* this CPU is sampled by cpu-clock instead (NO_HZ_FULL) */
 };
 
+/* --clock tick, per thread (task storage tick_threads): the CPU time the
+ * kernel counted for it (se.sum_exec_runtime) at its last reckoning, and
+ * the samples taken of it since. A thread whose time runs mostly between
+ * the ticks taken (a timer task in step with the tick) is seen by the
+ * first and not by the second: the difference is reported (tick_unseen). */
+struct cpu_sample_tick_thread {
+	__u64 base_ns; /* sum_exec_runtime at the last reckoning */
+	__u64 samples; /* tick samples taken of the thread since */
+	__u32 init;    /* base_ns is set */
+	__u32 pad;
+};
+
+/* --clock tick: CPU time of a thread that the ticks taken did not see
+ * (map tick_unseen, keyed by thread id; user space drains it each flush). */
+struct cpu_sample_tick_unseen {
+	__u32 tgid;
+	__u32 pad;
+	char comm[CPU_SAMPLE_COMM_LEN];
+	char pcomm[CPU_SAMPLE_COMM_LEN];
+	__u64 ns;
+};
+
+#ifndef CPU_SAMPLE_TICK_UNSEEN
+#define CPU_SAMPLE_TICK_UNSEEN 8192 /* threads with unseen time per flush */
+#endif
+/* A thread's unseen time is reported once it is at least this many sample
+ * periods and more than half of its CPU time since its last reckoning;
+ * with no such gap, the reckoning starts over once the thread has used
+ * CPU_SAMPLE_TICK_WINDOW periods (enough to judge). */
+#define CPU_SAMPLE_TICK_UNSEEN_MIN 4
+#define CPU_SAMPLE_TICK_WINDOW	   64
+
 /* The sampled thread's user registers, as the unwinder needs them. */
 struct cpu_sample_regs {
 	__u64 ip, sp, bp;
@@ -167,6 +199,7 @@ struct cpu_sample_stats {
 	__u64 copy_bytes;    /* dwarf: stack bytes copied, in all */
 	__u64 rule_walks;    /* auto: user stacks walked with rules (CPU_SAMPLE_RULE_WALK) */
 	__u64 rule_steps;    /* auto: steps of those walks taken by a rule */
+	__u64 tick_unseen_lost_ns; /* tick: unseen CPU time that found tick_unseen full */
 };
 
 #endif /* PIPELINE_BPF_CPU_SAMPLE_H */

@@ -671,6 +671,35 @@ static int flusher__write_cpu_files(struct flusher *f, const struct profile *p,
 	return err ? err : wall;
 }
 
+/* The one frame of a thread's CPU time that no sample saw (--clock tick). */
+static const char unseen_frame_name[] = "[unsampled: ran between ticks]";
+
+int flusher__add_unseen(struct flusher *f, const struct profile_stack *thread, uint64_t ns)
+{
+	uint64_t period = f->cfg->sample_period_ns;
+	const struct sym_frame *frame = symbolizer__marker(f->sym, unseen_frame_name);
+
+	if (!frame)
+		return -ENOMEM;
+	if (!period)
+		return -EINVAL;
+	struct profile_stack key = *thread;
+	key.idle = key.off_cpu = false;
+	key.n_kernel = 0;
+	key.n_user = 1;
+	key.frames = &frame;
+	/* In samples, as the profile counts: ns over what one sample stands for. */
+	uint64_t count = (ns + period / 2) / period, now = now_real_ns();
+	if (!count)
+		return 0;
+	int err = stack_agg__add(f->interval, &key, count, now, now);
+	if (err == -ENOSPC) {
+		f->stats.merge_dropped += count;
+		return 0;
+	}
+	return err;
+}
+
 int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_shards,
 		   const struct profile_drops *drops, bool last)
 {

@@ -68,6 +68,11 @@ int flusher__flush(struct flusher *f, struct shard *const *shards, unsigned n_sh
 		   const struct profile_drops *drops, bool last);
 
 /* Copies the flusher's counters into *st. */
+/* Adds ns of CPU time of thread (its tgid, tid and names) that no sample
+ * saw (--clock tick: tick_unseen.h) to the next flush's profile, as samples
+ * of one frame, "[unsampled: ran between ticks]". Returns 0 or -errno. */
+int flusher__add_unseen(struct flusher *f, const struct profile_stack *thread, uint64_t ns);
+
 void flusher__stats(const struct flusher *f, struct flush_stats *st);
 
 /* Whether the flusher writes local files, and sends OTLP requests. */

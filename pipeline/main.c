@@ -126,6 +126,20 @@ static void collect_drops(struct sampler *smp, const struct wait_probes *wp,
 	d->stack_errors = st.stack_errors;
 }
 
+/* --clock tick: a thread's CPU time that no sample saw goes into the next
+ * profile under that thread, rather than out of it (tick_unseen.h). */
+static void add_unseen(void *flusher, uint32_t tid, const struct cpu_sample_tick_unseen *u)
+{
+	struct profile_stack thread = {.tgid = u->tgid, .tid = tid};
+	memcpy(thread.comm, u->comm, sizeof(thread.comm));
+	memcpy(thread.pcomm, u->pcomm, sizeof(thread.pcomm));
+	thread.comm[sizeof(thread.comm) - 1] = thread.pcomm[sizeof(thread.pcomm) - 1] = 0;
+	int err = flusher__add_unseen(flusher, &thread, u->ns);
+	if (err)
+		fprintf(stderr, "pipeline: cannot add the unsampled time of thread %u: %s\n", tid,
+			strerror(-err));
+}
+
 int main(int argc, char **argv)
 {
 	struct pipeline_config cfg;
@@ -369,6 +383,7 @@ int main(int argc, char **argv)
 			break;
 		if (now >= next_flush) {
 			collect_drops(smp, wprobes, shards, n_shards, &drops);
+			sampler__tick_unseen(smp, add_unseen, flusher);
 			flusher__flush(flusher, shards, n_shards, &drops, false);
 			symbolizer__interval_flushed(sym);
 			/* A late flush covers the slots it missed; no back-to-back catch-up. */
@@ -412,6 +427,7 @@ int main(int argc, char **argv)
 	struct otlp_exporter_stats io_before = {0}, io_after = {0};
 	if (exporter)
 		otlp_exporter__stats(exporter, &io_before);
+	sampler__tick_unseen(smp, add_unseen, flusher);
 	err = flusher__flush(flusher, shards, n_shards, &drops, true);
 	/* The final flush's files are written whatever --shutdown-timeout says
 	 * (the loop gives them up to 30 s); what the collector has not taken yet

@@ -24,12 +24,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu_sample.skel.h"
 #include "sampler.h"
 #include "bpf_run_stats.h"
 #include "tick_clock.h"
+#include "tick_unseen.h"
 
 struct sampler {
 	struct cpu_sample_bpf *skel;
@@ -39,11 +41,14 @@ struct sampler {
 	int *ring_fds; /* per CPU, -1 if offline */
 	int stats_fd;  /* bpf_enable_stats fd, -1 if off */
 	uint64_t ring_bytes;
-	bool tick;		    /* sampling rides the scheduler tick */
-	unsigned hz, tick_every;    /* tick: the kernel's HZ, ticks per sample */
-	struct bpf_link *tick_link; /* tick: the hrtimer_expire_entry program */
-	uint64_t period_ns;	    /* what one sample stands for */
-	char clock[256];	    /* the clock in use, for people */
+	bool tick;				  /* sampling rides the scheduler tick */
+	unsigned hz, tick_every;		  /* tick: the kernel's HZ, ticks per sample */
+	struct bpf_link *tick_link;		  /* tick: the hrtimer_expire_entry program */
+	struct bpf_link *reckon_link, *exit_link; /* tick: tick_reckon, tick_thread_exit */
+	uint64_t reckoned_ns;			  /* tick: the last reckoning's start */
+	struct tick_unseen_stats unseen;
+	uint64_t period_ns; /* what one sample stands for */
+	char clock[256];    /* the clock in use, for people */
 };
 
 /* --clock tick or auto: decides whether samples ride the tick, filling
@@ -82,6 +87,68 @@ static int sampler__choose_clock(struct sampler *s, const struct pipeline_config
 		 "tick (1 in %u of the %u Hz scheduler tick, %s: %.1f Hz)", s->tick_every, tc.hz,
 		 tc.handler_name, (double)tc.hz / s->tick_every);
 	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Tick mode: attaches the reckoning of each thread's CPU time against its
+ * samples (tick_unseen.h) and takes its baseline, before the first tick is
+ * sampled. Returns 0 or -errno (said). */
+static int sampler__tick_reckoning(struct sampler *s)
+{
+	int err;
+
+	s->reckon_link = bpf_program__attach_iter(s->skel->progs.tick_reckon, NULL);
+	if (!s->reckon_link) {
+		err = -errno;
+		fprintf(stderr, "pipeline: --clock tick: cannot attach the task iterator: %s\n",
+			strerror(errno));
+		return err;
+	}
+	s->exit_link = bpf_program__attach(s->skel->progs.tick_thread_exit);
+	if (!s->exit_link) {
+		err = -errno;
+		fprintf(stderr, "pipeline: --clock tick: cannot attach to sched_process_exit: %s\n",
+			strerror(errno));
+		return err;
+	}
+	s->reckoned_ns = mono_ns();
+	err = tick_unseen__reckon(s->reckon_link);
+	if (err)
+		fprintf(stderr, "pipeline: --clock tick: cannot reckon the threads' CPU time: %s\n",
+			strerror(-err));
+	return err;
+}
+
+int sampler__tick_unseen(struct sampler *s, tick_unseen_fn fn, void *ctx)
+{
+	if (!s->tick)
+		return 0;
+	uint64_t now = mono_ns();
+	/* Threads born since the previous reckoning have all their time new. */
+	s->skel->bss->tick_reckoned_ns = s->reckoned_ns;
+	s->reckoned_ns = now;
+	int err = tick_unseen__reckon(s->reckon_link);
+	if (err) {
+		fprintf(stderr, "pipeline: --clock tick: cannot reckon the threads' CPU time: %s\n",
+			strerror(-err));
+		return err;
+	}
+	err = tick_unseen__drain(bpf_map__fd(s->skel->maps.tick_unseen), fn, ctx, &s->unseen);
+	if (err)
+		fprintf(stderr, "pipeline: --clock tick: cannot read the unseen CPU time: %s\n",
+			strerror(-err));
+	return err;
+}
+
+void sampler__tick_unseen_stats(const struct sampler *s, struct tick_unseen_stats *out)
+{
+	*out = s->unseen;
 }
 
 /* Tick mode: CPUs whose tick stops while busy get the cpu-clock event and
@@ -246,6 +313,11 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 	s->period_ns = s->tick ? (uint64_t)s->tick_every * 1000000000ULL / s->hz
 			       : 1000000000ULL / cfg->frequency;
 	bpf_program__set_autoload(s->skel->progs.on_tick, s->tick);
+	bpf_program__set_autoload(s->skel->progs.tick_reckon, s->tick);
+	bpf_program__set_autoload(s->skel->progs.tick_thread_exit, s->tick);
+	s->skel->rodata->tick_period_ns = s->period_ns;
+	if (!s->tick)
+		bpf_map__set_max_entries(s->skel->maps.tick_unseen, 1); /* unused */
 	s->ring_bytes = ring_size_for(cfg, true);
 	/* The reader is woken at a quarter of the ring without copies, so
 	 * that a ring sized for copies does not hold frame-pointer records
@@ -332,6 +404,8 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 				strerror(-err));
 	} else
 		memset(cpu_clock, 1, s->n_cpus * sizeof(bool));
+	if (!err && s->tick)
+		err = sampler__tick_reckoning(s);
 	if (!err && s->tick) {
 		s->tick_link = bpf_program__attach(s->skel->progs.on_tick);
 		if (!s->tick_link) {
@@ -390,6 +464,8 @@ void sampler__free(struct sampler *s)
 	if (!s)
 		return;
 	bpf_link__destroy(s->tick_link);
+	bpf_link__destroy(s->exit_link);
+	bpf_link__destroy(s->reckon_link);
 	for (unsigned cpu = 0; s->links && cpu < s->n_cpus; cpu++)
 		bpf_link__destroy(s->links[cpu]);
 	for (unsigned cpu = 0; s->perf_fds && cpu < s->n_cpus; cpu++)
@@ -472,6 +548,7 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 		out->copy_bytes += per_cpu[i].copy_bytes;
 		out->rule_walks += per_cpu[i].rule_walks;
 		out->rule_steps += per_cpu[i].rule_steps;
+		out->tick_unseen_lost_ns += per_cpu[i].tick_unseen_lost_ns;
 	}
 	free(per_cpu);
 	return 0;
@@ -479,7 +556,8 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out)
 
 int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out)
 {
-	/* on_cpu_sample, and on_tick with --clock tick. */
+	/* on_cpu_sample; with --clock tick on_tick and the reckoning (tick_reckon,
+	 * tick_thread_exit). */
 	return bpf_run_stats__sum(s->skel->obj, &out->run_time_ns, &out->run_cnt);
 }
 

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "cpu_sample.h"
+#include "tick_unseen.h"
 
 struct sampler;
 
@@ -59,5 +60,13 @@ int sampler__read_stats(const struct sampler *s, struct cpu_sample_stats *out);
 int sampler__read_stats_per_cpu(const struct sampler *s, struct cpu_sample_stats *out);
 /* Reads the program's run time and count. Returns 0 or -errno. */
 int sampler__read_bpf_stats(const struct sampler *s, struct sampler_bpf_stats *out);
+
+/* --clock tick: reckons every thread's CPU time against the samples taken of
+ * it and hands fn the time no sample saw (tick_unseen.h), once per flush,
+ * before the flush and also after sampler__stop(). Nothing with another
+ * clock. Returns 0 or -errno (said). */
+int sampler__tick_unseen(struct sampler *s, tick_unseen_fn fn, void *ctx);
+/* --clock tick: the totals handed out so far (zero with another clock). */
+void sampler__tick_unseen_stats(const struct sampler *s, struct tick_unseen_stats *out);
 
 #endif /* PIPELINE_SAMPLER_H */

@@ -77,6 +77,16 @@ void self_stats__print(FILE *f, const struct pipeline_config *cfg, struct sample
 			"  allocation records         %llu aggregated, %llu dropped (sites full)\n",
 			(unsigned long long)(tot.alloc_records - tot.alloc_sites_full),
 			(unsigned long long)tot.alloc_sites_full);
+	struct tick_unseen_stats tu;
+	sampler__tick_unseen_stats(smp, &tu);
+	if (tu.reckonings)
+		fprintf(f,
+			"  tick: unsampled CPU time   %.3f s of %llu threads (times a thread was "
+			"found) ran between the ticks taken: in the profile as "
+			"[unsampled: ran between ticks] (--clock cpu-clock samples it); %.3f s "
+			"not added (table full)\n",
+			(double)tu.ns / 1e9, (unsigned long long)tu.threads,
+			(double)ks.tick_unseen_lost_ns / 1e9);
 	fprintf(f, "  stacks truncated           %llu\n", (unsigned long long)tot.truncated);
 	fprintf(f, "  stack capture errors       %llu (user %llu, kernel %llu)\n",
 		(unsigned long long)tot.stack_errors, (unsigned long long)ks.user_failed,

@@ -68,6 +68,11 @@ static void write_json(FILE *f, const struct pipeline_config *cfg, struct sample
 	fprintf(f, "  \"dropped_total\": %llu,\n",
 		(unsigned long long)(ks.ring_full + ks.no_ring + tot.queue_full + tot.malformed +
 				     tot.aggregator_full + fs.merge_dropped));
+	struct tick_unseen_stats tu;
+	sampler__tick_unseen_stats(smp, &tu);
+	fprintf(f, "  \"tick_unseen\": {\"ns\": %llu, \"threads\": %llu, \"lost_ns\": %llu},\n",
+		(unsigned long long)tu.ns, (unsigned long long)tu.threads,
+		(unsigned long long)ks.tick_unseen_lost_ns);
 	fprintf(f, "  \"truncated_stacks\": %llu,\n  \"stack_errors\": %llu,\n",
 		(unsigned long long)tot.truncated, (unsigned long long)tot.stack_errors);
 	fprintf(f,

@@ -1126,6 +1126,24 @@ int symbolizer__process_info(struct symbolizer *sym, uint32_t tgid, struct sym_p
 	return err;
 }
 
+const struct sym_frame *symbolizer__marker(struct symbolizer *sym, const char *name)
+{
+	struct slow_ctx cx = {0};
+	const struct sym_frame *f = NULL;
+	struct module *mod;
+	uint64_t address = 1469598103934665603ULL; /* FNV-1a of the name: one frame per name */
+	bool cold = false;
+
+	for (const char *c = name; *c; c++)
+		address = (address ^ (uint8_t)*c) * 1099511628211ULL;
+	pthread_mutex_lock(&sym->lock);
+	mod = pseudo_module(sym, "[pipeline]", MOD_PSEUDO);
+	if (mod)
+		f = intern(sym, &cx, mod, address, name, &cold);
+	pthread_mutex_unlock(&sym->lock);
+	return f;
+}
+
 void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st)
 {
 	const struct sym_reader *rd;

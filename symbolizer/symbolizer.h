@@ -261,6 +261,13 @@ void symbolizer__interval_flushed(struct symbolizer *sym);
  */
 int symbolizer__process_info(struct symbolizer *sym, uint32_t tgid, struct sym_process_info *out);
 
+/* A frame that stands for no code but for what the profiler knows of a
+ * stack it could not sample, named name (kept, not copied: a string that
+ * lives as long as the symbolizer), in the pseudo module "[pipeline]"; the
+ * same frame for the same name. Thread-safe. Returns NULL when out of
+ * memory. */
+const struct sym_frame *symbolizer__marker(struct symbolizer *sym, const char *name);
+
 /* Copies current counters into *st. Thread-safe. */
 void symbolizer__stats(struct symbolizer *sym, struct symbolizer_stats *st);
 

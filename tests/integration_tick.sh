@@ -14,9 +14,13 @@
 #      would take the burst's tick always or never) and by cpu-clock at
 #      99 Hz: both find its true CPU share (its exact runtime) within 5
 #      points. Waking at HZ, a quarter tick after each tick, and busy 40 %
-#      of the tick period: cpu-clock finds it; tick mode's share is printed,
-#      not checked: the burst holds no tick, and whatever ticks are taken it
-#      is never seen (docs/PERFORMANCE.md, "Sampling on the tick").
+#      of the tick period: the burst holds no tick, so whatever ticks are
+#      taken no sample sees it; tick mode reckons each thread's CPU time
+#      (the kernel's exact count) against its samples and puts the time no
+#      sample saw into the profile as "[unsampled: ran between ticks]": its
+#      share is found within 5 points too, nearly all of it in that frame,
+#      while the tasks of (2) and of HZ/2 have none of it
+#      (docs/PERFORMANCE.md, "Sampling on the tick").
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
 
@@ -104,6 +108,8 @@ for fw in work_alpha work_beta work_gamma; do
 done
 grep -q 'bpf_prog_\|hrtimer_interrupt\|sysvec_apic_timer' "$tmp/split-tick/cpu.folded" &&
 	fail "tick samples keep the tick's own interrupt frames"
+grep -q 'unsampled: ran between ticks' "$tmp/split-tick/cpu.folded" &&
+	fail "a busy workload was reckoned unsampled: $(grep unsampled "$tmp/split-tick/cpu.folded")"
 
 echo "== 3. a task in step with the tick"
 tick_us=$((1000000 / hz))
@@ -122,8 +128,13 @@ for run in "$((hz / 2)) 0.5 $((tick_us / 2))" "$hz 0.4 $((tick_us / 4))"; do
 	c=$(cpu_share tick_workload "$tmp/r$rate-cpu" "$wall")
 	echo "wakes at $rate Hz, busy $2 of the period: true share $truth %, tick $t %, cpu-clock $c %"
 	within "$c" "$truth" 5 || fail "$rate Hz: cpu-clock finds $c %, the truth is $truth %"
-	if [ "$rate" -ne "$hz" ]; then
-		within "$t" "$truth" 5 || fail "$rate Hz: tick finds $t %, the truth is $truth %"
+	within "$t" "$truth" 5 || fail "$rate Hz: tick finds $t %, the truth is $truth %"
+	unseen=$(share tick_workload '[unsampled: ran between ticks]' "$tmp/r$rate-tick/cpu.folded")
+	echo "  of tick's samples, $unseen % are the time no sample saw"
+	if [ "$rate" -eq "$hz" ]; then
+		within "$unseen" 100 10 || fail "$rate Hz: only $unseen % reckoned unsampled"
+	else
+		within "$unseen" 0 0 || fail "$rate Hz: $unseen % reckoned unsampled, none expected"
 	fi
 done
 echo "PASS"

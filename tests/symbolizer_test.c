@@ -784,6 +784,27 @@ static int test_interning(void)
 	return 0;
 }
 
+/* Marker frames: one per name, named as asked, in "[pipeline]", never a
+ * frame of real code. */
+static int test_marker(void)
+{
+	struct symbolizer *sym = new_sym(false, 0);
+	const struct sym_frame *a, *b, *c;
+
+	CHECK(sym);
+	a = symbolizer__marker(sym, "[unsampled: ran between ticks]");
+	b = symbolizer__marker(sym, "[unsampled: ran between ticks]");
+	c = symbolizer__marker(sym, "[another marker]");
+	CHECK(a && b && c);
+	CHECK(a == b && a != c && a->id != c->id);
+	CHECK_STR(a->function, "[unsampled: ran between ticks]");
+	CHECK_STR(c->function, "[another marker]");
+	CHECK_STR(a->module->name, "[pipeline]");
+	CHECK(!a->module->is_kernel && a->kind == SYM_FRAME_USER && !a->n_inlined);
+	symbolizer__free(sym);
+	return 0;
+}
+
 static int test_cache_full(void)
 {
 	struct symbolizer *sym = new_sym(false, 1); /* 1 byte: always over */
@@ -1426,6 +1447,7 @@ static const struct test_case cases[] = {
 	{"pseudo_mappings", test_pseudo_mappings},
 	{"kernel", test_kernel},
 	{"interning", test_interning},
+	{"marker", test_marker},
 	{"cache_full", test_cache_full},
 	{"evict_lru", test_evict_lru},
 	{"api_edges", test_api_edges},
