@@ -19,7 +19,8 @@
 #      (the kernel's exact count) against its samples and puts the time no
 #      sample saw into the profile as "[unsampled: ran between ticks]": its
 #      share is found within 5 points too, nearly all of it in that frame,
-#      while the tasks of (2) and of HZ/2 have none of it
+#      while the tasks of (2) and of HZ/2 have none of it; reckoned at each
+#      flush (every 2 s) while the task lives, and at its exit,
 #      (docs/PERFORMANCE.md, "Sampling on the tick").
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
@@ -67,6 +68,9 @@ rc=$?
 [ "$rc" -eq 1 ] && grep -q -- "--clock tick: --frequency $over is above the tick's $hz Hz" "$tmp/over.err" ||
 	fail "--clock tick at $over Hz: exit $rc, $(tail -1 "$tmp/over.err")"
 
+# The tick agent's flush interval: the reckoning of unsampled time runs at
+# each flush (a task iterator) and at each thread's exit.
+tick_interval=10
 # both_clocks NAME PID SECONDS TICK-HZ CPU-HZ [go]: profiles PID with both
 # clocks at once (at those rates), into $tmp/NAME-tick and $tmp/NAME-cpu,
 # for SECONDS at most (they end with PID); with go, sends PID SIGUSR1 once
@@ -75,6 +79,7 @@ both_clocks() {
 	local name=$1 pid=$2 secs=$3 tick_hz=$4 cpu_hz=$5 t c
 	mkdir -p "$tmp/$name-tick" "$tmp/$name-cpu"
 	"$bin/pipeline" --pid "$pid" --clock tick --frequency "$tick_hz" --duration "$secs" \
+		--interval "$tick_interval" \
 		--output "$tmp/$name-tick" --stats-json "$tmp/$name-tick/stats.json" \
 		2>"$tmp/$name-tick.err" &
 	t=$!
@@ -112,6 +117,9 @@ grep -q 'unsampled: ran between ticks' "$tmp/split-tick/cpu.folded" &&
 	fail "a busy workload was reckoned unsampled: $(grep unsampled "$tmp/split-tick/cpu.folded")"
 
 echo "== 3. a task in step with the tick"
+# Flushes every 2 s: the unsampled time of a live thread is reckoned at
+# each, the rest at its exit.
+tick_interval=2
 tick_us=$((1000000 / hz))
 for run in "$((hz / 2)) 0.5 $((tick_us / 2))" "$hz 0.4 $((tick_us / 4))"; do
 	set -- $run
@@ -133,6 +141,11 @@ for run in "$((hz / 2)) 0.5 $((tick_us / 2))" "$hz 0.4 $((tick_us / 4))"; do
 	echo "  of tick's samples, $unseen % are the time no sample saw"
 	if [ "$rate" -eq "$hz" ]; then
 		within "$unseen" 100 10 || fail "$rate Hz: only $unseen % reckoned unsampled"
+		# One 5 s thread, flushes every 2 s: found at two flushes at least.
+		found=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).tick_unseen.threads)' \
+			"$tmp/r$rate-tick/stats.json")
+		echo "  reckoned unsampled $found times"
+		[ "$found" -ge 2 ] || fail "$rate Hz: the unsampled time was reckoned $found times, not at each flush"
 	else
 		within "$unseen" 0 0 || fail "$rate Hz: $unseen % reckoned unsampled, none expected"
 	fi
