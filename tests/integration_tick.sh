@@ -20,7 +20,7 @@
 #      sample saw into the profile as "[unsampled: ran between ticks]": its
 #      share is found within 5 points too, nearly all of it in that frame,
 #      while the tasks of (2) and of HZ/2 have none of it; reckoned at each
-#      flush (every 2 s) while the task lives, and at its exit,
+#      flush (every 2 s) while the task lives, and at its exit
 #      (docs/PERFORMANCE.md, "Sampling on the tick").
 # Under CI=true it must run (root is required), never skip.
 set -uo pipefail
