@@ -307,9 +307,9 @@ static __always_inline __u32 walk_user_by_rules(struct task_struct *task, __u32 
 	return n;
 }
 
-/* --clock tick: the sample period (ns), and the time (CLOCK_MONOTONIC)
- * of the previous reckoning, which user space sets before each run of
- * tick_reckon (0 before the first). */
+/* --clock tick: the sample period (ns; 0 with another clock), and the
+ * time (CLOCK_MONOTONIC) of the previous reckoning, which user space sets
+ * before each run of tick_reckon (0 before the first). */
 const volatile __u64 tick_period_ns = 0;
 __u64 tick_reckoned_ns = 0;
 
@@ -438,7 +438,9 @@ static __always_inline int take_sample(void *ctx, bool in_kernel, __u32 flags)
 		return 0;
 	}
 	st->seen++;
-	if ((flags & CPU_SAMPLE_TICK) && tid != 0)
+	/* Tick mode counts every sample of a thread, those of the cpu-clock
+	 * event on NO_HZ_FULL CPUs too: all are in the profile. */
+	if (tick_period_ns && tid != 0)
 		tick_thread_sampled(bpf_get_current_task_btf());
 
 	__u32 cpu = bpf_get_smp_processor_id();

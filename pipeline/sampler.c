@@ -315,7 +315,7 @@ struct sampler *sampler__new(const struct pipeline_config *cfg)
 	bpf_program__set_autoload(s->skel->progs.on_tick, s->tick);
 	bpf_program__set_autoload(s->skel->progs.tick_reckon, s->tick);
 	bpf_program__set_autoload(s->skel->progs.tick_thread_exit, s->tick);
-	s->skel->rodata->tick_period_ns = s->period_ns;
+	s->skel->rodata->tick_period_ns = s->tick ? s->period_ns : 0;
 	if (!s->tick)
 		bpf_map__set_max_entries(s->skel->maps.tick_unseen, 1); /* unused */
 	s->ring_bytes = ring_size_for(cfg, true);
