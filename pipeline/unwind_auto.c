@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cpu_sample.h"
 #include "unwind_auto.h"
@@ -26,6 +27,9 @@ struct judged {
 	uint64_t switched_ns;
 	/* MODE_WALK: this window's rule walks, the short ones, windows done */
 	uint32_t walks, walks_short, windows;
+	/* MODE_WALK: walks sampled before this are not judged (the end of the
+	 * last window: rules learned by then were not in for them) */
+	uint64_t window_from_ns;
 	uint32_t size;	   /* copy bytes set in the map; 0: none set */
 	uint32_t floor;	   /* never size below: what a cut stack once needed */
 	uint32_t max_used; /* most bytes an unwind used in this window */
@@ -186,8 +190,19 @@ static bool learn(struct unwind_auto *ua, uint32_t tgid, const uint64_t *pcs, ui
 	return false;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* A rule walk: learn from it if short, and switch the process to copies
- * when, after the learning window, too many still are. */
+ * when, after the learning window, too many still are. A window holds only
+ * walks sampled after the previous one was judged, so the rules learned in
+ * that one were in for them: at 1000 Hz a quarter second's batch holds
+ * five windows of walks sampled before any rule, and judging those sent
+ * processes that the rules serve well on to copies. */
 static void judge_walk(struct unwind_auto *ua, struct judged *j, uint64_t ts_ns,
 		       const uint64_t *pcs, uint32_t n, bool is_short)
 {
@@ -198,11 +213,13 @@ static void judge_walk(struct unwind_auto *ua, struct judged *j, uint64_t ts_ns,
 		j->mode = MODE_WALK;
 		j->switched_ns = ts_ns;
 		j->walks = j->walks_short = j->windows = 0;
+		j->window_from_ns = 0;
 	}
-	if (is_short) {
-		j->walks_short++;
+	if (is_short)
 		learn(ua, j->tgid, pcs, n);
-	}
+	if (ts_ns < j->window_from_ns)
+		return;
+	j->walks_short += is_short;
 	if (++j->walks < UNWIND_WALK_WINDOW)
 		return;
 	if (j->windows >= 1 &&
@@ -212,6 +229,7 @@ static void judge_walk(struct unwind_auto *ua, struct judged *j, uint64_t ts_ns,
 	}
 	j->windows++;
 	j->walks = j->walks_short = 0;
+	j->window_from_ns = mono_ns();
 }
 
 void unwind_auto__judge(struct unwind_auto *ua, uint32_t tgid, uint64_t ts_ns, const uint64_t *pcs,
@@ -252,6 +270,7 @@ void unwind_auto__judge(struct unwind_auto *ua, uint32_t tgid, uint64_t ts_ns, c
 		j->mode = MODE_WALK;
 		j->switched_ns = ts_ns;
 		j->walks = j->walks_short = j->windows = 0;
+		j->window_from_ns = 0;
 		return;
 	}
 	/* Judged complete: keep judging in windows, so a phase that starts
