@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotonic.h"
 #include "alloc_agg.h"
 #include "alloc_probes.h"
 #include "alloc_report.h"
@@ -230,14 +231,6 @@ static bool leak_visit(uint32_t tgid, const struct alloc_val *v, void *arg)
 	return false;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- leaks.txt ---- */
 
 static const char *fmt_bytes(double b, char *buf, size_t len)
@@ -356,7 +349,7 @@ int alloc_report__build(struct alloc_report *r, uint64_t start_ns, uint64_t now_
 	size_t n;
 	struct leak_scan ls = {
 		.total = r->total,
-		.now_mono_ns = mono_ns(),
+		.now_mono_ns = monotonic_ns(),
 		.min_age_ns = (uint64_t)r->cfg->leak_min_age * 1000000000ull,
 		.period = r->cfg->alloc_sample_bytes,
 	};

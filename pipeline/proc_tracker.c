@@ -29,6 +29,7 @@
 
 #include "proc_events.h" /* bpf/: the record layout */
 #include "proc_events.skel.h"
+#include "monotonic.h"
 #include "proc_tracker.h"
 #include "ring_wait.h"
 #include "symbolizer.h"
@@ -52,14 +53,6 @@ struct proc_tracker {
 	atomic_int forget_fd; /* --unwind auto: the sampler's copy_tgids map, or -1 */
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct proc_tracker *pe = ctx;
@@ -68,7 +61,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(*e))
 		return 0;
 	if (e->kind == PL_PROC_EXEC) {
-		uint64_t lag = mono_ns() - e->time_ns;
+		uint64_t lag = monotonic_ns() - e->time_ns;
 
 		/* Single writer (this thread): plain load and store. */
 		atomic_store_explicit(

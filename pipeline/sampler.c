@@ -24,10 +24,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cpu_sample.skel.h"
+#include "monotonic.h"
 #include "sampler.h"
 #include "bpf_run_stats.h"
 #include "tick_clock.h"
@@ -89,13 +89,6 @@ static int sampler__choose_clock(struct sampler *s, const struct pipeline_config
 	return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Tick mode: attaches the reckoning of each thread's CPU time against its
  * samples (tick_unseen.h) and takes its baseline, before the first tick is
  * sampled. Returns 0 or -errno (said). */
@@ -117,7 +110,7 @@ static int sampler__tick_reckoning(struct sampler *s)
 			strerror(errno));
 		return err;
 	}
-	s->reckoned_ns = mono_ns();
+	s->reckoned_ns = monotonic_ns();
 	err = tick_unseen__reckon(s->reckon_link);
 	if (err)
 		fprintf(stderr, "pipeline: --clock tick: cannot reckon the threads' CPU time: %s\n",
@@ -129,7 +122,7 @@ int sampler__tick_unseen(struct sampler *s, tick_unseen_fn fn, void *ctx)
 {
 	if (!s->tick)
 		return 0;
-	uint64_t now = mono_ns();
+	uint64_t now = monotonic_ns();
 	/* Threads born since the previous reckoning have all their time new. */
 	s->skel->bss->tick_reckoned_ns = s->reckoned_ns;
 	s->reckoned_ns = now;

@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "monotonic.h"
 #include "cpu_sample.h"
 #include "unwind_auto.h"
 
@@ -190,13 +190,6 @@ static bool learn(struct unwind_auto *ua, uint32_t tgid, const uint64_t *pcs, ui
 	return false;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* A rule walk: learn from it if short, and switch the process to copies
  * when, after the learning window, too many still are. A window holds only
  * walks sampled after the previous one was judged, so the rules learned in
@@ -229,7 +222,7 @@ static void judge_walk(struct unwind_auto *ua, struct judged *j, uint64_t ts_ns,
 	}
 	j->windows++;
 	j->walks = j->walks_short = 0;
-	j->window_from_ns = mono_ns();
+	j->window_from_ns = monotonic_ns();
 }
 
 void unwind_auto__judge(struct unwind_auto *ua, uint32_t tgid, uint64_t ts_ns, const uint64_t *pcs,
